@@ -1,0 +1,48 @@
+# Two commands from a fresh clone: `make serve` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+FLAVOR ?= lite
+STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: serve test lint bench package vendor venv lock clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements/dev.txt
+	@python312=$$(scripts/find-python312) || exit 1; \
+	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then \
+	  echo "==> creating $(VENV) with $$python312"; rm -rf $(VENV); "$$python312" -m venv $(VENV) || exit 1; \
+	fi
+	@echo "==> installing pinned development dependencies (TensorFlow is large: about a minute)"
+	$(PY) -m pip install --disable-pip-version-check --progress-bar on -q -r requirements/dev.txt
+	@rm -f $(VENV)/.installed-*; touch $@
+
+serve: venv
+	$(PY) -m modelops.local_stack
+
+test: venv
+	$(PY) -m pytest
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy chalicelib
+
+bench: venv
+	$(PY) -m benchmarks
+
+vendor: venv
+	$(PY) -m layer_build --flavor $(FLAVOR)
+
+package: venv
+	$(PY) -m layer_build --flavor $(FLAVOR) --package
+
+lock:
+	@python312=$$(scripts/find-python312) || exit 1; tmp=$$(mktemp -d); \
+	"$$python312" -m venv $$tmp && $$tmp/bin/pip install -q -r requirements/dev.in && \
+	{ echo "# Pinned development environment (Python 3.12). Generated from dev.in by 'make lock'."; \
+	  $$tmp/bin/pip freeze --exclude pip; } > requirements/dev.txt; rm -rf $$tmp
+
+clean:
+	rm -rf build vendor .chalice/deployments
