@@ -1,0 +1,79 @@
+"""Service configuration: read from the environment once, in this module only.
+
+Chalice sets the variables per stage from `.chalice/config.json`. Resolution is
+"environment variable > default"; everything else receives a `Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+MODEL_BUCKET = "MODEL_BUCKET"
+MODEL_PREFIX = "MODEL_PREFIX"
+MODEL_VERSION = "MODEL_VERSION"
+MODEL_ENGINE = "MODEL_ENGINE"
+MODEL_CACHE_DIR = "MODEL_CACHE_DIR"
+MAX_RECORDS = "MAX_RECORDS"
+S3_CONNECT_TIMEOUT = "S3_CONNECT_TIMEOUT"
+S3_READ_TIMEOUT = "S3_READ_TIMEOUT"
+S3_MAX_ATTEMPTS = "S3_MAX_ATTEMPTS"
+
+ENGINES = ("litert", "keras")
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or malformed (a deployment mistake, not a client's)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the model bundle lives and how the service runs."""
+
+    model_bucket: str
+    model_prefix: str = "models/loan-grade"
+    model_version: str = "latest"
+    engine: str = "litert"
+    cache_dir: str = "/tmp/model-cache"
+    max_records: int = 1000
+    # botocore's defaults are 60 s each; a stalled S3 must fail well inside
+    # Lambda's 10 s init budget: 2 attempts x (1 s connect + 2 s read) + backoff.
+    s3_connect_timeout: float = 1.0
+    s3_read_timeout: float = 2.0
+    s3_max_attempts: int = 2
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (default: os.environ)."""
+        env = os.environ if environ is None else environ
+        bucket = env.get(MODEL_BUCKET, "").strip()
+        if not bucket:
+            raise ConfigurationError(f"{MODEL_BUCKET} is not set")
+        engine = env.get(MODEL_ENGINE, cls.engine).strip().lower()
+        if engine not in ENGINES:
+            raise ConfigurationError(f"{MODEL_ENGINE} must be one of {', '.join(ENGINES)}")
+        return cls(
+            model_bucket=bucket,
+            model_prefix=env.get(MODEL_PREFIX, cls.model_prefix).strip("/"),
+            model_version=env.get(MODEL_VERSION, cls.model_version).strip() or "latest",
+            engine=engine,
+            cache_dir=env.get(MODEL_CACHE_DIR, cls.cache_dir),
+            max_records=_positive(env, MAX_RECORDS, cls.max_records, int),
+            s3_connect_timeout=_positive(env, S3_CONNECT_TIMEOUT, cls.s3_connect_timeout, float),
+            s3_read_timeout=_positive(env, S3_READ_TIMEOUT, cls.s3_read_timeout, float),
+            s3_max_attempts=_positive(env, S3_MAX_ATTEMPTS, cls.s3_max_attempts, int),
+        )
+
+
+def _positive[T: (int, float)](env: Mapping[str, str], name: str, default: T, kind: type[T]) -> T:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number") from exc
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive")
+    return value

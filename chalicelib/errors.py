@@ -1,0 +1,99 @@
+"""The service's one exception tree; each class carries its HTTP status and code.
+
+    ServiceError                 500 internal_error
+    ├── InvalidRequest           400 (code varies: invalid_json, empty_body, ...)
+    │   └── InvalidRecords       400 invalid_records, with per-record details
+    ├── PayloadTooLarge          413 too_many_records
+    ├── UnsupportedMediaType     415 unsupported_media_type
+    └── ModelUnavailable         503 model_unavailable
+        ├── ModelNotFound            nothing at the configured location
+        ├── ModelCorrupt             checksum, manifest or file does not load
+        └── StorageUnreachable       S3 did not answer in time
+
+Messages never contain submitted values: loan data is personal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One problem with one field of one record; never holds the value itself."""
+
+    record: int | None
+    field: str | None
+    problem: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"record": self.record, "field": self.field, "problem": self.problem}
+
+
+class ServiceError(Exception):
+    """Root of every error the service reports to a client."""
+
+    status: ClassVar[int] = 500
+    default_code: ClassVar[str] = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: list[FieldProblem] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.details = details or []
+
+    def to_json(self) -> dict[str, Any]:
+        """The error body of the API contract."""
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            error["details"] = [problem.to_json() for problem in self.details]
+        return {"error": error}
+
+
+class InvalidRequest(ServiceError):
+    """The request as a whole cannot be read (body, JSON, top-level shape)."""
+
+    status = 400
+    default_code = "invalid_request"
+
+
+class InvalidRecords(InvalidRequest):
+    """One or more records are malformed; details say which record and field."""
+
+    default_code = "invalid_records"
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    default_code = "too_many_records"
+
+
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    default_code = "unsupported_media_type"
+
+
+class ModelUnavailable(ServiceError):
+    """The model cannot be served right now; a later request retries the load."""
+
+    status = 503
+    default_code = "model_unavailable"
+
+
+class ModelNotFound(ModelUnavailable):
+    pass
+
+
+class ModelCorrupt(ModelUnavailable):
+    pass
+
+
+class StorageUnreachable(ModelUnavailable):
+    pass

@@ -1,0 +1,212 @@
+"""The model bundle's manifest: what a bundle holds and how to feed its model.
+
+A bundle lives in S3 under `<prefix>/<version>/`: `manifest.json`, the Keras model
+and its LiteRT conversion. `<prefix>/LATEST` names the newest version. The
+manifest is written by `modelops.publish` and read by `chalicelib.store`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+FORMAT_VERSION = 1
+MANIFEST_FILE = "manifest.json"
+LATEST_POINTER = "LATEST"
+KERAS_ARTIFACT = "keras"
+TFLITE_ARTIFACT = "tflite"
+
+
+class ManifestError(ValueError):
+    """A manifest or preprocessing spec is malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class NumericFeature:
+    """A raw numeric field, standardised as (x - mean) / std."""
+
+    name: str
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True)
+class CategoricalFeature:
+    """A raw string field, one-hot encoded over `categories` in this order."""
+
+    name: str
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PreprocessingSpec:
+    """How raw records become the model's encoded input vector.
+
+    The encoded order is every numeric field, then each categorical field's
+    one-hot columns; one-hot columns are named by their category string.
+    """
+
+    numeric: tuple[NumericFeature, ...]
+    categorical: tuple[CategoricalFeature, ...]
+
+    def encoded_features(self) -> list[str]:
+        names = [feature.name for feature in self.numeric]
+        for feature in self.categorical:
+            names.extend(feature.categories)
+        return names
+
+    def raw_fields(self) -> list[str]:
+        return [f.name for f in self.numeric] + [f.name for f in self.categorical]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "numeric": [asdict(f) for f in self.numeric],
+            "categorical": [
+                {"name": f.name, "categories": list(f.categories)} for f in self.categorical
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> PreprocessingSpec:
+        """Parse and check a preprocessing spec (the `preprocessing` manifest section)."""
+        try:
+            numeric = tuple(
+                NumericFeature(str(f["name"]), float(f["mean"]), float(f["std"]))
+                for f in data["numeric"]
+            )
+            categorical = tuple(
+                CategoricalFeature(str(f["name"]), tuple(str(c) for c in f["categories"]))
+                for f in data["categorical"]
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"malformed preprocessing spec: {exc!r}") from exc
+        spec = cls(numeric, categorical)
+        spec._check()
+        return spec
+
+    def _check(self) -> None:
+        if _duplicates(self.raw_fields()):
+            raise ManifestError(f"duplicate raw fields: {_duplicates(self.raw_fields())}")
+        if _duplicates(self.encoded_features()):
+            raise ManifestError(
+                f"encoded feature names collide: {_duplicates(self.encoded_features())}"
+            )
+        for feature in self.numeric:
+            if not feature.std > 0 or feature.std != feature.std or feature.mean != feature.mean:
+                raise ManifestError(f"numeric field {feature.name!r} needs a finite std > 0")
+        for cat in self.categorical:
+            if not cat.categories:
+                raise ManifestError(f"categorical field {cat.name!r} has no categories")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file of the bundle, with the checksum the store verifies."""
+
+    file: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class BundleManifest:
+    """Everything the service needs to know about one published model version."""
+
+    name: str
+    version: str
+    encoded_features: tuple[str, ...]
+    labels: tuple[str, ...]
+    artifacts: dict[str, Artifact]
+    preprocessing: PreprocessingSpec | None = None
+    frameworks: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, Any] | None = None
+    created_at: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "name": self.name,
+            "version": self.version,
+            "created_at": self.created_at,
+            "encoded_features": list(self.encoded_features),
+            "preprocessing": self.preprocessing.to_json() if self.preprocessing else None,
+            "labels": list(self.labels),
+            "artifacts": {kind: asdict(a) for kind, a in sorted(self.artifacts.items())},
+            "frameworks": dict(self.frameworks),
+            "metrics": self.metrics,
+        }
+
+    def dumps(self) -> bytes:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True).encode()
+
+    def public_json(self) -> dict[str, Any]:
+        """What GET /model shows: no checksums, no training internals."""
+        features: list[dict[str, Any]] = []
+        if self.preprocessing:
+            features += [{"name": f.name, "kind": "numeric"} for f in self.preprocessing.numeric]
+            features += [
+                {"name": f.name, "kind": "categorical", "categories": list(f.categories)}
+                for f in self.preprocessing.categorical
+            ]
+        return {
+            "name": self.name,
+            "version": self.version,
+            "labels": list(self.labels),
+            "features": features,
+            "encoded_features": list(self.encoded_features),
+            "accepts": ["raw", "encoded"] if self.preprocessing else ["encoded"],
+            "metrics": self.metrics,
+        }
+
+    @classmethod
+    def loads(cls, raw: bytes) -> BundleManifest:
+        """Parse and check manifest.json bytes; raises ManifestError."""
+        try:
+            data = json.loads(raw)
+            if data["format_version"] != FORMAT_VERSION:
+                raise ManifestError(f"unsupported manifest format {data['format_version']!r}")
+            manifest = cls(
+                name=str(data["name"]),
+                version=str(data["version"]),
+                encoded_features=tuple(str(n) for n in data["encoded_features"]),
+                labels=tuple(str(label) for label in data["labels"]),
+                artifacts={
+                    str(kind): Artifact(str(a["file"]), str(a["sha256"]), int(a["bytes"]))
+                    for kind, a in data["artifacts"].items()
+                },
+                preprocessing=(
+                    PreprocessingSpec.from_json(data["preprocessing"])
+                    if data.get("preprocessing")
+                    else None
+                ),
+                frameworks={str(k): str(v) for k, v in (data.get("frameworks") or {}).items()},
+                metrics=data.get("metrics"),
+                created_at=str(data.get("created_at", "")),
+            )
+        except ManifestError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ManifestError(f"malformed manifest: {exc!r}") from exc
+        manifest.check()
+        return manifest
+
+    def check(self) -> None:
+        """Raise ManifestError unless the manifest is internally consistent."""
+        if not self.encoded_features or _duplicates(list(self.encoded_features)):
+            raise ManifestError("encoded_features must be non-empty and unique")
+        if len(self.labels) < 2 or _duplicates(list(self.labels)):
+            raise ManifestError("labels must be at least two unique names")
+        if self.preprocessing and self.preprocessing.encoded_features() != list(
+            self.encoded_features
+        ):
+            raise ManifestError("encoded_features do not match the preprocessing spec's order")
+        for artifact in self.artifacts.values():
+            if "/" in artifact.file or artifact.file.startswith("."):
+                raise ManifestError(f"artifact file name {artifact.file!r} is not a plain name")
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
