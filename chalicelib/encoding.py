@@ -49,16 +49,24 @@ class FeatureEncoder:
         return out
 
     def encode_columns(self, columns: Mapping[str, Sequence[object]]) -> np.ndarray:
-        """Encode named raw columns (numbers, category strings); unknown categories raise KeyError."""
-        numeric = np.column_stack(
-            [np.asarray(columns[name], dtype=np.float64) for name in self.numeric_names]
-        ) if self.numeric_names else np.zeros((_length(columns), 0))
-        codes = np.column_stack(
-            [
-                np.fromiter((index[v] for v in columns[name]), dtype=np.intp)  # type: ignore[index]
-                for name, index in self.category_index.items()
-            ]
-        ) if self.category_index else np.zeros((numeric.shape[0], 0), dtype=np.intp)
+        """Encode named raw columns (numbers, category strings); unknown categories: KeyError."""
+        numeric = (
+            np.column_stack(
+                [np.asarray(columns[name], dtype=np.float64) for name in self.numeric_names]
+            )
+            if self.numeric_names
+            else np.zeros((_length(columns), 0))
+        )
+        codes = (
+            np.column_stack(
+                [
+                    np.fromiter((index[v] for v in columns[name]), dtype=np.intp)  # type: ignore[index]
+                    for name, index in self.category_index.items()
+                ]
+            )
+            if self.category_index
+            else np.zeros((numeric.shape[0], 0), dtype=np.intp)
+        )
         return self.encode(numeric, codes)
 
 

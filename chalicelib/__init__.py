@@ -1,0 +1,1 @@
+"""What the Lambda function runs: model store, engines, request schema, errors."""

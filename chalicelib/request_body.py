@@ -1,0 +1,79 @@
+"""HTTP request body to a list of records: media type, UTF-8, JSON, top-level shape.
+
+Checks that need no model run first, so a malformed request gets its 4xx even
+while the model is unavailable.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+
+_JSON_MEDIA_TYPES = ("application/json",)
+
+
+def check_media_type(content_type: str | None) -> None:
+    """Accept JSON (`application/json`, `*+json`; UTF-8 only); a missing header means JSON."""
+    if not content_type:
+        return
+    media_type, *params = (part.strip().lower() for part in content_type.split(";"))
+    if media_type not in _JSON_MEDIA_TYPES and not media_type.endswith("+json"):
+        raise UnsupportedMediaType("Send the records as JSON with Content-Type: application/json.")
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip() == "charset" and value.strip().strip('"') not in ("utf-8", "utf8"):
+            raise UnsupportedMediaType("JSON bodies must be UTF-8 encoded.")
+
+
+def parse_records(raw_body: bytes | None, max_records: int) -> list[Any]:
+    """Decode and parse the body; return its records (not yet validated one by one)."""
+    if raw_body is None or not raw_body.strip():
+        raise InvalidRequest("The request body is empty.", code="empty_body")
+    try:
+        text = raw_body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(
+            "The request body is not valid UTF-8.", code="invalid_encoding"
+        ) from exc
+    try:
+        document = json.loads(text)
+    except RecursionError as exc:
+        raise InvalidRequest("The JSON is nested too deeply.", code="invalid_json") from exc
+    except ValueError as exc:
+        raise InvalidRequest(_json_error(exc), code="invalid_json") from exc
+    records = _records_of(document)
+    if not records:
+        raise InvalidRequest("There are no records to predict.", code="empty_instances")
+    if len(records) > max_records:
+        raise PayloadTooLarge(
+            f"{len(records)} records exceed the maximum of {max_records} per request."
+        )
+    return records
+
+
+def _records_of(document: Any) -> list[Any]:
+    if type(document) is list:
+        return document
+    if type(document) is dict:
+        unknown = [key for key in document if key != "instances"]
+        if unknown or "instances" not in document:
+            raise InvalidRequest(
+                'The body must be {"instances": [record, ...]} or an array of records.',
+                code="invalid_shape",
+            )
+        if type(document["instances"]) is not list:
+            raise InvalidRequest('"instances" must be an array of records.', code="invalid_shape")
+        return document["instances"]
+    raise InvalidRequest(
+        'The body must be {"instances": [record, ...]} or an array of records.',
+        code="invalid_shape",
+    )
+
+
+def _json_error(exc: ValueError) -> str:
+    """Position, never content: the body may hold personal data."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"The body is not valid JSON (line {exc.lineno}, column {exc.colno})."
+    return "The body is not valid JSON."

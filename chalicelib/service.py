@@ -1,0 +1,57 @@
+"""The serving boundary: load -> preprocess -> predict -> postprocess, no HTTP.
+
+app.py decodes the HTTP request, calls one method here and encodes the result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chalicelib.request_body import check_media_type, parse_records
+from chalicelib.store import ModelBundle, ModelStore
+
+
+class PredictionService:
+    """Answers predictions, health and model metadata from one ModelStore."""
+
+    def __init__(self, store: ModelStore, max_records: int) -> None:
+        self.store = store
+        self.max_records = max_records
+
+    def predict(self, raw_body: bytes | None, content_type: str | None) -> dict[str, Any]:
+        """The /predict response for a raw HTTP body; raises ServiceError subclasses."""
+        check_media_type(content_type)
+        records = parse_records(raw_body, self.max_records)
+        bundle = self.store.get()
+        inputs = bundle.reader.to_matrix(records)
+        probabilities = bundle.engine.predict(inputs)
+        return {"model": _model_ref(bundle), "predictions": _postprocess(bundle, probabilities)}
+
+    def health(self) -> dict[str, Any]:
+        """Liveness plus whether the model is in memory; never loads it."""
+        bundle = self.store.loaded
+        body: dict[str, Any] = {"status": "ok", "model_loaded": bundle is not None}
+        if bundle is not None:
+            body["model"] = _model_ref(bundle)
+        elif self.store.last_error:
+            body["last_load_error"] = self.store.last_error
+        return body
+
+    def model_info(self) -> dict[str, Any]:
+        """The manifest's public part (loads the model if needed)."""
+        return self.store.get().manifest.public_json() | {"engine": self.store.engine_kind}
+
+
+def _model_ref(bundle: ModelBundle) -> dict[str, str]:
+    return {"name": bundle.manifest.name, "version": bundle.manifest.version}
+
+
+def _postprocess(bundle: ModelBundle, probabilities: np.ndarray) -> list[dict[str, Any]]:
+    labels = bundle.manifest.labels
+    winners = probabilities.argmax(axis=1).tolist()
+    return [
+        {"label": labels[winner], "probabilities": dict(zip(labels, row, strict=True))}
+        for winner, row in zip(winners, probabilities.tolist(), strict=True)
+    ]

@@ -1,0 +1,209 @@
+"""Model store: S3 -> /tmp -> in-memory bundle, once per container.
+
+The bundle loads lazily on first use under a lock, so concurrent first requests
+load it once. A failed load is not cached: the next request tries again.
+Client-facing messages name no bucket or key; the log has the details.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.engines import ARTIFACT_FOR_ENGINE, InferenceEngine, load_engine
+from chalicelib.errors import ModelCorrupt, ModelNotFound, StorageUnreachable
+from chalicelib.manifest import LATEST_POINTER, MANIFEST_FILE, BundleManifest, ManifestError
+from chalicelib.records import RecordReader
+
+logger = logging.getLogger(__name__)
+
+_VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Real S3 answers 403 for a missing key when the caller may not ListBucket; moto 404.
+_MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "404", "403", "AccessDenied", "NotFound"}
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class BundleLocation:
+    """Where a bundle lives: s3://bucket/prefix/version/ ("latest" follows LATEST)."""
+
+    bucket: str
+    prefix: str
+    version: str = "latest"
+
+    def key(self, version: str, name: str) -> str:
+        return f"{self.prefix}/{version}/{name}" if self.prefix else f"{version}/{name}"
+
+    def latest_key(self) -> str:
+        return f"{self.prefix}/{LATEST_POINTER}" if self.prefix else LATEST_POINTER
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A loaded model version: its manifest, its engine and the reader for its records."""
+
+    manifest: BundleManifest
+    engine: InferenceEngine
+    reader: RecordReader
+    load_seconds: float
+
+
+EngineLoader = Callable[[str, str], InferenceEngine]
+
+
+class ModelStore:
+    """Loads the bundle at `location` with `s3_client` into memory, once."""
+
+    def __init__(
+        self,
+        s3_client: Any,
+        location: BundleLocation,
+        engine: str,
+        cache_dir: str,
+        engine_loader: EngineLoader = load_engine,
+    ) -> None:
+        self._s3 = s3_client
+        self.location = location
+        self.engine_kind = engine
+        self._cache_dir = cache_dir
+        self._engine_loader = engine_loader
+        self._bundle: ModelBundle | None = None
+        self._lock = threading.Lock()
+        self.last_error: str | None = None
+
+    @property
+    def loaded(self) -> ModelBundle | None:
+        """The bundle if it is already in memory, without loading it."""
+        return self._bundle
+
+    def get(self) -> ModelBundle:
+        """The bundle, loading it on first use; raises ModelUnavailable subclasses."""
+        bundle = self._bundle
+        if bundle is not None:
+            return bundle
+        with self._lock:
+            if self._bundle is None:
+                try:
+                    self._bundle = self._load()
+                except Exception as exc:
+                    self.last_error = getattr(exc, "code", "load_failed")
+                    raise
+                self.last_error = None
+            return self._bundle
+
+    def _load(self) -> ModelBundle:
+        started = time.perf_counter()
+        version = self._resolve_version()
+        manifest = self._read_manifest(version)
+        artifact_kind = ARTIFACT_FOR_ENGINE[self.engine_kind]
+        artifact = manifest.artifacts.get(artifact_kind)
+        if artifact is None:
+            raise ModelCorrupt(
+                f"Model version {version} has no {artifact_kind} artifact "
+                f"for the {self.engine_kind} engine."
+            )
+        path = self._fetch(self.location.key(version, artifact.file), artifact.sha256)
+        engine = self._start_engine(path, manifest)
+        seconds = time.perf_counter() - started
+        logger.info(
+            "loaded model %s version %s (%s engine) in %.3f s",
+            manifest.name,
+            manifest.version,
+            engine.name,
+            seconds,
+        )
+        return ModelBundle(manifest, engine, RecordReader(manifest), seconds)
+
+    def _resolve_version(self) -> str:
+        version = self.location.version
+        if version == "latest":
+            version = self._get(self.location.latest_key()).decode("utf-8", "replace").strip()
+        if not _VERSION_PATTERN.match(version):
+            raise ModelCorrupt("The model's version pointer is malformed.")
+        return version
+
+    def _read_manifest(self, version: str) -> BundleManifest:
+        try:
+            manifest = BundleManifest.loads(self._get(self.location.key(version, MANIFEST_FILE)))
+        except ManifestError as exc:
+            logger.error("manifest of version %s is invalid: %s", version, exc)
+            raise ModelCorrupt(f"The manifest of model version {version} is invalid.") from exc
+        if manifest.version != version:
+            raise ModelCorrupt(f"The manifest at version {version} describes another version.")
+        return manifest
+
+    def _start_engine(self, path: str, manifest: BundleManifest) -> InferenceEngine:
+        """Load the engine and prove it maps the manifest's inputs to its labels."""
+        width, classes = len(manifest.encoded_features), len(manifest.labels)
+        try:
+            engine = self._engine_loader(self.engine_kind, path)
+            probe = engine.predict(np.zeros((1, width), dtype=np.float32))
+        except Exception as exc:  # any framework error means this file cannot serve
+            logger.exception("engine %s failed to load %s", self.engine_kind, path)
+            raise ModelCorrupt("The model file could not be loaded by the engine.") from exc
+        if probe.shape != (1, classes):
+            raise ModelCorrupt(
+                f"The model maps {width} inputs to {probe.shape[-1]} outputs; "
+                f"the manifest names {classes} labels."
+            )
+        return engine
+
+    def _fetch(self, key: str, sha256: str) -> str:
+        """Download `key` to the cache (atomic rename) unless a verified copy is there."""
+        os.makedirs(self._cache_dir, exist_ok=True)
+        path = os.path.join(self._cache_dir, f"{sha256}-{os.path.basename(key)}")
+        if os.path.exists(path) and _sha256_file(path) == sha256:
+            return path
+        digest = hashlib.sha256()
+        handle, partial = tempfile.mkstemp(dir=self._cache_dir, suffix=".partial")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                for chunk in self._stream(key):
+                    digest.update(chunk)
+                    out.write(chunk)
+            if digest.hexdigest() != sha256:
+                logger.error("checksum mismatch for s3://%s/%s", self.location.bucket, key)
+                raise ModelCorrupt("A model file failed its checksum; it was not loaded.")
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+        return path
+
+    def _get(self, key: str) -> bytes:
+        return b"".join(self._stream(key))
+
+    def _stream(self, key: str) -> Any:
+        try:
+            body = self._s3.get_object(Bucket=self.location.bucket, Key=key)["Body"]
+            yield from body.iter_chunks(_CHUNK)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            logger.error("S3 %s for s3://%s/%s", code, self.location.bucket, key)
+            if code in _MISSING_CODES:
+                raise ModelNotFound(
+                    "The model bundle was not found at the configured location."
+                ) from exc
+            raise StorageUnreachable("Model storage returned an error; retry later.") from exc
+        except BotoCoreError as exc:
+            logger.error("S3 unreachable for s3://%s/%s: %s", self.location.bucket, key, exc)
+            raise StorageUnreachable("Model storage did not answer in time; retry later.") from exc
+
+
+def _sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

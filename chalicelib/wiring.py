@@ -1,0 +1,33 @@
+"""The one factory that reads settings and builds the service with its collaborators."""
+
+from __future__ import annotations
+
+import functools
+
+import boto3
+from botocore.config import Config
+
+from chalicelib.config import Settings
+from chalicelib.service import PredictionService
+from chalicelib.store import BundleLocation, ModelStore
+
+
+def build_service(settings: Settings) -> PredictionService:
+    """Wire an S3 client with short timeouts, the model store and the service."""
+    s3_client = boto3.client(
+        "s3",
+        config=Config(
+            connect_timeout=settings.s3_connect_timeout,
+            read_timeout=settings.s3_read_timeout,
+            retries={"mode": "standard", "total_max_attempts": settings.s3_max_attempts},
+        ),
+    )
+    location = BundleLocation(settings.model_bucket, settings.model_prefix, settings.model_version)
+    store = ModelStore(s3_client, location, settings.engine, settings.cache_dir)
+    return PredictionService(store, settings.max_records)
+
+
+@functools.cache
+def get_service() -> PredictionService:
+    """The container's service, built from the environment on first use."""
+    return build_service(Settings.from_env())
