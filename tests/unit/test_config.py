@@ -1,0 +1,37 @@
+"""Settings resolve from the environment once, with checked values."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.config import ConfigurationError, Settings
+
+
+def test_defaults_need_only_a_bucket() -> None:
+    settings = Settings.from_env({"MODEL_BUCKET": "b"})
+    assert settings == Settings(model_bucket="b")
+    assert settings.s3_max_attempts * (settings.s3_connect_timeout + settings.s3_read_timeout) < 10
+
+
+def test_every_variable_is_read() -> None:
+    settings = Settings.from_env({
+        "MODEL_BUCKET": "b", "MODEL_PREFIX": "/p/q/", "MODEL_VERSION": "7",
+        "MODEL_ENGINE": "KERAS", "MODEL_CACHE_DIR": "/tmp/x", "MAX_RECORDS": "5",
+        "S3_CONNECT_TIMEOUT": "0.5", "S3_READ_TIMEOUT": "1.5", "S3_MAX_ATTEMPTS": "3",
+    })  # fmt: skip
+    assert settings == Settings("b", "p/q", "7", "keras", "/tmp/x", 5, 0.5, 1.5, 3)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"MODEL_BUCKET": " "},
+        {"MODEL_BUCKET": "b", "MODEL_ENGINE": "onnx"},
+        {"MODEL_BUCKET": "b", "MAX_RECORDS": "many"},
+        {"MODEL_BUCKET": "b", "MAX_RECORDS": "0"},
+    ],
+)
+def test_bad_settings_raise(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError):
+        Settings.from_env(env)

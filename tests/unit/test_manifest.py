@@ -1,0 +1,49 @@
+"""Manifest round trip and the consistency checks the store relies on."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from chalicelib.manifest import BundleManifest, ManifestError
+from tests.unit.schema_fixtures import SCHEMA, loan_manifest, loan_spec
+
+
+def test_loan_spec_encodes_in_the_schema_order() -> None:
+    assert loan_spec().encoded_features() == SCHEMA["encoded_features"]
+
+
+def test_round_trip() -> None:
+    manifest = loan_manifest()
+    assert BundleManifest.loads(manifest.dumps()) == manifest
+
+
+def test_public_part_has_no_checksums() -> None:
+    public = loan_manifest().public_json()
+    assert public["labels"] == SCHEMA["labels"]
+    assert {"name": "term", "kind": "categorical", "categories": [" 36 months", " 60 months"]} in (
+        public["features"]
+    )
+    assert "sha256" not in json.dumps(public)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"encoded_features": ()},
+        {"labels": ("A",)},
+        {"labels": ("A", "A")},
+        {"encoded_features": tuple(reversed(SCHEMA["encoded_features"]))},
+    ],
+)
+def test_inconsistent_manifests_are_rejected(change: dict[str, object]) -> None:
+    with pytest.raises(ManifestError):
+        BundleManifest.loads(dataclasses.replace(loan_manifest(), **change).dumps())
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"{}", b'{"format_version": 99}', b"[]"])
+def test_malformed_manifests_are_rejected(raw: bytes) -> None:
+    with pytest.raises(ManifestError):
+        BundleManifest.loads(raw)
