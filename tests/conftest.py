@@ -1,0 +1,101 @@
+"""Shared fixtures: a real moto S3 server over HTTP, a small trained model published
+where the `dev` stage reads it, and a real `chalice local` serving it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from modelops.local_servers import (
+    LocalServer,
+    chalice_local,
+    free_port,
+    moto_s3_server,
+    s3_env,
+)
+from modelops.stage_config import stage_location
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+STAGE = "dev"
+VERSION = "1"
+
+
+@dataclass(frozen=True)
+class PublishedModel:
+    """A trained model published to the local S3 where the dev stage looks."""
+
+    bucket: str
+    prefix: str
+    version: str
+    model_dir: Path
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[LocalServer]:
+    """moto's S3 server on a free port; the session's boto3 clients point at it."""
+    server = moto_s3_server(free_port()).start()
+    saved = dict(os.environ)
+    os.environ.update(s3_env(server.url))
+    try:
+        yield server
+    finally:
+        server.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small loan-grade model trained on synthetic data (seconds), with its holdout."""
+    out = tmp_path_factory.mktemp("model")
+    subprocess.run(
+        [sys.executable, "-m", "modelops.train", "--out", str(out), "--rows", "4000",
+         "--epochs", "4", "--seed", "11"],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="session")
+def published(s3_server: LocalServer, model_dir: Path) -> PublishedModel:
+    """The model published as version 1 (and LATEST) for the dev stage."""
+    from modelops.publish import main as publish
+
+    bucket, prefix = stage_location(STAGE)
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    code = publish([
+        "--model", str(model_dir / "model.keras"),
+        "--preprocessing", str(model_dir / "preprocessing.json"),
+        "--labels", str(model_dir / "labels.json"),
+        "--metrics", str(model_dir / "metrics.json"),
+        "--name", "loan-grade", "--version", VERSION, "--stage", STAGE,
+    ])  # fmt: skip
+    assert code == 0
+    return PublishedModel(bucket, prefix, VERSION, model_dir)
+
+
+@pytest.fixture(scope="session")
+def api_url(
+    published: PublishedModel, s3_server: LocalServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real `chalice local` (dev stage) serving the published model over HTTP."""
+    env = s3_env(s3_server.url) | {"MODEL_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    with chalice_local(free_port(), STAGE, env) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def keras_model(published: PublishedModel) -> Any:
+    """The published Keras model, loaded in the test process for parity checks."""
+    import keras
+
+    return keras.saving.load_model(published.model_dir / "model.keras", compile=False)
