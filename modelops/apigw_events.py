@@ -1,0 +1,51 @@
+"""API Gateway (REST, proxy integration) events, as Lambda hands them to Chalice."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def proxy_event(
+    method: str,
+    path: str,
+    body: Any = None,
+    content_type: str = "application/json",
+) -> dict[str, Any]:
+    """An API Gateway proxy event for `method path`; a non-str body is sent as JSON."""
+    if body is not None and not isinstance(body, str):
+        body = json.dumps(body)
+    headers = {"Content-Type": content_type, "Host": "example.execute-api.amazonaws.com"}
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": path,
+            "httpMethod": method,
+            "path": f"/api{path}",
+            "stage": "api",
+            "requestId": "bench-request",
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+class LambdaContext:
+    """The few attributes Chalice reads from Lambda's context object."""
+
+    function_name = "keras-model-serving-dev"
+    memory_limit_in_mb = 256
+    aws_request_id = "local"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
