@@ -98,13 +98,19 @@ class RecordReader:
         problems: list[FieldProblem] = []
         for column, name in enumerate(self.categorical_names):
             index = self.encoder.category_index[name]
-            for position, row in enumerate(rows):
-                value = records[row][name]
-                code = index.get(value) if type(value) is str else None
-                if code is None:
-                    problems.append(FieldProblem(row, name, _category_problem(value)))
-                else:
-                    codes[position, column] = code
+            values = [records[row][name] for row in rows]
+            try:
+                found: list[int | None] = list(map(index.get, values))
+            except TypeError:  # an object or array is unhashable
+                found = [None]
+            if None in found:
+                problems.extend(
+                    FieldProblem(row, name, _category_problem(value))
+                    for row, value in zip(rows, values, strict=True)
+                    if type(value) is not str or value not in index
+                )
+            else:
+                codes[:, column] = np.fromiter(found, dtype=np.intp, count=len(found))
         _raise_if(sorted(problems, key=lambda p: p.record or 0))
         return codes
 
@@ -178,7 +184,9 @@ def _json_type(value: Any) -> str:
 
 
 def _field_label(key: str) -> str:
-    return key if len(key) <= _FIELD_NAME_LIMIT else key[:_FIELD_NAME_LIMIT] + "..."
+    """A client's key, shortened and made encodable (JSON allows lone surrogates)."""
+    label = key if len(key) <= _FIELD_NAME_LIMIT else key[:_FIELD_NAME_LIMIT] + "..."
+    return label.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _invalid(problems: Iterator[FieldProblem] | list[FieldProblem]) -> InvalidRecords:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 
 _JSON_MEDIA_TYPES = ("application/json",)
@@ -32,17 +34,9 @@ def parse_records(raw_body: bytes | None, max_records: int) -> list[Any]:
     if raw_body is None or not raw_body.strip():
         raise InvalidRequest("The request body is empty.", code="empty_body")
     try:
-        text = raw_body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidRequest(
-            "The request body is not valid UTF-8.", code="invalid_encoding"
-        ) from exc
-    try:
-        document = json.loads(text)
-    except RecursionError as exc:
-        raise InvalidRequest("The JSON is nested too deeply.", code="invalid_json") from exc
-    except ValueError as exc:
-        raise InvalidRequest(_json_error(exc), code="invalid_json") from exc
+        document = orjson.loads(raw_body)  # ~4x faster than json; strict RFC 8259
+    except orjson.JSONDecodeError:
+        document = _parse_leniently(raw_body)
     records = _records_of(document)
     if not records:
         raise InvalidRequest("There are no records to predict.", code="empty_instances")
@@ -51,6 +45,26 @@ def parse_records(raw_body: bytes | None, max_records: int) -> list[Any]:
             f"{len(records)} records exceed the maximum of {max_records} per request."
         )
     return records
+
+
+def _parse_leniently(raw_body: bytes) -> Any:
+    """The stdlib parser, for what orjson refuses: a BOM, NaN, 1e999, huge integers.
+
+    Those then reach record validation, which names the record and field; truly
+    malformed bodies get a position-only message.
+    """
+    try:
+        text = raw_body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(
+            "The request body is not valid UTF-8.", code="invalid_encoding"
+        ) from exc
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise InvalidRequest("The JSON is nested too deeply.", code="invalid_json") from exc
+    except ValueError as exc:
+        raise InvalidRequest(_json_error(exc), code="invalid_json") from exc
 
 
 def _records_of(document: Any) -> list[Any]:
