@@ -1,0 +1,72 @@
+"""`make bench`: print the benchmark tables and write a plot to build/bench/.
+
+1. warm in-process latency of POST /predict (API Gateway event through Chalice)
+   for 1, 100 and 1,000 records, raw and encoded;
+2. per Lambda runtime flavor: package size, cold init, warm latency, peak RSS
+   (benchmarks.flavors; builds the packages if needed). `--skip-flavors` skips it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.handler_latency import TARGET_P50_MS, LatencyResult, run_handler_benchmarks
+from modelops.local_servers import PROJECT_DIR
+from modelops.local_stack import DEMO_DIR, ensure_demo_model
+
+OUT_DIR = PROJECT_DIR / "build" / "bench"
+
+
+def print_latency_table(results: list[LatencyResult]) -> None:
+    print("\nWarm POST /predict through the Chalice app (in process, LiteRT engine)")
+    print(f"{'format':<9}{'records':>8}{'p50 ms':>10}{'p99 ms':>10}{'target p50':>12}{'runs':>7}")
+    for r in results:
+        target = TARGET_P50_MS.get(r.records)
+        verdict = (
+            "" if target is None else f"<= {target:g} {'ok' if r.p50_ms <= target else 'MISS'}"
+        )
+        print(f"{r.fmt:<9}{r.records:>8}{r.p50_ms:>10.3f}{r.p99_ms:>10.3f}{verdict:>12}{r.runs:>7}")
+
+
+def plot_latency(results: list[LatencyResult], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for fmt in ("raw", "encoded"):
+        rows = [r for r in results if r.fmt == fmt]
+        axis.plot([r.records for r in rows], [r.p50_ms for r in rows], "o-", label=f"{fmt} p50")
+        axis.plot([r.records for r in rows], [r.p99_ms for r in rows], "x--", label=f"{fmt} p99")
+    axis.set(xscale="log", yscale="log", xlabel="records per request", ylabel="ms",
+             title="Warm POST /predict latency (in process)")  # fmt: skip
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-flavors", action="store_true")
+    args = parser.parse_args(argv)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    ensure_demo_model(DEMO_DIR)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = run_handler_benchmarks(DEMO_DIR, Path(tmp))
+    print_latency_table(results)
+    plot_latency(results, OUT_DIR / "handler_latency.png")
+    print(f"plot: {(OUT_DIR / 'handler_latency.png').relative_to(PROJECT_DIR)}")
+    if not args.skip_flavors:
+        from benchmarks.flavors import main as flavor_benchmarks
+
+        return flavor_benchmarks([])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
