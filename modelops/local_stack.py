@@ -33,7 +33,7 @@ DEMO_DIR = PROJECT_DIR / "artifacts" / "demo"
 def ensure_demo_model(out_dir: Path) -> None:
     """Train the demo model (progress on the console) unless a trained one exists."""
     if (out_dir / "model.keras").exists() and (out_dir / "holdout.csv").exists():
-        print(f"==> using the trained demo model in {out_dir.relative_to(PROJECT_DIR)}")
+        print(f"==> using the trained demo model in {_shown(out_dir)}")
         return
     print("==> training the demo model (synthetic loans; under 2 minutes)", flush=True)
     subprocess.run([sys.executable, "-m", "modelops.train", "--out", str(out_dir)], check=True)
@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--s3-port", type=int, default=5000)
     parser.add_argument("--api-port", type=int, default=8000)
     parser.add_argument("--version", default="1", help="bundle version to publish")
+    parser.add_argument("--model-dir", type=Path, default=DEMO_DIR, help="trained model files")
     args = parser.parse_args(argv)
+    model_dir = args.model_dir.resolve()
 
     s3 = moto_s3_server(args.s3_port)
     env = s3_env(s3.url)
@@ -85,9 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"==> starting moto S3 server on {s3.url}", flush=True)
         s3.start()
-        ensure_demo_model(DEMO_DIR)
-        publish_demo(DEMO_DIR, args.stage, args.version)
-        raw_path, encoded_path = write_examples(DEMO_DIR)
+        ensure_demo_model(model_dir)
+        publish_demo(model_dir, args.stage, args.version)
+        raw_path, encoded_path = write_examples(model_dir)
         print(f"==> starting chalice local (stage {args.stage}) on {api.url}", flush=True)
         api.start(quiet=False)
         _print_usage(api.url, raw_path, encoded_path)
@@ -106,9 +108,13 @@ def main(argv: list[str] | None = None) -> int:
         s3.stop()
 
 
+def _shown(path: Path) -> Path:
+    """`path` relative to the project when inside it (shorter curl lines)."""
+    return path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path
+
+
 def _print_usage(url: str, raw_path: Path, encoded_path: Path) -> None:
-    raw = raw_path.relative_to(PROJECT_DIR)
-    encoded = encoded_path.relative_to(PROJECT_DIR)
+    raw, encoded = _shown(raw_path), _shown(encoded_path)
     print(
         f"""
 The loan-grade model is being served at {url}  (Ctrl-C stops everything)
