@@ -108,8 +108,8 @@ def generate(rows: int, seed: int) -> dict[str, Any]:
                             np.round(np.exp(6.5 + 1.2 * rng.standard_normal(n))), 0)  # fmt: skip
     il_util_ex_mort = np.round(np.where(il_limit > 0, total_bal_ex_mort / np.maximum(il_limit, 1),
                                         0), 4)  # fmt: skip
-    age_earliest_cr = np.clip(np.round(365 * (16 + 2.5 * quality + 2 * wealth
-                                              + 6 * rng.standard_normal(n))), 1100, 20000)  # fmt: skip
+    credit_years = 16 + 2.5 * quality + 2 * wealth + 6 * rng.standard_normal(n)
+    age_earliest_cr = np.clip(np.round(365 * credit_years), 1100, 20000)
 
     risk = (
         -0.030 * (fico_high - 703)
