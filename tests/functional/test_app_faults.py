@@ -13,6 +13,7 @@ from chalice.test import Client
 from chalicelib.wiring import get_service
 from modelops.examples import holdout_records
 from modelops.local_servers import LocalServer, free_port, moto_s3_server
+from modelops.stage_config import stage_location
 from tests.conftest import PublishedModel
 
 
@@ -39,9 +40,11 @@ def test_s3_down_is_503_then_recovers(
     upload: Callable[[str, str], None],
 ) -> None:  # fmt: skip
     records, _ = holdout_records(published.model_dir, 2)
+    # The test client applies the dev stage's variables on every request, so the
+    # outage is staged by pointing the endpoint at a port where S3 is down.
+    bucket, prefix = stage_location("dev")
     port = free_port()
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("MODEL_BUCKET", "outage-bucket")
     get_service.cache_clear()
     down = predict(app_client, records)
     assert down.status_code == 503
@@ -49,8 +52,8 @@ def test_s3_down_is_503_then_recovers(
     assert app_client.http.get("/health").json_body["model_loaded"] is False
     server: LocalServer = moto_s3_server(port).start()  # S3 comes back
     try:
-        boto3.client("s3").create_bucket(Bucket="outage-bucket")
-        upload("outage-bucket", "models/loan-grade")
+        boto3.client("s3").create_bucket(Bucket=bucket)
+        upload(bucket, prefix)
         up = predict(app_client, records)
         assert up.status_code == 200, up.body
         assert len(up.json_body["predictions"]) == 2
@@ -59,12 +62,13 @@ def test_s3_down_is_503_then_recovers(
         server.stop()
 
 
-def test_model_endpoint_is_503_while_missing(
-    app_client: Client, monkeypatch: pytest.MonkeyPatch, fresh_bucket: str
+def test_model_endpoint_is_503_while_the_bundle_is_missing(
+    app_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MODEL_BUCKET", fresh_bucket)
-    get_service.cache_clear()
-    response = app_client.http.get("/model")
+    with moto_s3_server(free_port()) as empty_s3:  # S3 up, but no bucket, no bundle
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", empty_s3.url)
+        get_service.cache_clear()
+        response = app_client.http.get("/model")
     assert response.status_code == 503
     assert response.json_body["error"]["code"] == "model_unavailable"
     assert "Traceback" not in response.body.decode()
