@@ -1,0 +1,1 @@
+"""Builds the pruned, container-free Lambda runtime into vendor/ and proves it works."""

@@ -1,0 +1,93 @@
+"""Assemble, prune and prove a flavor's runtime, then place it in vendor/."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from layer_build.archive import pack, zstandard_wheel
+from layer_build.flavors import ARCHIVE_NAME, MB, Flavor
+from layer_build.proof import ProofFailed, prove
+from layer_build.prune import (
+    StepReport,
+    apply_rule,
+    compile_bytecode,
+    run_steps,
+    strip_shared_objects,
+    tree_bytes,
+)
+from layer_build.prune_rules import rules_for
+from layer_build.python312 import python312
+from layer_build.wheels import install_wheels
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+BUILD_DIR = PROJECT_DIR / "build"
+VENDOR_DIR = PROJECT_DIR / "vendor"
+
+
+class BuildFailed(RuntimeError):
+    """A pruning step broke the runtime; the message names the step and the module."""
+
+
+@dataclass(frozen=True)
+class RuntimeBuild:
+    flavor: Flavor
+    installed_bytes: int
+    pruned_bytes: int
+    steps: list[StepReport]
+    max_abs_diff: float
+    seconds: float
+
+
+def build_runtime(flavor: Flavor, log: Callable[[str], None] = print) -> RuntimeBuild:
+    """Install wheels into build/<flavor>/site-packages, prune with proof, fill vendor/."""
+    started = time.perf_counter()
+    tree = BUILD_DIR / flavor.name / "site-packages"
+    shutil.rmtree(tree, ignore_errors=True)
+    log(
+        f"==> [{flavor.name}] installing pinned manylinux cp312 wheels ({flavor.requirements.name})"
+    )
+    install_wheels(flavor.requirements, tree, BUILD_DIR / "cache" / "pip")
+    installed = tree_bytes(tree)
+    log(
+        f"==> [{flavor.name}] installed {installed / MB:.1f} MB; proving it predicts before pruning"
+    )
+    baseline = prove(tree, list(flavor.engines))
+
+    def proven(step: str) -> None:
+        try:
+            prove(tree, list(flavor.engines))
+        except ProofFailed as exc:
+            raise BuildFailed(f"pruning step '{step}' broke the runtime: {exc}") from exc
+
+    steps: list[Callable[[], StepReport]] = [
+        partial(apply_rule, tree, r) for r in rules_for(flavor.name)
+    ]
+    steps += [partial(strip_shared_objects, tree), partial(compile_bytecode, tree, python312())]
+    log(f"==> [{flavor.name}] pruning; each step is proven by importing and predicting")
+    reports = run_steps(steps, proven, log)
+    result = prove(tree, list(flavor.engines))
+    pruned = tree_bytes(tree)
+    log(f"==> [{flavor.name}] {installed / MB:.1f} MB -> {pruned / MB:.1f} MB; fixture predictions "
+        f"within {max(result.max_abs_diff, baseline.max_abs_diff):.1e} of Keras")  # fmt: skip
+    _fill_vendor(flavor, tree, log)
+    return RuntimeBuild(flavor, installed, pruned, reports, result.max_abs_diff,
+                        time.perf_counter() - started)  # fmt: skip
+
+
+def _fill_vendor(flavor: Flavor, tree: Path, log: Callable[[str], None]) -> None:
+    shutil.rmtree(VENDOR_DIR, ignore_errors=True)
+    if not flavor.archived:
+        shutil.copytree(tree, VENDOR_DIR, symlinks=True)
+        return
+    VENDOR_DIR.mkdir()
+    log(f"==> [{flavor.name}] packing the tree into vendor/{ARCHIVE_NAME} (zstd, about a minute)")
+    pack(tree, VENDOR_DIR / ARCHIVE_NAME)
+    zstandard_wheel(VENDOR_DIR, BUILD_DIR / "cache" / "pip")
+    for leftover in ("bin", "zstandard/__pycache__"):
+        shutil.rmtree(VENDOR_DIR / leftover, ignore_errors=True)
+    log(f"    vendor/{ARCHIVE_NAME}: {(VENDOR_DIR / ARCHIVE_NAME).stat().st_size / MB:.1f} MB")

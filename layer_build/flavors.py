@@ -1,0 +1,41 @@
+"""The two runtime flavors: what they install, how they ship and what limits apply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MB = 1024 * 1024
+
+# AWS Lambda quotas: a zip uploaded directly (what `chalice deploy` does) is at most
+# 50 MB; function code plus all layers is at most 250 MB unzipped, however uploaded.
+DIRECT_UPLOAD_ZIPPED_LIMIT = 50 * MB
+UNZIPPED_LIMIT = 250 * MB
+
+
+@dataclass(frozen=True)
+class Flavor:
+    name: str
+    requirements: Path
+    engines: tuple[str, ...]
+    archived: bool  # ship the tree as vendor/<archive> to unpack into /tmp at cold start
+    stage: str  # the Chalice stage `make package` packages
+    direct_upload: bool  # must fit `chalice deploy`'s 50 MB direct upload
+    why: str
+
+
+FLAVORS = {
+    "lite": Flavor(
+        "lite", HERE / "requirements-lite.txt", ("litert",), archived=False, stage="dev",
+        direct_upload=True,
+        why="LiteRT + numpy: any model LiteRT converts; small, fast cold start",
+    ),
+    "tensorflow": Flavor(
+        "tensorflow", HERE / "requirements-tensorflow.txt", ("keras", "litert"), archived=True,
+        stage="dev-tensorflow", direct_upload=False,
+        why="TensorFlow + Keras: models with ops LiteRT cannot run; deploy via S3",
+    ),
+}  # fmt: skip
+
+ARCHIVE_NAME = "tf_runtime.tar.zst"
