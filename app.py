@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from chalicelib.bundled_runtime import activate_bundled_runtime
+
+# First: the tensorflow flavor ships its runtime as an archive to unpack to /tmp
+# before numpy/orjson/TensorFlow are imported. A no-op for the lite flavor.
+BUNDLED_RUNTIME = activate_bundled_runtime()
+
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +21,9 @@ from chalicelib.wiring import get_service
 app = Chalice(app_name="keras-model-serving")
 app.debug = False  # never return stack traces to clients, in any stage
 app.log.setLevel(logging.INFO)
+if BUNDLED_RUNTIME is not None:
+    app.log.info("runtime unpacked to %s in %.2f s", BUNDLED_RUNTIME.directory,
+                 BUNDLED_RUNTIME.seconds)  # fmt: skip
 
 # Accept any media type at the router so non-JSON gets this API's 415 body
 # instead of Chalice's own; chalicelib checks the type itself.

@@ -51,7 +51,7 @@ RULES: tuple[PruneRule, ...] = (
     PruneRule("tqdm", ("tqdm", "tqdm-*.dist-info"),
               "progress bars for LiteRT's AOT tooling, which is pruned above", ("lite",)),
     PruneRule("TensorFlow C++ tooling",
-              ("tensorflow/xla_aot_runtime_src", "tensorflow/tools", "tensorflow/include"),
+              ("tensorflow/xla_aot_runtime_src", "tensorflow/include"),
               "sources and headers for AOT compilation and custom ops", ("tensorflow",)),
     PruneRule("libclang", ("clang", "libclang-*.dist-info"),
               "clang bindings TensorFlow uses to generate code at build time", ("tensorflow",)),

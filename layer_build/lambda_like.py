@@ -1,0 +1,68 @@
+"""Run a packaged function the way Lambda does, without Lambda: unzip the function
+into task/ (/var/task) and layers into opt/ (/opt), then a fresh isolated Python 3.12
+whose sys.path is the standard library, those, and a directory holding only boto3."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from layer_build.build import BUILD_DIR
+from layer_build.python312 import python312
+from layer_build.wheels import PLATFORMS
+
+DRIVER = Path(__file__).resolve().parent / "lambda_driver.py"
+BOTO3_PIN = "boto3==1.44.8"  # the Lambda python3.12 runtime provides boto3
+
+
+@dataclass(frozen=True)
+class LambdaLayout:
+    task: Path
+    opt: Path
+    boto3: Path
+    environment: dict[str, str]
+
+
+def boto3_only_dir() -> Path:
+    """build/boto3-runtime: boto3 and its dependencies, nothing else (installed once)."""
+    target = BUILD_DIR / "boto3-runtime"
+    if not (target / "boto3").exists():
+        command = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                   "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.12",
+                   "--target", str(target), BOTO3_PIN]  # fmt: skip
+        for platform in PLATFORMS:
+            command += ["--platform", platform]
+        subprocess.run(command, check=True)
+    return target
+
+
+def unpack(package_dir: Path, into: Path) -> LambdaLayout:
+    """Unzip deployment.zip into task/ and every *layer*.zip into opt/."""
+    task, opt = into / "task", into / "opt"
+    for path in sorted(package_dir.glob("*.zip")):
+        with zipfile.ZipFile(path) as archive:
+            archive.extractall(opt if "layer" in path.name else task)
+    template = json.loads((package_dir / "sam.json").read_text())
+    function = template["Resources"]["APIHandler"]["Properties"]
+    environment = dict(function.get("Environment", {}).get("Variables", {}))
+    return LambdaLayout(task, opt, boto3_only_dir(), environment)
+
+
+def invoke(
+    layout: LambdaLayout, events: list[dict[str, Any]], env: dict[str, str], repeat: int = 1
+) -> dict[str, Any]:
+    """Start a fresh interpreter (a cold start), invoke `events`, return the driver's report."""
+    request = {"env": {**layout.environment, **env}, "events": events, "repeat": repeat}
+    result = subprocess.run(
+        [python312(), "-I", "-S", str(DRIVER), str(layout.task), str(layout.opt),
+         str(layout.boto3)],
+        input=json.dumps(request), capture_output=True, text=True, env={"LANG": "C.UTF-8"},
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"the Lambda-like process failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,0 +1,80 @@
+"""The real packaged zips, run the way Lambda runs them: function in task/ (/var/task),
+layer in opt/ (/opt), a fresh `python3.12 -I -S` with only those, the standard library
+and boto3 importable; the model in the moto S3 server. Both runtime flavors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from layer_build.build import build_runtime
+from layer_build.flavors import FLAVORS
+from layer_build.lambda_like import LambdaLayout, invoke, unpack
+from layer_build.package import chalice_package, package_dir
+from modelops.apigw_events import proxy_event
+from modelops.examples import holdout_records
+from modelops.local_servers import LocalServer, s3_env
+from tests.conftest import PublishedModel
+
+pytestmark = pytest.mark.lambda_like
+
+
+@pytest.fixture(scope="module", params=["lite", "tensorflow"])
+def layout(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, LambdaLayout]]:
+    flavor = FLAVORS[request.param]
+    build_runtime(flavor)
+    chalice_package(flavor)  # includes the size gate
+    yield flavor.name, unpack(package_dir(flavor), tmp_path_factory.mktemp(flavor.name))
+
+
+def run(layout: LambdaLayout, s3: LocalServer, tmp: Path, events: list[dict[str, Any]]) -> Any:
+    env = s3_env(s3.url) | {"MODEL_CACHE_DIR": str(tmp / "cache"),
+                            "RUNTIME_UNPACK_DIR": str(tmp)}  # fmt: skip
+    return invoke(layout, events, env)
+
+
+def test_packaged_function_serves_like_keras(
+    layout: tuple[str, LambdaLayout], published: PublishedModel, s3_server: LocalServer,
+    keras_model: Any, tmp_path: Path,
+) -> None:  # fmt: skip
+    flavor, lambda_layout = layout
+    records, _ = holdout_records(published.model_dir, 200)
+    report = run(lambda_layout, s3_server, tmp_path, [
+        proxy_event("GET", "/health"),
+        proxy_event("POST", "/predict", {"instances": records}),
+        proxy_event("GET", "/model"),
+        proxy_event("POST", "/predict", [records[0] | {"dti": "high"}]),
+        proxy_event("GET", "/health"),
+    ])  # fmt: skip
+    health, predict, model, bad, health_after = (r["response"] for r in report["results"])
+    assert [health["statusCode"], predict["statusCode"], model["statusCode"]] == [200] * 3
+    assert json.loads(health["body"])["model_loaded"] is False
+    assert json.loads(health_after["body"])["model_loaded"] is True
+    info = json.loads(model["body"])
+    assert info["version"] == published.version
+    assert info["engine"] == ("keras" if flavor == "tensorflow" else "litert")
+
+    from modelops.examples import encode_records
+
+    encoded = encode_records(published.model_dir, records)
+    expected = np.asarray(keras_model(np.array([list(r.values()) for r in encoded], np.float32)))
+    served = np.array([list(p["probabilities"].values())
+                       for p in json.loads(predict["body"])["predictions"]])  # fmt: skip
+    assert np.abs(served - expected).max() <= 1e-5
+
+    assert bad["statusCode"] == 400
+    assert json.loads(bad["body"])["error"]["details"][0]["field"] == "dti"
+    # Isolation: nothing from the development virtualenv was importable.
+    leaked = [
+        p
+        for p in report["sys_path"]
+        if ".venv" in p or ("site-packages" in p and not p.startswith(str(lambda_layout.opt)))
+    ]
+    assert not leaked  # fmt: skip
