@@ -38,10 +38,11 @@ def plot_latency(results: list[LatencyResult], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(6, 4))
-    for fmt in ("raw", "encoded"):
+    for fmt, color in (("raw", "#4c72b0"), ("encoded", "#dd8452")):
         rows = [r for r in results if r.fmt == fmt]
-        axis.plot([r.records for r in rows], [r.p50_ms for r in rows], "o-", label=f"{fmt} p50")
-        axis.plot([r.records for r in rows], [r.p99_ms for r in rows], "x--", label=f"{fmt} p99")
+        sizes = [r.records for r in rows]
+        axis.plot(sizes, [r.p50_ms for r in rows], "o-", color=color, label=f"{fmt} p50")
+        axis.plot(sizes, [r.p99_ms for r in rows], "x--", color=color, label=f"{fmt} p99")
     axis.set(xscale="log", yscale="log", xlabel="records per request", ylabel="ms",
              title="Warm POST /predict latency (in process)")  # fmt: skip
     axis.grid(True, which="both", alpha=0.3)
@@ -53,6 +54,7 @@ def plot_latency(results: list[LatencyResult], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-flavors", action="store_true")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the flavor packages")
     args = parser.parse_args(argv)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     ensure_demo_model(DEMO_DIR)
@@ -62,9 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     plot_latency(results, OUT_DIR / "handler_latency.png")
     print(f"plot: {(OUT_DIR / 'handler_latency.png').relative_to(PROJECT_DIR)}")
     if not args.skip_flavors:
-        from benchmarks.flavors import main as flavor_benchmarks
+        from benchmarks.flavors import plot_flavors, print_flavor_table, run_flavor_benchmarks
 
-        return flavor_benchmarks([])
+        flavors = run_flavor_benchmarks(DEMO_DIR, rebuild=args.rebuild)
+        print_flavor_table(flavors)
+        plot_flavors(flavors, OUT_DIR / "flavors.png")
+        print(f"plot: {(OUT_DIR / 'flavors.png').relative_to(PROJECT_DIR)}")
     return 0
 
 

@@ -60,14 +60,18 @@ class RecordReader:
             else:
                 problems.extend(self._key_problems(index, record))
         _raise_if(problems)
+        if not raw_rows:  # one format per request is the common case: no scatter copy
+            return self._encoded(records, encoded_rows)
+        if not encoded_rows:
+            return self._encode_raw(records, raw_rows)
         out = np.empty((len(records), len(self.encoded_names)), dtype=np.float32)
-        if encoded_rows:
-            out[encoded_rows] = self._numbers(
-                records, encoded_rows, self._encoded_getter, self.encoded_names
-            )
-        if raw_rows:
-            out[raw_rows] = self._encode_raw(records, raw_rows)
+        out[encoded_rows] = self._encoded(records, encoded_rows)
+        out[raw_rows] = self._encode_raw(records, raw_rows)
         return out
+
+    def _encoded(self, records: Sequence[Any], rows: list[int]) -> np.ndarray:
+        """Encoded records go to the model as given, so they must fit float32."""
+        return self._numbers(records, rows, self._encoded_getter, self.encoded_names, np.float32)
 
     def _encode_raw(self, records: Sequence[Any], rows: list[int]) -> np.ndarray:
         assert self.encoder is not None
@@ -81,16 +85,19 @@ class RecordReader:
         rows: list[int],
         getter: Callable[[dict[str, Any]], tuple[Any, ...]],
         names: list[str],
+        dtype: type[np.floating[Any]] = np.float64,
     ) -> np.ndarray:
+        """Numbers of `names` as a matrix of `dtype`; all must be finite in that type."""
         values = [getter(records[i]) for i in rows]
         if set(map(type, chain.from_iterable(values))) <= _NUMBER_TYPES:
             try:
-                matrix = np.array(values, dtype=np.float64)
+                with np.errstate(over="ignore"):
+                    matrix = np.array(values, dtype=dtype)
             except OverflowError:  # an integer beyond float range
                 matrix = None
             if matrix is not None and np.isfinite(matrix).all():
                 return matrix
-        raise _invalid(_number_problems(rows, values, names))
+        raise _invalid(_number_problems(rows, values, names, float(np.finfo(dtype).max)))
 
     def _category_codes(self, records: Sequence[Any], rows: list[int]) -> np.ndarray:
         assert self.encoder is not None
@@ -143,23 +150,23 @@ def _getter(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
 
 
 def _number_problems(
-    rows: list[int], values: list[tuple[Any, ...]], names: list[str]
+    rows: list[int], values: list[tuple[Any, ...]], names: list[str], largest: float
 ) -> Iterator[FieldProblem]:
     for row, row_values in zip(rows, values, strict=True):
         for name, value in zip(names, row_values, strict=False):
-            problem = _number_problem(value)
+            problem = _number_problem(value, largest)
             if problem:
                 yield FieldProblem(row, name, problem)
 
 
-def _number_problem(value: Any) -> str | None:
+def _number_problem(value: Any, largest: float) -> str | None:
     kind = type(value)
     if kind is bool:
         return "must be a number, not a boolean"
-    if kind is int:
-        return None if abs(value) < 1e308 else "must be a finite number"
-    if kind is float:
-        return None if math.isfinite(value) else "must be a finite number (not NaN or infinity)"
+    if kind is float and not math.isfinite(value):
+        return "must be a finite number (not NaN or infinity)"
+    if kind in _NUMBER_TYPES:
+        return None if abs(value) <= largest else "must be a finite number (out of range)"
     return f"must be a number, not {_json_type(value)}"
 
 

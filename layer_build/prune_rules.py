@@ -58,9 +58,6 @@ RULES: tuple[PruneRule, ...] = (
     PruneRule("packaging tools", ("setuptools", "setuptools-*.dist-info", "_distutils_hack",
                                   "distutils-precedence.pth", "wheel", "wheel-*.dist-info"),
               "installers; nothing installs at run time", ("tensorflow",)),
-    PruneRule("TensorFlow profiler plugin",
-              ("tensorflow/python/profiler/internal/_pywrap_profiler_plugin.so",),
-              "TensorBoard profiling server; serving never profiles", ("tensorflow",)),
 )  # fmt: skip
 
 

@@ -79,7 +79,7 @@ def test_key_order_never_matters(rng: random.Random) -> None:
         ([1], "must be a number, not an array"),
         (math.nan, "must be a finite number (not NaN or infinity)"),
         (math.inf, "must be a finite number (not NaN or infinity)"),
-        (10**400, "must be a finite number"),
+        (10**400, "must be a finite number (out of range)"),
     ],
 )
 def test_bad_numbers_name_record_and_field(value: object, problem: str) -> None:
@@ -163,3 +163,10 @@ def test_model_without_preprocessing_accepts_encoded_only() -> None:
         reader.to_matrix([raw_record(0)])
     fields = {p.field for p in caught.value.details}
     assert "term" in fields and "INDIVIDUAL" in fields
+
+
+def test_encoded_values_beyond_float32_are_rejected() -> None:
+    record = encoded_record(0) | {"dti": 1e300}
+    assert problems_of([record]) == [
+        {"record": 0, "field": "dti", "problem": "must be a finite number (out of range)"}
+    ]

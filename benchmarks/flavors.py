@@ -1,0 +1,148 @@
+"""Per runtime flavor: package size, cold init, warm latency and peak RSS, measured on
+the packaged zips in the Lambda-like layout (layer_build.lambda_like)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from layer_build.build import build_runtime
+from layer_build.flavors import FLAVORS, MB, Flavor
+from layer_build.lambda_like import LambdaLayout, invoke, unpack
+from layer_build.package import chalice_package, package_dir
+from layer_build.size_report import measure
+from modelops.apigw_events import proxy_event
+from modelops.examples import holdout_records
+from modelops.local_servers import free_port, moto_s3_server, s3_env
+
+COLD_STARTS = 5
+WARM_RUNS = 200
+TARGETS = {
+    "lite": {"zipped": 25.0, "unzipped": 90.0, "cold": 1.0, "rss": 150.0},
+    "tensorflow": {"zipped": None, "unzipped": 250.0, "cold": 8.0, "rss": None},
+}
+
+
+@dataclass(frozen=True)
+class FlavorResult:
+    flavor: str
+    zipped_mb: float
+    unzipped_mb: float
+    cold_init_s: float
+    cold_init_all: list[float]
+    warm_ms: dict[int, tuple[float, float]]  # records -> (p50, p99)
+    peak_rss_mb: float
+
+
+def ensure_package(flavor: Flavor, rebuild: bool) -> Path:
+    """The flavor's packaged zips, building them if missing (or asked to)."""
+    out = package_dir(flavor)
+    if rebuild or not (out / "sam.json").exists():
+        build_runtime(flavor)
+        chalice_package(flavor)
+    return out
+
+
+def measure_flavor(flavor: Flavor, layout: LambdaLayout, model_dir: Path, s3_url: str,
+                   package: Path) -> FlavorResult:  # fmt: skip
+    sizes = [measure(p) for p in sorted(package.glob("*.zip"))]
+    records, _ = holdout_records(model_dir, 1000)
+    one = proxy_event("POST", "/predict", {"instances": records[:1]})
+    thousand = proxy_event("POST", "/predict", {"instances": records})
+    colds = []
+    for _ in range(COLD_STARTS):
+        with tempfile.TemporaryDirectory() as tmp:  # a new container: empty /tmp
+            env = s3_env(s3_url) | {"MODEL_CACHE_DIR": tmp, "RUNTIME_UNPACK_DIR": tmp}
+            report = invoke(layout, [one], env)
+            colds.append(report["import_seconds"] + report["first_call_seconds"])
+    with tempfile.TemporaryDirectory() as tmp:
+        env = s3_env(s3_url) | {"MODEL_CACHE_DIR": tmp, "RUNTIME_UNPACK_DIR": tmp}
+        warm = invoke(layout, [one, thousand], env, repeat=WARM_RUNS)
+    latencies = {}
+    for size, result in zip((1, 1000), warm["results"], strict=True):
+        timings = sorted(t * 1000 for t in result["seconds"][1:])
+        latencies[size] = (statistics.median(timings), timings[int(len(timings) * 0.99) - 1])
+    return FlavorResult(
+        flavor.name,
+        sum(s.zipped for s in sizes) / MB,
+        sum(s.unzipped for s in sizes) / MB,
+        statistics.median(colds),
+        colds,
+        latencies,
+        warm["maxrss_kb"] / 1024,
+    )
+
+
+def run_flavor_benchmarks(model_dir: Path, rebuild: bool = False) -> list[FlavorResult]:
+    """Package each flavor if needed, publish the model to a private moto server, measure."""
+    packages = {name: ensure_package(flavor, rebuild) for name, flavor in FLAVORS.items()}
+    server = moto_s3_server(free_port()).start()
+    saved = dict(os.environ)
+    try:
+        os.environ.update(s3_env(server.url))
+        from modelops.local_stack import publish_demo
+
+        publish_demo(model_dir, "dev", "1")  # both flavors' stages read the dev bucket
+        results = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, flavor in FLAVORS.items():
+                print(f"==> measuring flavor {name} ({COLD_STARTS} cold starts, warm runs)")
+                layout = unpack(packages[name], Path(tmp) / name)
+                results.append(measure_flavor(flavor, layout, model_dir, server.url,
+                                              packages[name]))  # fmt: skip
+        return results
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        server.stop()
+
+
+def print_flavor_table(results: list[FlavorResult]) -> None:
+    print("\nPer flavor, packaged zips in the Lambda-like layout (model from local S3)")
+    print(f"{'flavor':<12}{'zipped MB':>10}{'unzipped MB':>12}{'cold init s':>12}"
+          f"{'1 rec p50/p99 ms':>18}{'1000 rec p50/p99 ms':>21}{'peak RSS MB':>12}")  # fmt: skip
+    for r in results:
+        one, thousand = r.warm_ms[1], r.warm_ms[1000]
+        print(f"{r.flavor:<12}{r.zipped_mb:>10.1f}{r.unzipped_mb:>12.1f}{r.cold_init_s:>12.2f}"
+              f"{f'{one[0]:.2f} / {one[1]:.2f}':>18}{f'{thousand[0]:.1f} / {thousand[1]:.1f}':>21}"
+              f"{r.peak_rss_mb:>12.0f}")  # fmt: skip
+    print("targets: lite <= 25 MB zipped, <= 90 MB unzipped, cold init <= 1.0 s, RSS <= 150 MB; "
+          "tensorflow within 250 MB unzipped, cold init <= 8 s")  # fmt: skip
+    for r in results:
+        misses = [
+            f"{key} {value:.2f} > {TARGETS[r.flavor][key]}"
+            for key, value in (("zipped", r.zipped_mb), ("unzipped", r.unzipped_mb),
+                               ("cold", r.cold_init_s), ("rss", r.peak_rss_mb))
+            if TARGETS[r.flavor][key] is not None and value > TARGETS[r.flavor][key]
+        ]  # fmt: skip
+        verdict = "all targets met" if not misses else "MISSED: " + ", ".join(misses)
+        colds = ", ".join(f"{c:.2f}" for c in r.cold_init_all)
+        print(f"  {r.flavor}: {verdict} (cold starts: {colds} s)")
+
+
+def plot_flavors(results: list[FlavorResult], path: Path) -> None:
+    """Cold init and package size per flavor, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r.flavor for r in results]
+    figure, (cold, size) = plt.subplots(1, 2, figsize=(9, 3.6))
+    cold.bar(names, [r.cold_init_s for r in results], color=["#4c72b0", "#dd8452"])
+    for i, r in enumerate(results):
+        cold.plot([i] * len(r.cold_init_all), r.cold_init_all, "k.", alpha=0.6)
+    cold.axhline(10, color="red", linestyle="--", linewidth=1, label="Lambda init limit")
+    cold.set(ylabel="seconds", title="Cold init (import + S3 load + 1st prediction)")
+    cold.legend()
+    size.bar([f"{n}\nzipped" for n in names], [r.zipped_mb for r in results], color="#55a868")
+    size.bar([f"{n}\nunzipped" for n in names], [r.unzipped_mb for r in results], color="#8172b3")
+    size.axhline(250, color="red", linestyle="--", linewidth=1, label="250 MB unzipped")
+    size.axhline(50, color="orange", linestyle=":", linewidth=1, label="50 MB direct upload")
+    size.set(ylabel="MB", title="Package size (function + layers)")
+    size.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
