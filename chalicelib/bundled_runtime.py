@@ -63,6 +63,7 @@ def activate_bundled_runtime(unpack_root: str | None = None) -> Activation | Non
 def _unpack(archive: str, target: str) -> None:
     import zstandard  # shipped beside the archive
 
+    os.makedirs(os.path.dirname(target), exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".tf-runtime-", dir=os.path.dirname(target))
     try:
         with (
