@@ -15,7 +15,8 @@ $(STAMP): requirements/dev.txt
 	  echo "==> creating $(VENV) with $$python312"; rm -rf $(VENV); "$$python312" -m venv $(VENV) || exit 1; \
 	fi
 	@echo "==> installing pinned development dependencies (TensorFlow is large: about a minute)"
-	$(PY) -m pip install --disable-pip-version-check --progress-bar on -q -r requirements/dev.txt
+	$(PY) -m pip install --disable-pip-version-check -r requirements/dev.txt 2>&1 \
+	  | { grep -v "^WARNING: Location" || true; }; exit $${PIPESTATUS[0]}
 	@rm -f $(VENV)/.installed-*; touch $@
 
 serve: venv

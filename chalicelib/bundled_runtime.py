@@ -45,6 +45,8 @@ def find_archive(paths: list[str] | None = None) -> str | None:
 
 def activate_bundled_runtime(unpack_root: str | None = None) -> Activation | None:
     """Unpack the archive once (atomically, thread-safe) and prepend it to sys.path."""
+    if os.environ.get("AWS_CHALICE_CLI_MODE") == "true":
+        return None  # `chalice package/local` load app.py with vendor/ on sys.path
     archive = find_archive()
     if archive is None:
         return None

@@ -88,6 +88,8 @@ def _fill_vendor(flavor: Flavor, tree: Path, log: Callable[[str], None]) -> None
     log(f"==> [{flavor.name}] packing the tree into vendor/{ARCHIVE_NAME} (zstd, about a minute)")
     pack(tree, VENDOR_DIR / ARCHIVE_NAME)
     zstandard_wheel(VENDOR_DIR, BUILD_DIR / "cache" / "pip")
-    for leftover in ("bin", "zstandard/__pycache__"):
-        shutil.rmtree(VENDOR_DIR / leftover, ignore_errors=True)
+    for rule in rules_for("unpacker"):
+        apply_rule(VENDOR_DIR, rule)
+    strip_shared_objects(VENDOR_DIR)
+    compile_bytecode(VENDOR_DIR, python312())
     log(f"    vendor/{ARCHIVE_NAME}: {(VENDOR_DIR / ARCHIVE_NAME).stat().st_size / MB:.1f} MB")

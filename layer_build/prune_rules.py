@@ -58,6 +58,11 @@ RULES: tuple[PruneRule, ...] = (
     PruneRule("packaging tools", ("setuptools", "setuptools-*.dist-info", "_distutils_hack",
                                   "distutils-precedence.pth", "wheel", "wheel-*.dist-info"),
               "installers; nothing installs at run time", ("tensorflow",)),
+    PruneRule("zstandard CFFI backend",
+              ("zstandard/_cffi*.so", "zstandard/backend_cffi.py", "zstandard/*.pyi",
+               "zstandard/py.typed", "bin"),
+              "the unpacker imports its C extension backend; CFFI is only a fallback",
+              ("unpacker",)),
 )  # fmt: skip
 
 

@@ -32,10 +32,11 @@ def measure(path: Path) -> ZipSize:
 
 
 def _component(name: str) -> str:
+    """Top-level package (or file) of a zip entry; layers nest under site-packages."""
     parts = name.split("/")
     if parts[:3] == ["python", "lib", "python3.12"] and len(parts) >= 5:
-        parts = parts[4:]  # a layer's python/lib/python3.12/site-packages/<component>
-    return parts[0] if len(parts) > 1 else name
+        parts = parts[4:]
+    return parts[0]
 
 
 def report(flavor: Flavor, sizes: list[ZipSize]) -> str:

@@ -8,9 +8,13 @@
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
 import argparse
 import json
-import os
+import signal
 import subprocess
 import sys
 import time
@@ -80,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     model_dir = args.model_dir.resolve()
 
+    _stop_on_signals()
     s3 = moto_s3_server(args.s3_port)
     env = s3_env(s3.url)
     os.environ.update(env)
@@ -106,6 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         api.stop()
         s3.stop()
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and `kill` both stop the stack, even where SIGINT started out ignored
+    (a background job of a non-interactive shell)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _shown(path: Path) -> Path:
