@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -30,31 +28,3 @@ def pack(tree: Path, archive: Path) -> None:
                     tar.addfile(info, handle)
             else:
                 tar.addfile(info)
-
-
-def zstandard_wheel(target: Path, cache_dir: Path) -> None:
-    """Install the Lambda (manylinux cp312) build of zstandard, the unpacker, into `target`."""
-    from layer_build.wheels import PLATFORMS
-
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "--disable-pip-version-check",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--implementation",
-        "cp",
-        "--python-version",
-        "3.12",
-        "--target",
-        str(target),
-        "--cache-dir",
-        str(cache_dir),
-        "zstandard==0.25.0",
-    ]
-    for platform in PLATFORMS:
-        command += ["--platform", platform]
-    subprocess.run(command, check=True)

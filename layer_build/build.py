@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from layer_build.archive import pack, zstandard_wheel
+from layer_build.archive import pack
 from layer_build.flavors import ARCHIVE_NAME, MB, Flavor
 from layer_build.proof import ProofFailed, prove
 from layer_build.prune import (
@@ -27,6 +27,8 @@ from layer_build.wheels import install_wheels
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 BUILD_DIR = PROJECT_DIR / "build"
 VENDOR_DIR = PROJECT_DIR / "vendor"
+PIP_CACHE = BUILD_DIR / "cache" / "pip"
+UNPACKER = "zstandard==0.25.0"
 
 
 class BuildFailed(RuntimeError):
@@ -51,7 +53,7 @@ def build_runtime(flavor: Flavor, log: Callable[[str], None] = print) -> Runtime
     log(
         f"==> [{flavor.name}] installing pinned manylinux cp312 wheels ({flavor.requirements.name})"
     )
-    install_wheels(flavor.requirements, tree, BUILD_DIR / "cache" / "pip")
+    install_wheels(tree, requirements_file=flavor.requirements, cache_dir=PIP_CACHE)
     installed = tree_bytes(tree)
     log(
         f"==> [{flavor.name}] installed {installed / MB:.1f} MB; proving it predicts before pruning"
@@ -87,7 +89,7 @@ def _fill_vendor(flavor: Flavor, tree: Path, log: Callable[[str], None]) -> None
     VENDOR_DIR.mkdir()
     log(f"==> [{flavor.name}] packing the tree into vendor/{ARCHIVE_NAME} (zstd, about a minute)")
     pack(tree, VENDOR_DIR / ARCHIVE_NAME)
-    zstandard_wheel(VENDOR_DIR, BUILD_DIR / "cache" / "pip")
+    install_wheels(VENDOR_DIR, UNPACKER, cache_dir=PIP_CACHE)  # decompresses the archive
     for rule in rules_for("unpacker"):
         apply_rule(VENDOR_DIR, rule)
     strip_shared_objects(VENDOR_DIR)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 from layer_build.build import BUILD_DIR
 from layer_build.python312 import python312
-from layer_build.wheels import PLATFORMS
+from layer_build.wheels import install_wheels
 
 DRIVER = Path(__file__).resolve().parent / "lambda_driver.py"
 BOTO3_PIN = "boto3==1.44.8"  # the Lambda python3.12 runtime provides boto3
@@ -32,12 +31,7 @@ def boto3_only_dir() -> Path:
     """build/boto3-runtime: boto3 and its dependencies, nothing else (installed once)."""
     target = BUILD_DIR / "boto3-runtime"
     if not (target / "boto3").exists():
-        command = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                   "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.12",
-                   "--target", str(target), BOTO3_PIN]  # fmt: skip
-        for platform in PLATFORMS:
-            command += ["--platform", platform]
-        subprocess.run(command, check=True)
+        install_wheels(target, BOTO3_PIN, with_dependencies=True)
     return target
 
 

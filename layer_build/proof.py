@@ -30,7 +30,7 @@ def prove(tree: Path, engines: list[str], env: dict[str, str] | None = None) -> 
 
     started = time.perf_counter()
     result = subprocess.run(
-        [python312(), "-I", "-S", PROOF_SCRIPT, tree, PROJECT_DIR, ",".join(engines)],
+        [python312(), "-I", "-S", "-B", PROOF_SCRIPT, tree, PROJECT_DIR, ",".join(engines)],
         capture_output=True, text=True, env={"TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})},
     )  # fmt: skip
     if result.returncode != 0:

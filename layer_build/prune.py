@@ -58,10 +58,11 @@ def strip_shared_objects(tree: Path) -> StepReport:
 
 def compile_bytecode(tree: Path, python: str) -> StepReport:
     """Precompile .pyc for 3.12 with unchecked hashes: /var/task is read-only, so
-    otherwise every cold start compiles again; hashes (not mtimes) keep it reproducible."""
+    otherwise every cold start compiles again; hashes (not mtimes) keep it reproducible,
+    and -f replaces any bytecode an earlier import wrote."""
     before = tree_bytes(tree)
     subprocess.run(
-        [python, "-I", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
+        [python, "-I", "-m", "compileall", "-q", "-f", "-j", "0", "--invalidation-mode",
          "unchecked-hash", str(tree)],
         check=True,
     )  # fmt: skip

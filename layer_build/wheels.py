@@ -11,12 +11,27 @@ PLATFORMS = ("manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux_2_27_x
              "manylinux_2_17_x86_64", "manylinux2014_x86_64")  # fmt: skip
 
 
-def install_wheels(requirements: Path, target: Path, cache_dir: Path) -> None:
-    """`pip install --target` the requirements for Lambda's platform, binary wheels only."""
+def install_wheels(
+    target: Path,
+    *requirements: str,
+    requirements_file: Path | None = None,
+    cache_dir: Path | None = None,
+    with_dependencies: bool = False,
+) -> None:
+    """`pip install --target` binary wheels built for Lambda's platform and Python.
+
+    A lock file is installed without dependency resolution (`--no-deps`): it pins
+    every package, and the proof catches anything it forgot.
+    """
     command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
-               "--no-deps", "--only-binary=:all:", "--implementation", "cp",
-               "--python-version", "3.12", "--target", str(target), "--cache-dir", str(cache_dir),
-               "--progress-bar", "on", "-r", str(requirements)]  # fmt: skip
+               "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.12",
+               "--target", str(target)]  # fmt: skip
     for platform in PLATFORMS:
         command += ["--platform", platform]
-    subprocess.run(command, check=True)
+    if not with_dependencies:
+        command.append("--no-deps")
+    if cache_dir is not None:
+        command += ["--cache-dir", str(cache_dir)]
+    if requirements_file is not None:
+        command += ["-r", str(requirements_file)]
+    subprocess.run([*command, *requirements], check=True)
