@@ -33,6 +33,7 @@ class FlavorResult:
     unzipped_mb: float
     cold_init_s: float
     cold_init_all: list[float]
+    cold_phases: tuple[float, ...]  # median unpack, import, first call (S3 load + predict)
     warm_ms: dict[int, tuple[float, float]]  # records -> (p50, p99)
     peak_rss_mb: float
 
@@ -52,12 +53,15 @@ def measure_flavor(flavor: Flavor, layout: LambdaLayout, model_dir: Path, s3_url
     records, _ = holdout_records(model_dir, 1000)
     one = proxy_event("POST", "/predict", {"instances": records[:1]})
     thousand = proxy_event("POST", "/predict", {"instances": records})
-    colds = []
+    colds, phases = [], []
     for _ in range(COLD_STARTS):
         with tempfile.TemporaryDirectory() as tmp:  # a new container: empty /tmp
+            os.sync()  # ... and no disk writeback left over from the previous one
             env = s3_env(s3_url) | {"MODEL_CACHE_DIR": tmp, "RUNTIME_UNPACK_DIR": tmp}
             report = invoke(layout, [one], env)
             colds.append(report["import_seconds"] + report["first_call_seconds"])
+            unpack = report["unpack_seconds"]
+            phases.append((unpack, report["import_seconds"] - unpack, report["first_call_seconds"]))
     with tempfile.TemporaryDirectory() as tmp:
         env = s3_env(s3_url) | {"MODEL_CACHE_DIR": tmp, "RUNTIME_UNPACK_DIR": tmp}
         warm = invoke(layout, [one, thousand], env, repeat=WARM_RUNS)
@@ -71,6 +75,7 @@ def measure_flavor(flavor: Flavor, layout: LambdaLayout, model_dir: Path, s3_url
         sum(s.unzipped for s in sizes) / MB,
         statistics.median(colds),
         colds,
+        tuple(statistics.median(p[i] for p in phases) for i in range(3)),
         latencies,
         warm["maxrss_kb"] / 1024,
     )
@@ -120,7 +125,11 @@ def print_flavor_table(results: list[FlavorResult]) -> None:
         ]  # fmt: skip
         verdict = "all targets met" if not misses else "MISSED: " + ", ".join(misses)
         colds = ", ".join(f"{c:.2f}" for c in r.cold_init_all)
-        print(f"  {r.flavor}: {verdict} (cold starts: {colds} s)")
+        unpack, imports, first = r.cold_phases
+        print(
+            f"  {r.flavor}: {verdict}; cold starts {colds} s; median phases: unpack "
+            f"{unpack:.2f} s, import {imports:.2f} s, first call (S3 load + predict) {first:.2f} s"
+        )
 
 
 def plot_flavors(results: list[FlavorResult], path: Path) -> None:

@@ -15,6 +15,16 @@ import sys
 import time
 
 
+def peak_rss_kb() -> int:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that across exec,
+    so a child of a big parent would report the parent's size."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main() -> int:
     started = time.perf_counter()
     task, opt, boto3_dir = sys.argv[1:4]
@@ -43,9 +53,10 @@ def main() -> int:
         results.append({"response": response, "seconds": timings})
     report = {
         "import_seconds": imported - started,
+        "unpack_seconds": getattr(app.BUNDLED_RUNTIME, "seconds", 0.0),
         "first_call_seconds": results[0]["seconds"][0] if results else 0.0,
         "results": results,
-        "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "maxrss_kb": peak_rss_kb(),
         "sys_path": sys.path,
     }
     print(json.dumps(report))
