@@ -3,6 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 FLAVOR ?= lite
+FORMAT ?= cloudformation
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt | cksum | cut -d' ' -f1)
 
 .PHONY: serve test lint bench package vendor venv lock clean
@@ -37,7 +38,8 @@ vendor: venv
 	$(PY) -m layer_build --flavor $(FLAVOR)
 
 package: venv
-	$(PY) -m layer_build --flavor $(FLAVOR) --package
+	$(PY) -m layer_build --flavor $(FLAVOR) --package --format $(FORMAT) \
+	  $(if $(STAGE),--stage $(STAGE)) $(if $(API_KEY),--api-key)
 
 lock:
 	@python312=$$(scripts/find-python312) || exit 1; tmp=$$(mktemp -d); \

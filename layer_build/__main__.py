@@ -11,7 +11,7 @@ import sys
 
 from layer_build.build import BuildFailed, build_runtime
 from layer_build.flavors import FLAVORS, MB
-from layer_build.package import chalice_package
+from layer_build.package import FORMATS, PackageOptionUnsupported, chalice_package
 from layer_build.proof import ProofFailed
 from layer_build.size_report import SizeLimitExceeded
 
@@ -20,6 +20,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m layer_build", description=__doc__)
     parser.add_argument("--flavor", choices=sorted(FLAVORS), default="lite")
     parser.add_argument("--package", action="store_true", help="also run chalice package")
+    parser.add_argument("--stage", help="Chalice stage to package (default: the flavor's)")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="cloudformation", help="chalice package --pkg-format"
+    )
+    parser.add_argument(
+        "--api-key",
+        action="store_true",
+        help="CloudFormation only: API key, usage plan, throttling",
+    )
     args = parser.parse_args(argv)
     flavor = FLAVORS[args.flavor]
     try:
@@ -28,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{build.installed_bytes / MB:.1f} MB installed, {build.pruned_bytes / MB:.1f} MB "
               "after pruning")  # fmt: skip
         if args.package:
-            chalice_package(flavor)
-    except (BuildFailed, ProofFailed, SizeLimitExceeded) as exc:
+            chalice_package(flavor, args.stage, args.format, args.api_key)
+    except (BuildFailed, ProofFailed, SizeLimitExceeded, PackageOptionUnsupported) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

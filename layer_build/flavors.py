@@ -23,6 +23,8 @@ class Flavor:
     stage: str  # the Chalice stage `make package` packages
     direct_upload: bool  # must fit `chalice deploy`'s 50 MB direct upload
     why: str
+    # /tmp for the function; archived runtimes unpack there (Lambda's default is 512 MB).
+    ephemeral_storage_mb: int | None = None
 
 
 FLAVORS = {
@@ -35,6 +37,7 @@ FLAVORS = {
         "tensorflow", HERE / "requirements-tensorflow.txt", ("keras", "litert"), archived=True,
         stage="dev-tensorflow", direct_upload=False,
         why="TensorFlow + Keras: models with ops LiteRT cannot run; deploy via S3",
+        ephemeral_storage_mb=2048,  # the tree unpacks to 858 MB; room for model and temp files
     ),
 }  # fmt: skip
 

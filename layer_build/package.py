@@ -4,34 +4,61 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
+from chalice.cli.factory import CLIFactory
+
+from deployment import templates
 from layer_build.build import BUILD_DIR, PROJECT_DIR
 from layer_build.flavors import Flavor
 from layer_build.reproducible_zip import normalise
 from layer_build.size_report import ZipSize, check_limits, measure, report
+from modelops.stage_config import stage_setting
 
-MERGE_TEMPLATES = Path(__file__).resolve().parent / "cfn"
+FORMATS = ("cloudformation", "terraform")
+
+
+class PackageOptionUnsupported(ValueError):
+    """An option the chosen package format can't carry."""
 
 
 def package_dir(flavor: Flavor) -> Path:
     return BUILD_DIR / flavor.name / "package"
 
 
-def chalice_package(flavor: Flavor) -> list[ZipSize]:
-    """`chalice package` the flavor's stage into build/<flavor>/package/ and gate sizes."""
+def chalice_package(
+    flavor: Flavor, stage: str | None = None, pkg_format: str = "cloudformation",
+    api_key: bool = False,
+) -> list[ZipSize]:  # fmt: skip
+    """`chalice package` a stage into build/<flavor>/package/, add what Chalice can't
+    express (ephemeral storage, optional API key and usage plan), and gate sizes."""
+    stage = stage or flavor.stage
+    if api_key and pkg_format != "cloudformation":
+        raise PackageOptionUnsupported(
+            "--api-key is a CloudFormation merge template; Terraform output takes none"
+        )
     out = package_dir(flavor)
     shutil.rmtree(out, ignore_errors=True)
-    command = [str(Path(sys.executable).parent / "chalice"), "package", "--stage", flavor.stage]
-    merge = MERGE_TEMPLATES / f"{flavor.name}.json"
-    if merge.exists():
-        command += ["--merge-template", str(merge)]
-    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
-    shown = out.relative_to(PROJECT_DIR)
-    print(f"==> [{flavor.name}] chalice package --stage {flavor.stage} -> {shown}")
-    subprocess.run([*command, str(out)], cwd=PROJECT_DIR, env=env, check=True)
+    retention_days = stage_setting(stage, "log_retention_in_days")
+    overrides: dict[str, Any] = {}
+    merge = None
+    if pkg_format == "cloudformation":
+        merge = _cloudformation_merge_template(flavor, bool(retention_days), api_key)
+    elif retention_days:
+        overrides["log_retention_in_days"] = 0  # Chalice's Terraform output has no log groups
+    print(f"==> [{flavor.name}] chalice package --stage {stage} --pkg-format {pkg_format}"
+          f"{f' --merge-template {merge.relative_to(PROJECT_DIR)}' if merge else ''} "
+          f"-> {out.relative_to(PROJECT_DIR)}")  # fmt: skip
+    _run_chalice_package(stage, pkg_format, merge, overrides, out)
+    if pkg_format == "terraform":
+        if retention_days:
+            templates.write_json(templates.terraform_log_group(retention_days),
+                                 out / "log_group.tf.json")  # fmt: skip
+        if flavor.ephemeral_storage_mb:
+            templates.write_json(
+                templates.terraform_ephemeral_storage(flavor.ephemeral_storage_mb),
+                out / "ephemeral_storage_override.tf.json")  # fmt: skip
     zips = sorted(out.glob("*.zip"))
     for path in zips:
         normalise(path)
@@ -39,3 +66,32 @@ def chalice_package(flavor: Flavor) -> list[ZipSize]:
     print(report(flavor, sizes))
     check_limits(flavor, sizes)
     return sizes
+
+
+def _run_chalice_package(
+    stage: str, pkg_format: str, merge: Path | None, overrides: dict[str, Any], out: Path
+) -> None:
+    """What `chalice package` does, with config overrides the command line can't pass."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # packaging calls no AWS API
+    factory = CLIFactory(project_dir=str(PROJECT_DIR))
+    config = factory.create_config_obj(stage, user_provided_params=overrides)
+    packager = factory.create_app_packager(
+        config, factory.create_package_options(), pkg_format, "json",
+        str(merge) if merge else None)  # fmt: skip
+    packager.package_app(config, str(out), stage)
+
+
+def _cloudformation_merge_template(
+    flavor: Flavor, log_retention: bool, api_key: bool
+) -> Path | None:
+    fragments = []
+    if log_retention:
+        fragments.append(templates.log_group_name_fix())
+    if flavor.ephemeral_storage_mb:
+        fragments.append(templates.ephemeral_storage(flavor.ephemeral_storage_mb))
+    if api_key:
+        fragments.append(templates.api_key())
+    if not fragments:
+        return None
+    return templates.write_json(templates.compose(fragments),
+                                BUILD_DIR / flavor.name / "merge-template.json")  # fmt: skip

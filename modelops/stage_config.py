@@ -1,4 +1,4 @@
-"""Read a Chalice stage's model location from .chalice/config.json (offline tools only)."""
+"""Read a Chalice stage's settings from .chalice/config.json (offline tools only)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,28 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-CHALICE_CONFIG = PROJECT_DIR / ".chalice" / "config.json"
+CHALICE_DIR = PROJECT_DIR / ".chalice"
+CHALICE_CONFIG = CHALICE_DIR / "config.json"
+
+
+def _stages(config_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    config: dict[str, Any] = json.loads(config_path.read_text())
+    return config, config.get("stages", {})
+
+
+def stage_setting(stage: str, key: str, config_path: Path = CHALICE_CONFIG) -> Any:
+    """A setting as Chalice resolves it for `stage`: the stage's value, else the global one."""
+    config, stages = _stages(config_path)
+    if stage not in stages:
+        raise KeyError(f"no stage {stage!r} in {config_path}")
+    return stages[stage].get(key, config.get(key))
 
 
 def stage_environment(stage: str, config_path: Path = CHALICE_CONFIG) -> dict[str, str]:
     """The environment variables Chalice sets for `stage` (global ones, then the stage's)."""
-    config: dict[str, Any] = json.loads(config_path.read_text())
-    if stage not in config.get("stages", {}):
-        raise KeyError(f"no stage {stage!r} in {config_path}")
+    config, _ = _stages(config_path)
     env = dict(config.get("environment_variables", {}))
-    env.update(config["stages"][stage].get("environment_variables", {}))
+    env.update(stage_setting(stage, "environment_variables", config_path) or {})
     return env
 
 
