@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from deployment.cfn_lint import cfn_lint_errors
 from layer_build.build import build_runtime
 from layer_build.flavors import FLAVORS
 from layer_build.lambda_like import LambdaLayout, invoke, unpack
@@ -31,6 +32,7 @@ def layout(
     flavor = FLAVORS[request.param]
     build_runtime(flavor)
     chalice_package(flavor)  # includes the size gate
+    assert cfn_lint_errors(package_dir(flavor) / "sam.json") == []
     yield flavor.name, unpack(package_dir(flavor), tmp_path_factory.mktemp(flavor.name))
 
 

@@ -1,0 +1,35 @@
+"""A copy of what Chalice deploys (app, chalicelib, config, policies, vendor/)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from modelops.stage_config import PROJECT_DIR
+
+DEPLOYED_PARTS = ("app.py", "requirements.txt", "chalicelib", "vendor")
+
+
+def copy_project(dest: Path, edit_config: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    """Copy the deployable project to `dest`, optionally editing .chalice/config.json."""
+    ignore = shutil.ignore_patterns("__pycache__")
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in DEPLOYED_PARTS:
+        source = PROJECT_DIR / part
+        if source.is_dir():
+            shutil.copytree(source, dest / part, ignore=ignore)
+        elif source.exists():
+            shutil.copy2(source, dest / part)
+    chalice_dir = dest / ".chalice"
+    chalice_dir.mkdir(parents=True)
+    for path in (PROJECT_DIR / ".chalice").glob("*.json"):
+        shutil.copy2(path, chalice_dir / path.name)
+    if edit_config is not None:
+        config_path = chalice_dir / "config.json"
+        config = json.loads(config_path.read_text())
+        edit_config(config)
+        config_path.write_text(json.dumps(config, indent=2))
+    return dest

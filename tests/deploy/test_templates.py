@@ -1,0 +1,96 @@
+"""`chalice package` output: CloudFormation that passes cfn-lint, Terraform with what
+Chalice leaves out, and stage policies without wildcards."""
+
+from __future__ import annotations
+
+import pytest
+
+from deployment.cfn_lint import cfn_lint_errors
+from deployment.policy import privilege_problems, stage_policy
+from layer_build.flavors import FLAVORS
+from layer_build.package import PackageOptionUnsupported, chalice_package, package_dir
+from modelops.stage_config import CHALICE_CONFIG
+from tests.deploy.conftest import load
+
+STAGES = sorted(load(CHALICE_CONFIG)["stages"])
+
+
+@pytest.mark.usefixtures("lite_vendor")
+def test_prod_cloudformation_with_api_key_passes_cfn_lint() -> None:
+    chalice_package(FLAVORS["lite"], "prod", api_key=True)
+    template_path = package_dir(FLAVORS["lite"]) / "sam.json"
+    assert cfn_lint_errors(template_path) == []
+
+    resources = load(template_path)["Resources"]
+    function = resources["APIHandler"]["Properties"]
+    assert function["Runtime"] == "python3.12"
+    assert function["Architectures"] == ["x86_64"]
+    assert (function["MemorySize"], function["Timeout"]) == (256, 10)
+    assert function["Environment"]["Variables"]["MODEL_BUCKET"] == "loan-models-prod"
+    assert function["Layers"] == [{"Ref": "ManagedLayer"}]
+    assert "EphemeralStorage" not in function
+    role_policy = resources["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    assert role_policy == stage_policy("prod")
+    # Retention on the log group the function really writes to (Chalice's own name for it
+    # is a dangling ${ApiHandler}; the merge template corrects it).
+    log_group = resources["ApiHandlerLogGroup"]["Properties"]
+    assert log_group == {"LogGroupName": {"Fn::Sub": "/aws/lambda/${APIHandler}"},
+                         "RetentionInDays": 90}  # fmt: skip
+    # The optional API key: key, usage plan with throttling, and protected methods.
+    plan = resources["UsagePlan"]["Properties"]
+    assert plan["ApiStages"] == [{"ApiId": {"Ref": "RestAPI"}, "Stage": "api"}]
+    assert set(plan["Throttle"]) == {"RateLimit", "BurstLimit"}
+    assert resources["UsagePlanKey"]["Properties"]["KeyId"] == {"Ref": "ApiKey"}
+    paths = resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    assert paths["/predict"]["post"]["security"] == [{"api_key": []}]
+    assert paths["/model"]["get"]["security"] == [{"api_key": []}]
+    assert "security" not in paths["/health"]["get"]
+    assert "x-amazon-apigateway-integration" in paths["/predict"]["post"]  # merged, not replaced
+
+
+@pytest.mark.usefixtures("lite_vendor")
+def test_terraform_output_carries_log_retention_and_ephemeral_storage() -> None:
+    flavor = FLAVORS["tensorflow"]  # the template under test; vendor/ content doesn't matter
+    chalice_package(flavor, "dev-tensorflow", "terraform")
+    out = package_dir(flavor)
+    resources = load(out / "chalice.tf.json")["resource"]
+    function = resources["aws_lambda_function"]["api_handler"]
+    assert (function["runtime"], function["memory_size"], function["timeout"]) == (
+        "python3.12", 1769, 30)  # fmt: skip
+    assert function["environment"]["variables"]["MODEL_ENGINE"] == "keras"
+    assert function["layers"] == ["${aws_lambda_layer_version.managed-layer.arn}"]
+    override = load(out / "ephemeral_storage_override.tf.json")["resource"]
+    assert override["aws_lambda_function"]["api_handler"]["ephemeral_storage"] == {"size": 2048}
+    assert set(override["aws_lambda_function"]) <= set(resources["aws_lambda_function"])
+    log_group = load(out / "log_group.tf.json")["resource"]["aws_cloudwatch_log_group"]
+    assert log_group["api_handler"] == {
+        "name": "/aws/lambda/${aws_lambda_function.api_handler.function_name}",
+        "retention_in_days": 14,
+    }
+
+
+def test_api_key_is_refused_for_terraform() -> None:
+    with pytest.raises(PackageOptionUnsupported, match="CloudFormation"):
+        chalice_package(FLAVORS["lite"], "prod", "terraform", api_key=True)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_policy_is_least_privilege(stage: str) -> None:
+    policy = stage_policy(stage)
+    assert privilege_problems(policy) == []
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert "s3:GetObject" in actions and not any("*" in action for action in actions)
+    bucket = load(CHALICE_CONFIG)["stages"][stage]["environment_variables"]["MODEL_BUCKET"]
+    s3_resources = [s["Resource"] for s in policy["Statement"] if "s3:GetObject" in s["Action"]]
+    assert s3_resources == [f"arn:aws:s3:::{bucket}/models/loan-grade/*"]
+
+
+def test_privilege_check_catches_wildcards() -> None:
+    policy = {"Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/p/*"},
+        {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"},
+        {"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": "arn:aws:logs:*:*:*"},
+    ]}  # fmt: skip
+    problems = privilege_problems(policy)
+    assert len(problems) == 3
+    assert "'s3:*'" in problems[0] and "'*'" in problems[1] and "arn:aws:logs:*:*:*" in problems[2]
