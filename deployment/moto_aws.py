@@ -21,6 +21,7 @@ OpenAPI 3 one. Nothing else is changed.
 from __future__ import annotations
 
 import sys
+import threading
 from typing import Any
 
 from moto.apigateway.models import APIGatewayBackend
@@ -54,7 +55,7 @@ def main(argv: list[str]) -> None:
     server.start()
     print(f"moto (AWS stand-in) on http://127.0.0.1:{argv[0]}", flush=True)
     try:
-        server._thread.join()  # type: ignore[union-attr]  # serve until terminated
+        threading.Event().wait()  # serve until terminated
     except KeyboardInterrupt:
         server.stop()
 
