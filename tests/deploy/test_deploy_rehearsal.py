@@ -44,9 +44,11 @@ def chalice(project: Path, aws: LocalServer, *args: str) -> str:
 
 
 def client(aws: LocalServer, service: str) -> Any:
-    return boto3.client(service, endpoint_url=aws.url, **{
-        "aws_access_key_id": "testing", "aws_secret_access_key": "testing",
-        "region_name": "us-east-1"})  # fmt: skip
+    return boto3.client(
+        service, endpoint_url=aws.url, region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def with_reserved_concurrency(config: dict[str, Any]) -> None:
