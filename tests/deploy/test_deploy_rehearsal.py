@@ -45,7 +45,9 @@ def chalice(project: Path, aws: LocalServer, *args: str) -> str:
 
 def client(aws: LocalServer, service: str) -> Any:
     return boto3.client(
-        service, endpoint_url=aws.url, region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
+        service,
+        endpoint_url=aws.url,
+        region_name=LOCAL_AWS_ENV["AWS_DEFAULT_REGION"],
         aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
     )
