@@ -1,4 +1,4 @@
-"""Chalice routes only: decode HTTP, call chalicelib, encode the answer."""
+"""Chalice routes only: each hands the request to a surface and sends its answer."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ from chalicelib.bundled_runtime import activate_bundled_runtime
 BUNDLED_RUNTIME = activate_bundled_runtime()
 
 import logging
-from collections.abc import Callable
-from typing import Any
 
 from chalice import Chalice, Response
 
-from chalicelib.errors import ServiceError
-from chalicelib.http import error_response, json_response
+from chalicelib.surfaces import rest
+from chalicelib.surfaces.rest import HttpAnswer
 from chalicelib.wiring import get_service
 
 app = Chalice(app_name="keras-model-serving")
@@ -26,33 +24,33 @@ if BUNDLED_RUNTIME is not None:
                  BUNDLED_RUNTIME.seconds)  # fmt: skip
 
 # Accept any media type at the router so non-JSON gets this API's 415 body
-# instead of Chalice's own; chalicelib checks the type itself.
+# instead of Chalice's own; the surface checks the type itself.
 _ANY_MEDIA_TYPE = ["application/json", "*/*"]
 
 
-def _answer(produce: Callable[[], dict[str, Any]]) -> Response:
-    try:
-        return json_response(200, produce())
-    except ServiceError as exc:
-        return error_response(exc)
-    except Exception:  # the service keeps serving; the client sees no internals
-        app.log.exception("unhandled error")
-        return error_response(ServiceError("An internal error occurred."))
+def _send(answer: HttpAnswer) -> Response:
+    return Response(body=answer.body, status_code=answer.status, headers=dict(answer.headers))
 
 
 @app.route("/predict", methods=["POST"], content_types=_ANY_MEDIA_TYPE)
 def predict() -> Response:
     request = app.current_request
-    return _answer(
-        lambda: get_service().predict(request.raw_body, request.headers.get("content-type"))
+    assert request is not None  # Chalice sets it before calling a route
+    body = request.raw_body
+    return _send(
+        rest.predict(
+            get_service,
+            body.encode() if isinstance(body, str) else body,
+            request.headers.get("content-type"),
+        )
     )
 
 
 @app.route("/health", methods=["GET"])
 def health() -> Response:
-    return _answer(lambda: get_service().health())
+    return _send(rest.health(get_service))
 
 
 @app.route("/model", methods=["GET"])
 def model() -> Response:
-    return _answer(lambda: get_service().model_info())
+    return _send(rest.model(get_service))

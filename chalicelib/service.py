@@ -1,15 +1,17 @@
-"""The serving boundary: load -> preprocess -> predict -> postprocess, no HTTP.
+"""The core's entry point: load -> preprocess -> predict -> postprocess, no HTTP.
 
-app.py decodes the HTTP request, calls one method here and encodes the result.
+Surfaces (chalicelib.surfaces: the REST contract, and next the batch worker and the
+Open Inference Protocol) decode their input into records, call one method here and
+encode the plain result.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from chalicelib.request_body import check_media_type, parse_records
 from chalicelib.store import ModelBundle, ModelStore
 
 
@@ -20,10 +22,11 @@ class PredictionService:
         self.store = store
         self.max_records = max_records
 
-    def predict(self, raw_body: bytes | None, content_type: str | None) -> dict[str, Any]:
-        """The /predict response for a raw HTTP body; raises ServiceError subclasses."""
-        check_media_type(content_type)
-        records = parse_records(raw_body, self.max_records)
+    def predict(self, records: Sequence[Any]) -> dict[str, Any]:
+        """Predictions for parsed records, in order; raises ServiceError subclasses.
+
+        `max_records` is the surfaces' per-request limit; the core scores any count.
+        """
         bundle = self.store.get()
         inputs = bundle.reader.to_matrix(records)
         probabilities = bundle.engine.predict(inputs)

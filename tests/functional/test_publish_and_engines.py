@@ -74,10 +74,9 @@ def test_keras_engine_serves_keras_and_h5_like_litert(
     assert f"model{suffix}" in built.files
     upload_bundle(built, boto3.client("s3"), fresh_bucket, "m")
     records, _ = holdout_records(published.model_dir, 50)
-    body = json.dumps({"instances": records}).encode()
 
     def served(engine: str) -> np.ndarray:
-        answer = service_for(fresh_bucket, engine=engine).predict(body, "application/json")
+        answer = service_for(fresh_bucket, engine=engine).predict(records)
         return np.array([list(p["probabilities"].values()) for p in answer["predictions"]])
 
     assert np.abs(served("keras") - served("litert")).max() <= 1e-5

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from chalicelib.request_body import check_media_type, parse_records
+from chalicelib.surfaces.json_body import check_media_type, parse_records
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""HTTP request body to a list of records: media type, UTF-8, JSON, top-level shape.
+"""A JSON HTTP body to a list of records: media type, UTF-8, JSON, top-level shape.
 
 Checks that need no model run first, so a malformed request gets its 4xx even
 while the model is unavailable.
