@@ -10,6 +10,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from chalicelib.bundle_layout import DEFAULT_PREFIX, FOLLOW_LATEST
+from chalicelib.engines.registry import ENGINES
+
 MODEL_BUCKET = "MODEL_BUCKET"
 MODEL_PREFIX = "MODEL_PREFIX"
 MODEL_VERSION = "MODEL_VERSION"
@@ -19,8 +22,6 @@ MAX_RECORDS = "MAX_RECORDS"
 S3_CONNECT_TIMEOUT = "S3_CONNECT_TIMEOUT"
 S3_READ_TIMEOUT = "S3_READ_TIMEOUT"
 S3_MAX_ATTEMPTS = "S3_MAX_ATTEMPTS"
-
-ENGINES = ("litert", "keras")
 
 
 class ConfigurationError(ValueError):
@@ -32,8 +33,8 @@ class Settings:
     """Where the model bundle lives and how the service runs."""
 
     model_bucket: str
-    model_prefix: str = "models/loan-grade"
-    model_version: str = "latest"
+    model_prefix: str = DEFAULT_PREFIX
+    model_version: str = FOLLOW_LATEST
     engine: str = "litert"
     cache_dir: str = "/tmp/model-cache"
     max_records: int = 1000
@@ -56,7 +57,7 @@ class Settings:
         return cls(
             model_bucket=bucket,
             model_prefix=env.get(MODEL_PREFIX, cls.model_prefix).strip("/"),
-            model_version=env.get(MODEL_VERSION, cls.model_version).strip() or "latest",
+            model_version=env.get(MODEL_VERSION, cls.model_version).strip() or FOLLOW_LATEST,
             engine=engine,
             cache_dir=env.get(MODEL_CACHE_DIR, cls.cache_dir),
             max_records=_positive(env, MAX_RECORDS, cls.max_records, int),

@@ -1,21 +1,18 @@
 """The model bundle's manifest: what a bundle holds and how to feed its model.
 
-A bundle lives in S3 under `<prefix>/<version>/`: `manifest.json`, the Keras model
-and its LiteRT conversion. `<prefix>/LATEST` names the newest version. The
-manifest is written by `modelops.publish` and read by `chalicelib.store`.
+Where a bundle's files live is `chalicelib.bundle_layout`'s business; which engine
+runs which artifact is `chalicelib.engines.registry`'s. The manifest is written by
+`modelops.publish` and read by `chalicelib.store`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FORMAT_VERSION = 1
-MANIFEST_FILE = "manifest.json"
-LATEST_POINTER = "LATEST"
-KERAS_ARTIFACT = "keras"
-TFLITE_ARTIFACT = "tflite"
 
 
 class ManifestError(ValueError):
@@ -93,8 +90,10 @@ class PreprocessingSpec:
                 f"encoded feature names collide: {_duplicates(self.encoded_features())}"
             )
         for feature in self.numeric:
-            if not feature.std > 0 or feature.std != feature.std or feature.mean != feature.mean:
-                raise ManifestError(f"numeric field {feature.name!r} needs a finite std > 0")
+            if not (math.isfinite(feature.mean) and math.isfinite(feature.std) and feature.std > 0):
+                raise ManifestError(
+                    f"numeric field {feature.name!r} needs a finite mean and a finite std > 0"
+                )
         for cat in self.categorical:
             if not cat.categories:
                 raise ManifestError(f"categorical field {cat.name!r} has no categories")

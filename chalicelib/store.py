@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import tempfile
 import threading
 import time
@@ -21,14 +20,14 @@ from typing import Any
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.engines import ARTIFACT_FOR_ENGINE, InferenceEngine, load_engine
+from chalicelib.bundle_layout import FOLLOW_LATEST, BundleLayout, is_version_name
+from chalicelib.engines import InferenceEngine, engine_spec, load_engine
 from chalicelib.errors import ModelCorrupt, ModelNotFound, StorageUnreachable
-from chalicelib.manifest import LATEST_POINTER, MANIFEST_FILE, BundleManifest, ManifestError
+from chalicelib.manifest import BundleManifest, ManifestError
 from chalicelib.records import RecordReader
 
 logger = logging.getLogger(__name__)
 
-_VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # Real S3 answers 403 for a missing key when the caller may not ListBucket; moto 404.
 _MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "404", "403", "AccessDenied", "NotFound"}
 _CHUNK = 1 << 20
@@ -36,17 +35,16 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class BundleLocation:
-    """Where a bundle lives: s3://bucket/prefix/version/ ("latest" follows LATEST)."""
+    """Which bundle to serve: bucket, prefix (keys per `BundleLayout`) and version
+    ("latest" follows the LATEST pointer)."""
 
     bucket: str
     prefix: str
-    version: str = "latest"
+    version: str = FOLLOW_LATEST
 
-    def key(self, version: str, name: str) -> str:
-        return f"{self.prefix}/{version}/{name}" if self.prefix else f"{version}/{name}"
-
-    def latest_key(self) -> str:
-        return f"{self.prefix}/{LATEST_POINTER}" if self.prefix else LATEST_POINTER
+    @property
+    def layout(self) -> BundleLayout:
+        return BundleLayout(self.prefix)
 
 
 @dataclass(frozen=True)
@@ -106,14 +104,14 @@ class ModelStore:
         started = time.perf_counter()
         version = self._resolve_version()
         manifest = self._read_manifest(version)
-        artifact_kind = ARTIFACT_FOR_ENGINE[self.engine_kind]
+        artifact_kind = engine_spec(self.engine_kind).artifact
         artifact = manifest.artifacts.get(artifact_kind)
         if artifact is None:
             raise ModelCorrupt(
                 f"Model version {version} has no {artifact_kind} artifact "
                 f"for the {self.engine_kind} engine."
             )
-        path = self._fetch(self.location.key(version, artifact.file), artifact.sha256)
+        path = self._fetch(self.location.layout.file_key(version, artifact.file), artifact.sha256)
         engine = self._start_engine(path, manifest)
         seconds = time.perf_counter() - started
         logger.info(
@@ -127,15 +125,16 @@ class ModelStore:
 
     def _resolve_version(self) -> str:
         version = self.location.version
-        if version == "latest":
-            version = self._get(self.location.latest_key()).decode("utf-8", "replace").strip()
-        if not _VERSION_PATTERN.match(version):
+        if version == FOLLOW_LATEST:
+            version = self._get(self.location.layout.pointer_key()).decode("utf-8", "replace")
+            version = version.strip()
+        if not is_version_name(version):
             raise ModelCorrupt("The model's version pointer is malformed.")
         return version
 
     def _read_manifest(self, version: str) -> BundleManifest:
         try:
-            manifest = BundleManifest.loads(self._get(self.location.key(version, MANIFEST_FILE)))
+            manifest = BundleManifest.loads(self._get(self.location.layout.manifest_key(version)))
         except ManifestError as exc:
             logger.error("manifest of version %s is invalid: %s", version, exc)
             raise ModelCorrupt(f"The manifest of model version {version} is invalid.") from exc

@@ -17,14 +17,14 @@ def main() -> int:
     try:
         import numpy as np
 
-        from chalicelib.engines import load_engine
+        from chalicelib.engines import ENGINES, load_engine
 
         with open(f"{fixtures}/tiny_expected.json") as handle:
             expected = json.load(handle)
         inputs = np.asarray(expected["inputs"], dtype=np.float32)
         worst = 0.0
         for engine in engines:
-            artifact = "tiny.tflite" if engine == "litert" else "tiny.keras"
+            artifact = f"tiny{ENGINES[engine].suffixes[0]}"  # the fixture per engine
             probabilities = load_engine(engine, f"{fixtures}/{artifact}").predict(inputs)
             worst = max(worst, float(np.abs(probabilities - expected["probabilities"]).max()))
     except BaseException as exc:  # report whatever broke, by module

@@ -5,8 +5,9 @@
         --name loan-grade --version 1 --stage dev
 
 Writes `<prefix>/<version>/{model.keras|model.h5, model.tflite, manifest.json}` and
-then `<prefix>/LATEST`. Refuses, uploading nothing, when the LiteRT conversion's
-probabilities differ from Keras's by more than 1e-5 or any argmax differs.
+then `<prefix>/LATEST` (the layout of chalicelib.bundle_layout, which the store reads).
+Refuses, uploading nothing, when the LiteRT conversion's probabilities differ from
+Keras's by more than 1e-5 or any argmax differs.
 """
 
 from __future__ import annotations
@@ -26,15 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from chalicelib.manifest import (
-    KERAS_ARTIFACT,
-    LATEST_POINTER,
-    MANIFEST_FILE,
-    TFLITE_ARTIFACT,
-    Artifact,
-    BundleManifest,
-    PreprocessingSpec,
-)
+from chalicelib.bundle_layout import DEFAULT_PREFIX, BundleLayout, is_version_name
+from chalicelib.engines.registry import ENGINES
+from chalicelib.manifest import Artifact, BundleManifest, PreprocessingSpec
 from modelops.stage_config import stage_location
 
 PARITY_TOLERANCE = 1e-5
@@ -71,6 +66,7 @@ def build_bundle(
     `converter` (default: modelops.convert.convert_to_tflite) turns the Keras file
     into LiteRT flatbuffer bytes; the result must match Keras within 1e-5.
     """
+    _check_version(version)
     import keras
 
     from modelops.convert import check_parity, convert_to_tflite
@@ -90,17 +86,20 @@ def build_bundle(
             f"{report.max_abs_diff:.3g}, {report.argmax_mismatches} argmax mismatches); "
             "nothing was uploaded"
         )
-    keras_name = "model.h5" if model_path.suffix == ".h5" else "model.keras"
-    files = {keras_name: model_path.read_bytes(), "model.tflite": tflite}
+    # What each engine runs: the Keras file as given, and its LiteRT conversion.
+    contents = {"keras": model_path.read_bytes(), "litert": tflite}
+    files: dict[str, bytes] = {}
+    artifacts: dict[str, Artifact] = {}
+    for engine, content in contents.items():
+        spec = ENGINES[engine]
+        files[spec.file_name(model_path.suffix)] = content
+        artifacts[spec.artifact] = _artifact(spec.file_name(model_path.suffix), content)
     manifest = BundleManifest(
         name=name,
         version=version,
         encoded_features=tuple(encoded),
         labels=tuple(labels),
-        artifacts={
-            KERAS_ARTIFACT: _artifact(keras_name, files[keras_name]),
-            TFLITE_ARTIFACT: _artifact("model.tflite", tflite),
-        },
+        artifacts=artifacts,
         preprocessing=preprocessing,
         frameworks=_framework_versions(),
         metrics=(metrics or {}) | {"litert_parity_max_abs_diff": float(report.max_abs_diff)},
@@ -120,24 +119,34 @@ def upload_bundle(
     overwrite: bool = False,
 ) -> str:
     """Upload files, then the manifest, then LATEST; returns the bundle's S3 URL."""
-    base = f"{prefix}/{bundle.manifest.version}" if prefix else bundle.manifest.version
-    if not overwrite and _exists(s3_client, bucket, f"{base}/{MANIFEST_FILE}"):
+    version = bundle.manifest.version
+    _check_version(version)
+    layout = BundleLayout(prefix)
+    base = layout.version_dir(version)
+    if not overwrite and _exists(s3_client, bucket, layout.manifest_key(version)):
         raise PublishError(
-            f"version {bundle.manifest.version} already exists at s3://{bucket}/{base}/ "
+            f"version {version} already exists at s3://{bucket}/{base}/ "
             "(pass --overwrite to replace it)"
         )
     for file_name, content in sorted(bundle.files.items()):
-        s3_client.put_object(Bucket=bucket, Key=f"{base}/{file_name}", Body=content)
+        s3_client.put_object(Bucket=bucket, Key=layout.file_key(version, file_name), Body=content)
     s3_client.put_object(
         Bucket=bucket,
-        Key=f"{base}/{MANIFEST_FILE}",
+        Key=layout.manifest_key(version),
         Body=bundle.manifest.dumps(),
         ContentType="application/json",
     )
     if promote:
-        latest = f"{prefix}/{LATEST_POINTER}" if prefix else LATEST_POINTER
-        s3_client.put_object(Bucket=bucket, Key=latest, Body=bundle.manifest.version.encode())
+        s3_client.put_object(Bucket=bucket, Key=layout.pointer_key(), Body=version.encode())
     return f"s3://{bucket}/{base}/"
+
+
+def _check_version(version: str) -> None:
+    if not is_version_name(version):
+        raise PublishError(
+            f"version {version!r} is not a valid name: 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit, and not 'latest'"
+        )
 
 
 def _check_signature(model: Any) -> tuple[int, int]:
@@ -230,7 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--stage", help="publish where this Chalice stage reads its model")
     where.add_argument("--bucket", help="S3 bucket (with --prefix)")
-    parser.add_argument("--prefix", default="models", help="S3 key prefix (with --bucket)")
+    parser.add_argument(
+        "--prefix",
+        default=DEFAULT_PREFIX,
+        help=f"S3 key prefix (with --bucket; default {DEFAULT_PREFIX})",
+    )
     parser.add_argument("--no-promote", action="store_true", help="do not move LATEST")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
     args = parser.parse_args(argv)

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from chalicelib.bundle_layout import DEFAULT_PREFIX
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CHALICE_DIR = PROJECT_DIR / ".chalice"
 CHALICE_CONFIG = CHALICE_DIR / "config.json"
@@ -35,4 +37,4 @@ def stage_environment(stage: str, config_path: Path = CHALICE_CONFIG) -> dict[st
 def stage_location(stage: str) -> tuple[str, str]:
     """(bucket, prefix) where `stage` loads its model bundle."""
     env = stage_environment(stage)
-    return env["MODEL_BUCKET"], env.get("MODEL_PREFIX", "models").strip("/")
+    return env["MODEL_BUCKET"], env.get("MODEL_PREFIX", DEFAULT_PREFIX).strip("/")
