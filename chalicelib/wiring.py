@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import boto3
 from botocore.config import Config
@@ -27,7 +28,22 @@ def build_service(settings: Settings) -> PredictionService:
     return PredictionService(store, settings.max_records)
 
 
+def _service_from_env() -> PredictionService:
+    return build_service(Settings.from_env())
+
+
+_make_service: Callable[[], PredictionService] = _service_from_env
+
+
 @functools.cache
 def get_service() -> PredictionService:
     """The container's service, built from the environment on first use."""
-    return build_service(Settings.from_env())
+    return _make_service()
+
+
+def install_service(service: PredictionService | None) -> None:
+    """Make get_service() answer `service` (tests, embedding); None restores the
+    environment-built one. No patching of modules needed."""
+    global _make_service
+    _make_service = _service_from_env if service is None else (lambda: service)
+    get_service.cache_clear()
