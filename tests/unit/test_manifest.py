@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from chalicelib.manifest import BundleManifest, ManifestError
+from chalicelib.manifest import BundleManifest, ManifestError, PreprocessingSpec
 from tests.unit.schema_fixtures import SCHEMA, loan_manifest, loan_spec
 
 
@@ -47,3 +47,21 @@ def test_inconsistent_manifests_are_rejected(change: dict[str, object]) -> None:
 def test_malformed_manifests_are_rejected(raw: bytes) -> None:
     with pytest.raises(ManifestError):
         BundleManifest.loads(raw)
+
+
+@pytest.mark.parametrize(
+    ("mean", "std"),
+    [("Infinity", 1.0), ("-Infinity", 1.0), (0.0, "Infinity"), ("NaN", 1.0), (0.0, "NaN"),
+     (0.0, 0.0), (0.0, -1.0)],
+)  # fmt: skip
+def test_a_numeric_field_needs_a_finite_mean_and_a_finite_positive_std(
+    mean: float | str, std: float | str
+) -> None:
+    spec = loan_spec().to_json()
+    spec["numeric"][0] |= {"mean": mean, "std": std}
+    with pytest.raises(ManifestError, match="finite mean and a finite std > 0"):
+        PreprocessingSpec.from_json(spec)
+    with pytest.raises(ManifestError):
+        BundleManifest.loads(
+            json.dumps(loan_manifest().to_json() | {"preprocessing": spec}).encode()
+        )
