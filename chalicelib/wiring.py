@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import functools
+import threading
+from collections.abc import Callable
 
 import boto3
 from botocore.config import Config
@@ -23,11 +24,39 @@ def build_service(settings: Settings) -> PredictionService:
         ),
     )
     location = BundleLocation(settings.model_bucket, settings.model_prefix, settings.model_version)
-    store = ModelStore(s3_client, location, settings.engine, settings.cache_dir)
+    store = ModelStore(
+        s3_client,
+        location,
+        settings.engine,
+        settings.cache_dir,
+        max_deviations=settings.max_deviations,
+    )
     return PredictionService(store, settings.max_records)
 
 
-@functools.cache
-def get_service() -> PredictionService:
-    """The container's service, built from the environment on first use."""
-    return build_service(Settings.from_env())
+class BuiltOnce:
+    """Calls `build` on first use, once even when first uses are concurrent
+    (`chalice local` serves requests on threads; each service loads its own model)."""
+
+    def __init__(self, build: Callable[[], PredictionService]) -> None:
+        self._build = build
+        self._service: PredictionService | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> PredictionService:
+        service = self._service
+        if service is None:
+            with self._lock:
+                if self._service is None:
+                    self._service = self._build()
+                service = self._service
+        return service
+
+    def cache_clear(self) -> None:
+        """Forget the service: the next call builds a new one (tests; a new environment)."""
+        with self._lock:
+            self._service = None
+
+
+#: The container's service, built from the environment on first use.
+get_service = BuiltOnce(lambda: build_service(Settings.from_env()))
