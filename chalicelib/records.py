@@ -50,6 +50,9 @@ class RecordReader:
         self._encoded_getter = _getter(self.encoded_names)
         stats = manifest.feature_stats
         self._stats = (np.array(stats.mean), np.array(stats.std)) if stats is not None else None
+        if self._stats is not None:  # float32 like the inputs: ~10x faster than float64
+            self._mean32 = self._stats[0].astype(np.float32)
+            self._limit32 = (max_deviations * self._stats[1]).astype(np.float32)
         spec = manifest.preprocessing
         self.encoder = FeatureEncoder(spec) if spec else None
         self.numeric_names = [f.name for f in spec.numeric] if spec else []
@@ -132,10 +135,11 @@ class RecordReader:
             if not deviations.max() <= bound:  # NaN-safe: only all-near passes
                 problems += _far_problems(raw_rows, deviations, self.numeric_names, bound)
         if encoded is not None and self._stats is not None:
-            mean, std = self._stats
-            with np.errstate(over="ignore", invalid="ignore"):
+            with np.errstate(over="ignore"):
+                near = np.abs(encoded - self._mean32) <= self._limit32
+            if not near.all():
+                mean, std = self._stats
                 deviations = np.abs(encoded - mean) / std
-            if not deviations.max() <= bound:
                 problems += _far_problems(encoded_rows, deviations, self.encoded_names, bound)
         if problems:
             problems.sort(key=lambda p: p.record or 0)
