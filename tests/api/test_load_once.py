@@ -31,6 +31,7 @@ class CountingProxy:
         self.requests: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
         target = urlsplit(upstream)
+        host = target.hostname or "127.0.0.1"
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,7 +42,7 @@ class CountingProxy:
                     proxy.requests[(self.command, self.path.split("?")[0])] += 1
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                upstream = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                upstream = http.client.HTTPConnection(host, target.port, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 response = upstream.getresponse()

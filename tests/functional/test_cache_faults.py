@@ -83,7 +83,9 @@ class FaultyDisk:
         if self.fault == errno.EROFS:
             raise OSError(errno.EROFS, "Read-only file system")
         handle, path = create_partial_file(directory)
-        return (FullFile(handle) if self.fault == errno.ENOSPC else handle), path
+        if self.fault == errno.ENOSPC:
+            handle = FullFile(handle)  # type: ignore[assignment]  # writes are all it needs
+        return handle, path
 
 
 class FullFile:

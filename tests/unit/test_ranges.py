@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ STATS = FeatureStats((0.5,) * WIDTH, (2.0,) * WIDTH)
 READER = RecordReader(dataclasses.replace(loan_manifest(), feature_stats=STATS))
 
 
-def refusal_of(reader: RecordReader, records: list[object]) -> UnscorableRecords:
+def refusal_of(reader: RecordReader, records: Sequence[object]) -> UnscorableRecords:
     with pytest.raises(UnscorableRecords) as caught:
         reader.to_matrix(records)
     assert caught.value.status == 422 and caught.value.code == "unscorable_records"
