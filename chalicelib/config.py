@@ -19,6 +19,7 @@ MODEL_VERSION = "MODEL_VERSION"
 MODEL_ENGINE = "MODEL_ENGINE"
 MODEL_CACHE_DIR = "MODEL_CACHE_DIR"
 MAX_RECORDS = "MAX_RECORDS"
+MAX_DEVIATIONS = "MAX_DEVIATIONS"
 S3_CONNECT_TIMEOUT = "S3_CONNECT_TIMEOUT"
 S3_READ_TIMEOUT = "S3_READ_TIMEOUT"
 S3_MAX_ATTEMPTS = "S3_MAX_ATTEMPTS"
@@ -43,6 +44,9 @@ class Settings:
     s3_connect_timeout: float = 1.0
     s3_read_timeout: float = 2.0
     s3_max_attempts: int = 2
+    # Inputs further than this many training standard deviations from the training
+    # mean are refused (422): far outside what the model saw, its score means nothing.
+    max_deviations: float = 1000.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +68,7 @@ class Settings:
             s3_connect_timeout=_positive(env, S3_CONNECT_TIMEOUT, cls.s3_connect_timeout, float),
             s3_read_timeout=_positive(env, S3_READ_TIMEOUT, cls.s3_read_timeout, float),
             s3_max_attempts=_positive(env, S3_MAX_ATTEMPTS, cls.s3_max_attempts, int),
+            max_deviations=_positive(env, MAX_DEVIATIONS, cls.max_deviations, float),
         )
 
 
@@ -75,6 +80,6 @@ def _positive[T: (int, float)](env: Mapping[str, str], name: str, default: T, ki
         value = kind(raw)
     except ValueError as exc:
         raise ConfigurationError(f"{name} must be a number") from exc
-    if value <= 0:
+    if not value > 0:  # also refuses NaN
         raise ConfigurationError(f"{name} must be positive")
     return value

@@ -4,11 +4,13 @@
     ├── InvalidRequest           400 (code varies: invalid_json, empty_body, ...)
     │   └── InvalidRecords       400 invalid_records, with per-record details
     ├── PayloadTooLarge          413 too_many_records
+    ├── UnscorableRecords        422 unscorable_records, with per-record details
     ├── UnsupportedMediaType     415 unsupported_media_type
     └── ModelUnavailable         503 model_unavailable
         ├── ModelNotFound            nothing at the configured location
         ├── ModelCorrupt             checksum, manifest or file does not load
-        └── StorageUnreachable       S3 did not answer in time
+        ├── StorageUnreachable       S3 did not answer in time
+        └── CacheUnwritable          the local model cache is read-only, full or missing
 
 Messages never contain submitted values: loan data is personal.
 """
@@ -75,6 +77,14 @@ class PayloadTooLarge(ServiceError):
     default_code = "too_many_records"
 
 
+class UnscorableRecords(ServiceError):
+    """Well-formed records the model cannot score: inputs far outside the training
+    range, or an output that is not a valid score. Nothing is predicted."""
+
+    status = 422
+    default_code = "unscorable_records"
+
+
 class UnsupportedMediaType(ServiceError):
     status = 415
     default_code = "unsupported_media_type"
@@ -96,4 +106,8 @@ class ModelCorrupt(ModelUnavailable):
 
 
 class StorageUnreachable(ModelUnavailable):
+    pass
+
+
+class CacheUnwritable(ModelUnavailable):
     pass

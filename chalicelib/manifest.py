@@ -100,6 +100,36 @@ class PreprocessingSpec:
 
 
 @dataclass(frozen=True)
+class FeatureStats:
+    """Training mean and standard deviation of every encoded feature, in encoded order.
+
+    Optional in a manifest: with it the service refuses encoded inputs far outside the
+    training range; without it, only the output check guards encoded records.
+    """
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> FeatureStats:
+        """Parse and check a `feature_stats` section."""
+        try:
+            stats = cls(tuple(map(float, data["mean"])), tuple(map(float, data["std"])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"malformed feature_stats: {exc!r}") from exc
+        if len(stats.mean) != len(stats.std):
+            raise ManifestError("feature_stats mean and std differ in length")
+        if not all(math.isfinite(m) for m in stats.mean):
+            raise ManifestError("feature_stats means must be finite")
+        if not all(math.isfinite(s) and s > 0 for s in stats.std):
+            raise ManifestError("feature_stats stds must be finite and > 0")
+        return stats
+
+
+@dataclass(frozen=True)
 class Artifact:
     """One file of the bundle, with the checksum the store verifies."""
 
@@ -122,9 +152,11 @@ class BundleManifest:
     metrics: dict[str, Any] | None = None
     created_at: str = ""
     format_version: int = FORMAT_VERSION
+    feature_stats: FeatureStats | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        optional = {"feature_stats": self.feature_stats.to_json()} if self.feature_stats else {}
+        return optional | {
             "format_version": self.format_version,
             "name": self.name,
             "version": self.version,
@@ -183,6 +215,11 @@ class BundleManifest:
                 frameworks={str(k): str(v) for k, v in (data.get("frameworks") or {}).items()},
                 metrics=data.get("metrics"),
                 created_at=str(data.get("created_at", "")),
+                feature_stats=(
+                    FeatureStats.from_json(data["feature_stats"])
+                    if data.get("feature_stats")
+                    else None
+                ),
             )
         except ManifestError:
             raise
@@ -201,6 +238,8 @@ class BundleManifest:
             self.encoded_features
         ):
             raise ManifestError("encoded_features do not match the preprocessing spec's order")
+        if self.feature_stats and len(self.feature_stats.mean) != len(self.encoded_features):
+            raise ManifestError("feature_stats must have one entry per encoded feature")
         for artifact in self.artifacts.values():
             if "/" in artifact.file or artifact.file.startswith("."):
                 raise ManifestError(f"artifact file name {artifact.file!r} is not a plain name")

@@ -4,41 +4,61 @@ A record is either raw application fields (standardised and one-hot encoded with
 the bundle's preprocessing) or encoded features keyed by the bundle's encoded
 names (used as given). Key order never matters. Validation is vectorised in the
 common all-valid case; only when that fails does a per-field pass find the
-record and field to report. Problems never echo submitted values.
+record and field to report. Problems never echo submitted values, and an unknown
+key is named only when it looks like a field name.
+
+Well-formed values far from the training data (more than `max_deviations`
+training standard deviations from the training mean) are refused as unscorable:
+for raw records with the preprocessing spec's mean/std, for encoded records with
+the manifest's optional `feature_stats`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
-from itertools import chain
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
 from chalicelib.encoding import FeatureEncoder
-from chalicelib.errors import FieldProblem, InvalidRecords
+from chalicelib.errors import FieldProblem, InvalidRecords, ServiceError, UnscorableRecords
 from chalicelib.manifest import BundleManifest
 
 MAX_REPORTED_PROBLEMS = 100
+DEFAULT_MAX_DEVIATIONS = 1000.0
+#: Deviation above which a field is named as a likely cause of an unscorable output.
+SUSPECT_DEVIATIONS = 10.0
 _NUMBER_TYPES = frozenset({int, float})
-_FIELD_NAME_LIMIT = 64
+# A client's key is echoed only if it looks like a field name, not free text
+# ("Jane Doe SSN 123-45-6789" is personal data, "nickname" is not).
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 
 
 class RecordReader:
     """Validates records against one bundle's schema and encodes them."""
 
-    def __init__(self, manifest: BundleManifest) -> None:
+    def __init__(
+        self, manifest: BundleManifest, max_deviations: float = DEFAULT_MAX_DEVIATIONS
+    ) -> None:
+        self.max_deviations = max_deviations
         self.encoded_names = list(manifest.encoded_features)
         self._encoded_set = frozenset(self.encoded_names)
         self._encoded_getter = _getter(self.encoded_names)
+        stats = manifest.feature_stats
+        self._stats = (np.array(stats.mean), np.array(stats.std)) if stats is not None else None
+        if self._stats is not None:  # float32 like the inputs: ~10x faster than float64
+            self._mean32 = self._stats[0].astype(np.float32)
+            self._limit32 = (max_deviations * self._stats[1]).astype(np.float32)
         spec = manifest.preprocessing
         self.encoder = FeatureEncoder(spec) if spec else None
+        self.numeric_names = [f.name for f in spec.numeric] if spec else []
         if spec is None:
             self._raw_set: frozenset[str] = frozenset()
             return
-        self.numeric_names = [f.name for f in spec.numeric]
         self.categorical_names = [f.name for f in spec.categorical]
         self._raw_set = frozenset(self.numeric_names + self.categorical_names)
         self._numeric_getter = _getter(self.numeric_names)
@@ -46,7 +66,42 @@ class RecordReader:
         self._encoded_only = self._encoded_set - self._raw_set
 
     def to_matrix(self, records: Sequence[Any]) -> np.ndarray:
-        """Encode `records` in order; raises InvalidRecords naming record and field."""
+        """Encode `records` in order.
+
+        Raises InvalidRecords (malformed) or UnscorableRecords (far outside the
+        training range), naming record and field; nothing is encoded partially.
+        """
+        raw_rows, encoded_rows = self._split_formats(records)
+        encoded = self._encoded(records, encoded_rows) if encoded_rows else None
+        raw = self._encode_raw(records, raw_rows) if raw_rows else None
+        self._check_range(raw_rows, raw, encoded_rows, encoded)
+        if raw is None:  # one format per request is the common case: no scatter copy
+            return encoded if encoded is not None else self._empty(0)
+        if encoded is None:
+            return raw
+        out = self._empty(len(records))
+        out[encoded_rows] = encoded
+        out[raw_rows] = raw
+        return out
+
+    def suspect_fields(self, record: Any, inputs: np.ndarray) -> list[str]:
+        """Fields of one encoded row more than SUSPECT_DEVIATIONS from the training mean."""
+        if self._raw_set and type(record) is dict and record.keys() == self._raw_set:
+            names, deviations = self.numeric_names, np.abs(inputs[: len(self.numeric_names)])
+        elif self._stats is not None:
+            mean, std = self._stats
+            names, deviations = self.encoded_names, np.abs((inputs - mean) / std)
+        else:
+            return []
+        return [
+            name for name, far in zip(names, deviations > SUSPECT_DEVIATIONS, strict=True) if far
+        ]
+
+    def _empty(self, rows: int) -> np.ndarray:
+        return np.empty((rows, len(self.encoded_names)), dtype=np.float32)
+
+    def _split_formats(self, records: Sequence[Any]) -> tuple[list[int], list[int]]:
+        """Row indexes of raw and of encoded records; InvalidRecords for anything else."""
         raw_rows: list[int] = []
         encoded_rows: list[int] = []
         problems: list[FieldProblem] = []
@@ -57,17 +112,38 @@ class RecordReader:
                 raw_rows.append(index)
             elif record.keys() == self._encoded_set:
                 encoded_rows.append(index)
-            else:
-                problems.extend(self._key_problems(index, record))
+            else:  # stop at the cap: a body of 500,000 unknown keys builds 101 problems
+                problems.extend(islice(self._key_problems(index, record), _ROOM - len(problems)))
+            if len(problems) >= _ROOM:
+                break
         _raise_if(problems)
-        if not raw_rows:  # one format per request is the common case: no scatter copy
-            return self._encoded(records, encoded_rows)
-        if not encoded_rows:
-            return self._encode_raw(records, raw_rows)
-        out = np.empty((len(records), len(self.encoded_names)), dtype=np.float32)
-        out[encoded_rows] = self._encoded(records, encoded_rows)
-        out[raw_rows] = self._encode_raw(records, raw_rows)
-        return out
+        return raw_rows, encoded_rows
+
+    def _check_range(
+        self,
+        raw_rows: list[int],
+        raw: np.ndarray | None,
+        encoded_rows: list[int],
+        encoded: np.ndarray | None,
+    ) -> None:
+        """Refuse values more than `max_deviations` training stds from the training mean."""
+        bound = self.max_deviations
+        problems: list[FieldProblem] = []
+        if raw is not None and self.numeric_names:
+            # The raw numeric columns are already (x - mean) / std.
+            deviations = np.abs(raw[:, : len(self.numeric_names)])
+            if not deviations.max() <= bound:  # NaN-safe: only all-near passes
+                problems += _far_problems(raw_rows, deviations, self.numeric_names, bound)
+        if encoded is not None and self._stats is not None:
+            with np.errstate(over="ignore"):
+                near = np.abs(encoded - self._mean32) <= self._limit32
+            if not near.all():
+                mean, std = self._stats
+                deviations = np.abs(encoded - mean) / std
+                problems += _far_problems(encoded_rows, deviations, self.encoded_names, bound)
+        if problems:
+            problems.sort(key=lambda p: p.record or 0)
+            raise refusal(UnscorableRecords, problems, "value(s) far outside the training range")
 
     def _encoded(self, records: Sequence[Any], rows: list[int]) -> np.ndarray:
         """Encoded records go to the model as given, so they must fit float32."""
@@ -77,7 +153,8 @@ class RecordReader:
         assert self.encoder is not None
         numeric = self._numbers(records, rows, self._numeric_getter, self.numeric_names)
         codes = self._category_codes(records, rows)
-        return self.encoder.encode(numeric, codes)
+        with np.errstate(over="ignore"):  # far values become inf, refused by the range check
+            return self.encoder.encode(numeric, codes)
 
     def _numbers(
         self,
@@ -97,7 +174,7 @@ class RecordReader:
                 matrix = None
             if matrix is not None and np.isfinite(matrix).all():
                 return matrix
-        raise _invalid(_number_problems(rows, values, names, float(np.finfo(dtype).max)))
+        raise _invalid(_number_problems(rows, values, names, dtype))
 
     def _category_codes(self, records: Sequence[Any], rows: list[int]) -> np.ndarray:
         assert self.encoder is not None
@@ -112,9 +189,14 @@ class RecordReader:
                 found = [None]
             if None in found:
                 problems.extend(
-                    FieldProblem(row, name, _category_problem(value))
-                    for row, value in zip(rows, values, strict=True)
-                    if type(value) is not str or value not in index
+                    islice(
+                        (
+                            FieldProblem(row, name, _category_problem(value))
+                            for row, value in zip(rows, values, strict=True)
+                            if type(value) is not str or value not in index
+                        ),
+                        _ROOM,
+                    )
                 )
             else:
                 codes[:, column] = np.fromiter(found, dtype=np.intp, count=len(found))
@@ -131,9 +213,14 @@ class RecordReader:
         for name in expected:
             if name not in record:
                 yield FieldProblem(index, name, "missing field")
-        for key in record:
+        for position, key in enumerate(record, start=1):
             if key not in expected_set:
-                yield FieldProblem(index, _field_label(key), "unknown field")
+                if _FIELD_NAME.fullmatch(key):
+                    yield FieldProblem(index, key, "unknown field")
+                else:
+                    yield FieldProblem(
+                        index, None, f"unknown field (key #{position} of the record)"
+                    )
 
     def _raw_field_order(self) -> list[str]:
         return self.numeric_names + self.categorical_names
@@ -150,24 +237,34 @@ def _getter(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
 
 
 def _number_problems(
-    rows: list[int], values: list[tuple[Any, ...]], names: list[str], largest: float
+    rows: list[int], values: list[tuple[Any, ...]], names: list[str], dtype: type[np.floating[Any]]
 ) -> Iterator[FieldProblem]:
     for row, row_values in zip(rows, values, strict=True):
         for name, value in zip(names, row_values, strict=False):
-            problem = _number_problem(value, largest)
+            problem = _number_problem(value, dtype)
             if problem:
                 yield FieldProblem(row, name, problem)
 
 
-def _number_problem(value: Any, largest: float) -> str | None:
+def _number_problem(value: Any, dtype: type[np.floating[Any]]) -> str | None:
     kind = type(value)
     if kind is bool:
         return "must be a number, not a boolean"
     if kind is float and not math.isfinite(value):
         return "must be a finite number (not NaN or infinity)"
     if kind in _NUMBER_TYPES:
-        return None if abs(value) <= largest else "must be a finite number (out of range)"
+        return None if _fits(value, dtype) else "must be a finite number (out of range)"
     return f"must be a number, not {_json_type(value)}"
+
+
+def _fits(value: float, dtype: type[np.floating[Any]]) -> bool:
+    """Finite once converted, as the vectorised path converts (float32 rounds
+    3.4028235e38 down to its maximum, 3.5e38 up to infinity)."""
+    try:
+        with np.errstate(over="ignore"):
+            return bool(np.isfinite(dtype(value)))
+    except OverflowError:  # an integer beyond float range
+        return False
 
 
 def _category_problem(value: Any) -> str:
@@ -190,21 +287,35 @@ def _json_type(value: Any) -> str:
     return "a number"
 
 
-def _field_label(key: str) -> str:
-    """A client's key, shortened and made encodable (JSON allows lone surrogates)."""
-    label = key if len(key) <= _FIELD_NAME_LIMIT else key[:_FIELD_NAME_LIMIT] + "..."
-    return label.encode("utf-8", "backslashreplace").decode("utf-8")
+def _far_problems(
+    rows: list[int], deviations: np.ndarray, names: list[str], bound: float
+) -> Iterator[FieldProblem]:
+    """Problems for entries beyond `bound` (or NaN), up to the reported cap."""
+    problem = f"more than {bound:g} standard deviations from the training mean"
+    far_rows, far_columns = np.nonzero(~(deviations <= bound))
+    for row, column in islice(zip(far_rows.tolist(), far_columns.tolist(), strict=True), _ROOM):
+        yield FieldProblem(rows[row], names[column], problem)
 
 
-def _invalid(problems: Iterator[FieldProblem] | list[FieldProblem]) -> InvalidRecords:
-    found = list(problems)
+# One more than is shown, so a message can say "more than N".
+_ROOM = MAX_REPORTED_PROBLEMS + 1
+
+
+def refusal[E: ServiceError](
+    kind: type[E], problems: Iterable[FieldProblem], noun: str = "problem(s)"
+) -> E:
+    """`kind` with at most MAX_REPORTED_PROBLEMS details; collection stops at the cap."""
+    found = list(islice(problems, _ROOM))
     shown = found[:MAX_REPORTED_PROBLEMS]
-    more = f" ({len(found) - len(shown)} more not shown)" if len(found) > len(shown) else ""
-    records = len({p.record for p in found})
-    return InvalidRecords(
-        f"{len(found)} problem(s) in {records} record(s){more}; nothing was predicted.",
-        details=shown,
-    )
+    if len(found) > len(shown):
+        summary = f"More than {len(shown)} {noun} (the first {len(shown)} shown)"
+    else:
+        summary = f"{len(found)} {noun} in {len({p.record for p in found})} record(s)"
+    return kind(f"{summary}; nothing was predicted.", details=shown)
+
+
+def _invalid(problems: Iterable[FieldProblem]) -> InvalidRecords:
+    return refusal(InvalidRecords, problems)
 
 
 def _raise_if(problems: list[FieldProblem]) -> None:

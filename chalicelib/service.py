@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chalicelib.scores import check_probabilities
 from chalicelib.store import ModelBundle, ModelStore
 
 
@@ -25,11 +26,16 @@ class PredictionService:
     def predict(self, records: Sequence[Any]) -> dict[str, Any]:
         """Predictions for parsed records, in order; raises ServiceError subclasses.
 
-        `max_records` is the surfaces' per-request limit; the core scores any count.
+        All or nothing: one malformed (InvalidRecords) or unscorable (UnscorableRecords)
+        record refuses the request. `max_records` is the surfaces' per-request limit;
+        the core scores any count.
         """
         bundle = self.store.get()
         inputs = bundle.reader.to_matrix(records)
         probabilities = bundle.engine.predict(inputs)
+        check_probabilities(
+            probabilities, lambda row: bundle.reader.suspect_fields(records[row], inputs[row])
+        )
         return {"model": _model_ref(bundle), "predictions": _postprocess(bundle, probabilities)}
 
     def health(self) -> dict[str, Any]:

@@ -7,24 +7,25 @@ Client-facing messages name no bucket or key; the log has the details.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.bundle_layout import FOLLOW_LATEST, BundleLayout, is_version_name
 from chalicelib.engines import InferenceEngine, engine_spec, load_engine
-from chalicelib.errors import ModelCorrupt, ModelNotFound, StorageUnreachable
+from chalicelib.errors import CacheUnwritable, ModelCorrupt, ModelNotFound, StorageUnreachable
 from chalicelib.manifest import BundleManifest, ManifestError
-from chalicelib.records import RecordReader
+from chalicelib.records import DEFAULT_MAX_DEVIATIONS, RecordReader
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,14 @@ class ModelBundle:
 
 
 EngineLoader = Callable[[str, str], InferenceEngine]
+#: Creates a new, empty file in a directory: (open binary handle, its path).
+FileCreator = Callable[[str], tuple[IO[bytes], str]]
+
+
+def create_partial_file(directory: str) -> tuple[IO[bytes], str]:
+    """A fresh `*.partial` file in `directory` for a download in progress."""
+    handle, path = tempfile.mkstemp(dir=directory, suffix=".partial")
+    return os.fdopen(handle, "wb"), path
 
 
 class ModelStore:
@@ -70,12 +79,17 @@ class ModelStore:
         engine: str,
         cache_dir: str,
         engine_loader: EngineLoader = load_engine,
+        *,
+        max_deviations: float = DEFAULT_MAX_DEVIATIONS,
+        create_file: FileCreator = create_partial_file,
     ) -> None:
         self._s3 = s3_client
         self.location = location
         self.engine_kind = engine
         self._cache_dir = cache_dir
         self._engine_loader = engine_loader
+        self._max_deviations = max_deviations
+        self._create_file = create_file
         self._bundle: ModelBundle | None = None
         self._lock = threading.Lock()
         self.last_error: str | None = None
@@ -121,7 +135,7 @@ class ModelStore:
             engine.name,
             seconds,
         )
-        return ModelBundle(manifest, engine, RecordReader(manifest), seconds)
+        return ModelBundle(manifest, engine, RecordReader(manifest, self._max_deviations), seconds)
 
     def _resolve_version(self) -> str:
         version = self.location.version
@@ -159,26 +173,44 @@ class ModelStore:
         return engine
 
     def _fetch(self, key: str, sha256: str) -> str:
-        """Download `key` to the cache (atomic rename) unless a verified copy is there."""
-        os.makedirs(self._cache_dir, exist_ok=True)
+        """Download `key` to the cache (atomic rename) unless a verified copy is there.
+
+        A cache directory that is missing and uncreatable, read-only or full is a
+        503 (CacheUnwritable), retried by the next request like any failed load.
+        """
         path = os.path.join(self._cache_dir, f"{sha256}-{os.path.basename(key)}")
-        if os.path.exists(path) and _sha256_file(path) == sha256:
-            return path
-        digest = hashlib.sha256()
-        handle, partial = tempfile.mkstemp(dir=self._cache_dir, suffix=".partial")
+        with self._cache_errors():
+            os.makedirs(self._cache_dir, exist_ok=True)
+            if os.path.exists(path) and _sha256_file(path) == sha256:
+                return path
+            out, partial = self._create_file(self._cache_dir)
         try:
-            with os.fdopen(handle, "wb") as out:
+            digest = hashlib.sha256()
+            with self._cache_errors(), out:  # closing flushes: a full disk fails there too
                 for chunk in self._stream(key):
                     digest.update(chunk)
                     out.write(chunk)
             if digest.hexdigest() != sha256:
                 logger.error("checksum mismatch for s3://%s/%s", self.location.bucket, key)
                 raise ModelCorrupt("A model file failed its checksum; it was not loaded.")
-            os.replace(partial, path)
+            with self._cache_errors():
+                os.replace(partial, path)
         finally:
-            if os.path.exists(partial):
+            with contextlib.suppress(OSError):
                 os.remove(partial)
         return path
+
+    @contextlib.contextmanager
+    def _cache_errors(self) -> Iterator[None]:
+        """OSError from the local cache -> CacheUnwritable; the log keeps the path."""
+        try:
+            yield
+        except OSError as exc:
+            logger.error("model cache %s unusable: %s", self._cache_dir, exc)
+            raise CacheUnwritable(
+                "The model cache on local disk cannot be written (missing, read-only "
+                "or full); retry later."
+            ) from exc
 
     def _get(self, key: str) -> bytes:
         return b"".join(self._stream(key))

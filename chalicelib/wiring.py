@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import threading
 from collections.abc import Callable
 
 import boto3
@@ -24,26 +24,55 @@ def build_service(settings: Settings) -> PredictionService:
         ),
     )
     location = BundleLocation(settings.model_bucket, settings.model_prefix, settings.model_version)
-    store = ModelStore(s3_client, location, settings.engine, settings.cache_dir)
+    store = ModelStore(
+        s3_client,
+        location,
+        settings.engine,
+        settings.cache_dir,
+        max_deviations=settings.max_deviations,
+    )
     return PredictionService(store, settings.max_records)
+
+
+class BuiltOnce:
+    """Calls `build` on first use, once even when first uses are concurrent
+    (`chalice local` serves requests on threads; each service loads its own model)."""
+
+    def __init__(self, build: Callable[[], PredictionService]) -> None:
+        self._build = build
+        self._service: PredictionService | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> PredictionService:
+        service = self._service
+        if service is None:
+            with self._lock:
+                if self._service is None:
+                    self._service = self._build()
+                service = self._service
+        return service
+
+    def use(self, build: Callable[[], PredictionService]) -> None:
+        """Build with `build` from now on; the next call builds anew."""
+        with self._lock:
+            self._build = build
+            self._service = None
+
+    def cache_clear(self) -> None:
+        """Forget the service: the next call builds a new one (tests; a new environment)."""
+        with self._lock:
+            self._service = None
 
 
 def _service_from_env() -> PredictionService:
     return build_service(Settings.from_env())
 
 
-_make_service: Callable[[], PredictionService] = _service_from_env
-
-
-@functools.cache
-def get_service() -> PredictionService:
-    """The container's service, built from the environment on first use."""
-    return _make_service()
+#: The container's service, built from the environment on first use.
+get_service = BuiltOnce(_service_from_env)
 
 
 def install_service(service: PredictionService | None) -> None:
     """Make get_service() answer `service` (tests, embedding); None restores the
     environment-built one. No patching of modules needed."""
-    global _make_service
-    _make_service = _service_from_env if service is None else (lambda: service)
-    get_service.cache_clear()
+    get_service.use(_service_from_env if service is None else (lambda: service))

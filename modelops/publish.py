@@ -29,7 +29,13 @@ import numpy as np
 
 from chalicelib.bundle_layout import DEFAULT_PREFIX, BundleLayout, is_version_name
 from chalicelib.engines.registry import ENGINES
-from chalicelib.manifest import Artifact, BundleManifest, PreprocessingSpec
+from chalicelib.manifest import (
+    Artifact,
+    BundleManifest,
+    FeatureStats,
+    ManifestError,
+    PreprocessingSpec,
+)
 from modelops.stage_config import stage_location
 
 PARITY_TOLERANCE = 1e-5
@@ -58,6 +64,7 @@ def build_bundle(
     preprocessing: PreprocessingSpec | None = None,
     feature_names: list[str] | None = None,
     metrics: dict[str, Any] | None = None,
+    feature_stats: FeatureStats | None = None,
     sample: np.ndarray | None = None,
     converter: Callable[[Path], bytes] | None = None,
 ) -> BuiltBundle:
@@ -65,6 +72,8 @@ def build_bundle(
 
     `converter` (default: modelops.convert.convert_to_tflite) turns the Keras file
     into LiteRT flatbuffer bytes; the result must match Keras within 1e-5.
+    `feature_stats` (training mean/std per encoded feature) enables the service's
+    range rule for encoded records.
     """
     _check_version(version)
     import keras
@@ -104,6 +113,7 @@ def build_bundle(
         frameworks=_framework_versions(),
         metrics=(metrics or {}) | {"litert_parity_max_abs_diff": float(report.max_abs_diff)},
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        feature_stats=feature_stats,
     )
     manifest.check()
     return BuiltBundle(manifest, files, float(report.max_abs_diff))
@@ -236,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preprocessing", help="preprocessing spec JSON (raw-record support)")
     parser.add_argument("--features", help="JSON list of encoded feature names (no preprocessing)")
     parser.add_argument("--metrics", help="training metrics JSON to record in the manifest")
+    parser.add_argument(
+        "--feature-stats", help="mean/std per encoded feature JSON (range rule for encoded input)"
+    )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--stage", help="publish where this Chalice stage reads its model")
     where.add_argument("--bucket", help="S3 bucket (with --prefix)")
@@ -252,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bucket, prefix = stage_location(args.stage) if args.stage else (args.bucket, args.prefix)
     spec_json = _read_json(args.preprocessing)
+    stats_json = _read_json(args.feature_stats)
     try:
         print(f"==> checking and converting {args.model} (Keras -> LiteRT)", flush=True)
         bundle = build_bundle(
@@ -262,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             preprocessing=PreprocessingSpec.from_json(spec_json) if spec_json else None,
             feature_names=_read_json(args.features),
             metrics=_read_json(args.metrics),
+            feature_stats=FeatureStats.from_json(stats_json) if stats_json else None,
         )
         print(f"    LiteRT parity: max probability difference {bundle.parity_max_difference:.2e}")
         url = upload_bundle(
@@ -272,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             promote=not args.no_promote,
             overwrite=args.overwrite,
         )
-    except PublishError as exc:
+    except (PublishError, ManifestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"==> published {args.name} version {args.version} to {url}")

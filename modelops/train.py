@@ -3,8 +3,10 @@
     python -m modelops.train --out artifacts/demo                 # synthetic demo data
     python -m modelops.train --data loans.csv --out artifacts/lc  # a real cleaned extract
 
-Writes model.keras, preprocessing.json, labels.json, metrics.json and holdout.csv
-(the held-out raw records) to --out. Numeric means/stds come from the training split.
+Writes model.keras, preprocessing.json, labels.json, metrics.json, feature_stats.json
+(mean/std of every encoded feature, for the service's range rule) and holdout.csv
+(the held-out raw records) to --out. Means/stds come from the training split.
+Metrics describe the data ("CSV, 12,345 rows"), never its path: they are public.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from typing import Any
 import numpy as np
 
 from chalicelib.encoding import FeatureEncoder, fit_numeric_stats
-from chalicelib.manifest import CategoricalFeature, NumericFeature, PreprocessingSpec
+from chalicelib.manifest import (
+    CategoricalFeature,
+    FeatureStats,
+    NumericFeature,
+    PreprocessingSpec,
+)
 from modelops.dataset import read_loans
 from modelops.demo_data import generate, write_csv
 from modelops.loan_schema import GRADE_COLUMN, categorical_fields, labels, numeric_fields, schema
@@ -68,6 +75,19 @@ def fit_preprocessing(columns: dict[str, np.ndarray], rows: np.ndarray) -> Prepr
     return spec
 
 
+def fit_feature_stats(inputs: np.ndarray) -> FeatureStats:
+    """Mean and std of each encoded column of the training inputs (std 0 becomes 1)."""
+    mean, std = fit_numeric_stats(inputs)
+    return FeatureStats(tuple(map(float, mean)), tuple(map(float, std)))
+
+
+def describe_data(data: Path | None, count: int, seed: int) -> str:
+    """What the model was trained on, fit for public metadata: no path, no file name."""
+    if data is None:
+        return f"synthetic demo, {count:,} rows, seed {seed}"
+    return f"{data.suffix.lstrip('.').upper() or 'file'}, {count:,} rows"
+
+
 def train(
     out_dir: Path,
     data: Path | None = None,
@@ -106,6 +126,8 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir / "model.keras")
     (out_dir / "preprocessing.json").write_text(json.dumps(spec.to_json(), indent=2))
+    feature_stats = fit_feature_stats(inputs[train_rows])
+    (out_dir / "feature_stats.json").write_text(json.dumps(feature_stats.to_json(), indent=2))
     (out_dir / "labels.json").write_text(json.dumps(label_names))
     write_csv({name: values[np.sort(test_rows)] for name, values in columns.items()},
               out_dir / "holdout.csv")  # fmt: skip
@@ -118,7 +140,7 @@ def train(
         "epochs": epochs,
         "train_seconds": round(fit_seconds, 1),
         "total_seconds": round(time.perf_counter() - started, 1),
-        "data": str(data) if data else f"synthetic demo (rows={rows}, seed={seed})",
+        "data": describe_data(data, count, seed),
     }
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return TrainingResult(out_dir, metrics)
@@ -140,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
 held-out accuracy   {m["holdout_accuracy"]:.3f}   ({m["holdout_rows"]} rows)
 majority baseline   {m["baseline_accuracy"]:.3f}   ({m["baseline"]})
 training            {m["train_seconds"]:.1f} s fit, {m["total_seconds"]:.1f} s total
-wrote {args.out}/model.keras, preprocessing.json, labels.json, metrics.json, holdout.csv""")
+wrote {args.out}/model.keras, preprocessing.json, labels.json, metrics.json,
+      feature_stats.json, holdout.csv""")
     return 0
 
 

@@ -77,6 +77,7 @@ def published(s3_server: LocalServer, model_dir: Path) -> PublishedModel:
         "--preprocessing", str(model_dir / "preprocessing.json"),
         "--labels", str(model_dir / "labels.json"),
         "--metrics", str(model_dir / "metrics.json"),
+        "--feature-stats", str(model_dir / "feature_stats.json"),
         "--name", "loan-grade", "--version", VERSION, "--stage", STAGE,
     ])  # fmt: skip
     assert code == 0

@@ -18,8 +18,9 @@ def test_every_variable_is_read() -> None:
         "MODEL_BUCKET": "b", "MODEL_PREFIX": "/p/q/", "MODEL_VERSION": "7",
         "MODEL_ENGINE": "KERAS", "MODEL_CACHE_DIR": "/tmp/x", "MAX_RECORDS": "5",
         "S3_CONNECT_TIMEOUT": "0.5", "S3_READ_TIMEOUT": "1.5", "S3_MAX_ATTEMPTS": "3",
+        "MAX_DEVIATIONS": "50",
     })  # fmt: skip
-    assert settings == Settings("b", "p/q", "7", "keras", "/tmp/x", 5, 0.5, 1.5, 3)
+    assert settings == Settings("b", "p/q", "7", "keras", "/tmp/x", 5, 0.5, 1.5, 3, 50.0)
 
 
 @pytest.mark.parametrize(
@@ -30,6 +31,8 @@ def test_every_variable_is_read() -> None:
         {"MODEL_BUCKET": "b", "MODEL_ENGINE": "onnx"},
         {"MODEL_BUCKET": "b", "MAX_RECORDS": "many"},
         {"MODEL_BUCKET": "b", "MAX_RECORDS": "0"},
+        {"MODEL_BUCKET": "b", "MAX_DEVIATIONS": "-1"},
+        {"MODEL_BUCKET": "b", "MAX_DEVIATIONS": "nan"},
     ],
 )
 def test_bad_settings_raise(env: dict[str, str]) -> None:

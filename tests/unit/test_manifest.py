@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from chalicelib.manifest import BundleManifest, ManifestError, PreprocessingSpec
+from chalicelib.manifest import BundleManifest, FeatureStats, ManifestError, PreprocessingSpec
 from tests.unit.schema_fixtures import SCHEMA, loan_manifest, loan_spec
 
 
@@ -65,3 +65,30 @@ def test_a_numeric_field_needs_a_finite_mean_and_a_finite_positive_std(
         BundleManifest.loads(
             json.dumps(loan_manifest().to_json() | {"preprocessing": spec}).encode()
         )
+
+
+def test_feature_stats_round_trip_and_old_manifests_still_load() -> None:
+    width = len(SCHEMA["encoded_features"])
+    stats = FeatureStats((0.0,) * width, (1.0,) * width)
+    manifest = dataclasses.replace(loan_manifest(), feature_stats=stats)
+    assert BundleManifest.loads(manifest.dumps()) == manifest
+    old = json.loads(loan_manifest().dumps())
+    assert "feature_stats" not in old  # absent section: no range rule for encoded input
+    assert BundleManifest.loads(json.dumps(old).encode()).feature_stats is None
+    assert "feature_stats" not in loan_manifest().public_json()
+
+
+@pytest.mark.parametrize(
+    "stats",
+    [
+        {"mean": [0.0], "std": [1.0]},
+        {"mean": [0.0] * 113, "std": [0.0] * 113},
+        {"mean": [float("nan")] * 113, "std": [1.0] * 113},
+        {"mean": [0.0] * 113},
+        {"mean": "x", "std": [1.0] * 113},
+    ],
+)
+def test_bad_feature_stats_are_rejected(stats: dict[str, object]) -> None:
+    data = json.loads(loan_manifest().dumps()) | {"feature_stats": stats}
+    with pytest.raises(ManifestError):
+        BundleManifest.loads(json.dumps(data).encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 
@@ -130,7 +131,45 @@ def test_many_problems_are_capped() -> None:
     with pytest.raises(InvalidRecords) as caught:
         READER.to_matrix(records)
     assert len(caught.value.details) == MAX_REPORTED_PROBLEMS
-    assert "400 problem(s) in 200 record(s)" in caught.value.message
+    assert caught.value.message == (
+        "More than 100 problem(s) (the first 100 shown); nothing was predicted."
+    )
+
+
+def test_a_few_problems_are_counted_exactly() -> None:
+    records = [raw_record(i) | {"dti": "x", "bc_util": "y"} for i in range(3)]
+    with pytest.raises(InvalidRecords) as caught:
+        READER.to_matrix(records)
+    assert caught.value.message == "6 problem(s) in 3 record(s); nothing was predicted."
+
+
+def test_collecting_unknown_keys_stops_at_the_cap() -> None:
+    record = raw_record(0) | {f"extra_{i}": 0 for i in range(500_000)}
+    reported = problems_of([record, record])
+    assert len(reported) == MAX_REPORTED_PROBLEMS
+    assert {p["record"] for p in reported} == {0}
+
+
+@pytest.mark.parametrize("key", ["nickname", "loan.amount", "x-1", "_private", "a" * 64])
+def test_unknown_keys_that_look_like_field_names_are_named(key: str) -> None:
+    assert problems_of([raw_record(0) | {key: 1}]) == [
+        {"record": 0, "field": key, "problem": "unknown field"}
+    ]
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["Jane Doe SSN 123-45-6789", "a" * 65, "1st", "", "näme", "dti ", "\ud800", "a/b", "x\n"],
+)
+def test_other_unknown_keys_are_reported_by_position_only(key: str) -> None:
+    record = {"zz_first": 0} | raw_record(0) | {key: "Jane"}
+    problems = problems_of([record])
+    assert problems[-1] == {
+        "record": 0,
+        "field": None,
+        "problem": f"unknown field (key #{len(record)} of the record)",
+    }
+    assert key not in json.dumps(problems) or key == ""
 
 
 @given(
@@ -163,6 +202,24 @@ def test_model_without_preprocessing_accepts_encoded_only() -> None:
         reader.to_matrix([raw_record(0)])
     fields = {p.field for p in caught.value.details}
     assert "term" in fields and "INDIVIDUAL" in fields
+
+
+@pytest.mark.parametrize("value", [3.4028234663852886e38, 3.4028235e38, -3.40282356e38])
+def test_values_float32_rounds_to_its_maximum_are_finite_and_consistent(value: float) -> None:
+    """float32 rounds these to +-3.4028235e38: finite, so not a 400 (the range rule
+    and the output check refuse them); the per-field pass agrees with the vectorised one."""
+    record = encoded_record(0) | {"dti": value}
+    assert np.isfinite(READER.to_matrix([record])).all()
+    problems = problems_of([record, record | {"bc_util": "x"}])
+    assert problems == [{"record": 1, "field": "bc_util", "problem": "must be a number, not text"}]
+
+
+@pytest.mark.parametrize("value", [3.4028235677973366e38, 1e39, -1e300, 10**39])
+def test_encoded_values_that_become_infinite_in_float32_are_rejected(value: float) -> None:
+    record = encoded_record(0) | {"dti": value}
+    assert problems_of([record]) == [
+        {"record": 0, "field": "dti", "problem": "must be a finite number (out of range)"}
+    ]
 
 
 def test_encoded_values_beyond_float32_are_rejected() -> None:
