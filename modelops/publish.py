@@ -155,8 +155,8 @@ def upload_bundle(
 def _check_version(version: str) -> None:
     if not is_version_name(version):
         raise PublishError(
-            f"version {version!r} is not a valid name: 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit, and not 'latest'"
+            f"version {version!r} is not a valid name: use 1-128 letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit, and not 'latest'"
         )
 
 
