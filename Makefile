@@ -21,7 +21,7 @@ $(STAMP): requirements/dev.txt
 	@rm -f $(VENV)/.installed-*; touch $@
 
 serve: venv
-	$(PY) -m modelops.local_stack
+	$(PY) -m localdev.stack
 
 test: venv
 	$(PY) -m pytest
@@ -38,7 +38,7 @@ vendor: venv
 	$(PY) -m layer_build --flavor $(FLAVOR)
 
 package: venv
-	$(PY) -m layer_build --flavor $(FLAVOR) --package --format $(FORMAT) \
+	$(PY) -m deployment.package --flavor $(FLAVOR) --format $(FORMAT) \
 	  $(if $(STAGE),--stage $(STAGE)) $(if $(API_KEY),--api-key)
 
 lock:

@@ -9,14 +9,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from deployment.package import chalice_package, package_dir
 from layer_build.build import build_runtime
 from layer_build.flavors import FLAVORS, MB, Flavor
 from layer_build.lambda_like import LambdaLayout, invoke, unpack
-from layer_build.package import chalice_package, package_dir
 from layer_build.size_report import measure
-from modelops.apigw_events import proxy_event
+from localdev.apigw_events import proxy_event
+from localdev.servers import free_port, moto_s3_server, s3_env
 from modelops.examples import holdout_records
-from modelops.local_servers import free_port, moto_s3_server, s3_env
 
 COLD_STARTS = 5
 WARM_RUNS = 200
@@ -88,7 +88,7 @@ def run_flavor_benchmarks(model_dir: Path, rebuild: bool = False) -> list[Flavor
     saved = dict(os.environ)
     try:
         os.environ.update(s3_env(server.url))
-        from modelops.local_stack import publish_demo
+        from localdev.stack import publish_demo
 
         publish_demo(model_dir, "dev", "1")  # both flavors' stages read the dev bucket
         results = []

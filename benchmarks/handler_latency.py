@@ -12,9 +12,9 @@ from typing import Any
 
 import boto3
 
-from modelops.apigw_events import LambdaContext, proxy_event
+from localdev.apigw_events import LambdaContext, proxy_event
+from localdev.servers import free_port, moto_s3_server, s3_env
 from modelops.examples import encode_records, holdout_records
-from modelops.local_servers import free_port, moto_s3_server, s3_env
 
 BATCH_SIZES = (1, 100, 1000)
 TARGET_P50_MS = {1: 1.0, 1000: 15.0}

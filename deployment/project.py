@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from modelops.stage_config import PROJECT_DIR
+from project_paths import PROJECT_DIR
 
 DEPLOYED_PARTS = ("app.py", "requirements.txt", "chalicelib", "vendor")
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from chalicelib.bundled_runtime import ARCHIVE_NAME
 from layer_build.archive import pack
-from layer_build.flavors import ARCHIVE_NAME, MB, Flavor
+from layer_build.flavors import MB, Flavor
 from layer_build.proof import ProofFailed, prove
 from layer_build.prune import (
     StepReport,
@@ -23,10 +24,8 @@ from layer_build.prune import (
 from layer_build.prune_rules import rules_for
 from layer_build.python312 import python312
 from layer_build.wheels import install_wheels
+from project_paths import BUILD_DIR, VENDOR_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-BUILD_DIR = PROJECT_DIR / "build"
-VENDOR_DIR = PROJECT_DIR / "vendor"
 PIP_CACHE = BUILD_DIR / "cache" / "pip"
 UNPACKER = "zstandard==0.25.0"
 

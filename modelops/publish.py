@@ -35,7 +35,7 @@ from chalicelib.manifest import (
     BundleManifest,
     PreprocessingSpec,
 )
-from modelops.stage_config import stage_location
+from deployment.stages import stage_location
 
 PARITY_TOLERANCE = 1e-5
 SAMPLE_ROWS = 512

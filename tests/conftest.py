@@ -14,14 +14,14 @@ from typing import Any
 import boto3
 import pytest
 
-from modelops.local_servers import (
+from deployment.stages import stage_location
+from localdev.servers import (
     LocalServer,
     chalice_local,
     free_port,
     moto_s3_server,
     s3_env,
 )
-from modelops.stage_config import stage_location
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

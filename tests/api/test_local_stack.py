@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from modelops.local_servers import PROJECT_DIR, free_port, port_in_use
+from localdev.servers import free_port, port_in_use
+from project_paths import PROJECT_DIR
 from tests.conftest import PublishedModel
 
 

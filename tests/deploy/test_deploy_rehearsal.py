@@ -19,8 +19,8 @@ import pytest
 
 from deployment.policy import stage_policy
 from deployment.project import copy_project
-from modelops.local_servers import LOCAL_AWS_ENV, LocalServer, free_port
-from modelops.stage_config import stage_environment
+from deployment.stages import stage_environment
+from localdev.servers import LOCAL_AWS_ENV, LocalServer, free_port
 
 FUNCTION = "keras-model-serving-dev"
 ROLE = "keras-model-serving-dev-api_handler"  # Chalice: <app>-<stage>-<function>

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from deployment.cfn_lint import cfn_lint_errors
+from deployment.package import PackageOptionUnsupported, chalice_package, package_dir
 from deployment.policy import privilege_problems, stage_policy
 from layer_build.flavors import FLAVORS
-from layer_build.package import PackageOptionUnsupported, chalice_package, package_dir
-from modelops.stage_config import CHALICE_CONFIG
+from project_paths import CHALICE_CONFIG
 from tests.deploy.conftest import load
 
 STAGES = sorted(load(CHALICE_CONFIG)["stages"])

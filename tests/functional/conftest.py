@@ -14,7 +14,7 @@ from chalicelib.config import Settings
 from chalicelib.manifest import PreprocessingSpec
 from chalicelib.service import PredictionService
 from chalicelib.wiring import build_service
-from modelops.local_servers import LocalServer
+from localdev.servers import LocalServer
 from modelops.publish import BuiltBundle, build_bundle, upload_bundle
 from tests.conftest import PublishedModel
 

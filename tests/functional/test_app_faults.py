@@ -11,9 +11,9 @@ import pytest
 from chalice.test import Client
 
 from chalicelib.wiring import get_service
+from deployment.stages import stage_location
+from localdev.servers import LocalServer, free_port, moto_s3_server
 from modelops.examples import holdout_records
-from modelops.local_servers import LocalServer, free_port, moto_s3_server
-from modelops.stage_config import stage_location
 from tests.conftest import PublishedModel
 
 

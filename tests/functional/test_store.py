@@ -170,7 +170,7 @@ def test_unreachable_storage_fails_fast(
     endpoint_kind: str, silent_server: str, service_for: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    from modelops.local_servers import free_port
+    from localdev.servers import free_port
 
     url = silent_server if endpoint_kind == "stalled" else f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", url)

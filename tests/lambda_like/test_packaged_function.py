@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from deployment.cfn_lint import cfn_lint_errors
+from deployment.package import chalice_package, package_dir
 from layer_build.build import build_runtime
 from layer_build.flavors import FLAVORS
 from layer_build.lambda_like import LambdaLayout, invoke, unpack
-from layer_build.package import chalice_package, package_dir
-from modelops.apigw_events import proxy_event
+from localdev.apigw_events import proxy_event
+from localdev.servers import LocalServer, s3_env
 from modelops.examples import holdout_records
-from modelops.local_servers import LocalServer, s3_env
 from tests.conftest import PublishedModel
 
 pytestmark = pytest.mark.lambda_like

@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
+from deployment.package import chalice_package, package_dir
 from layer_build.build import build_runtime
 from layer_build.flavors import FLAVORS
-from layer_build.package import chalice_package, package_dir
 
 pytestmark = pytest.mark.lambda_like
 

@@ -15,7 +15,8 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from project_paths import PROJECT_DIR
+
 BIN_DIR = Path(sys.executable).parent
 
 #: Credentials and region for the local S3 server (moto accepts any).

@@ -22,14 +22,9 @@ from pathlib import Path
 
 import boto3
 
-from modelops.local_servers import (
-    PROJECT_DIR,
-    ServerError,
-    chalice_local,
-    moto_s3_server,
-    s3_env,
-)
-from modelops.stage_config import stage_location
+from deployment.stages import stage_location
+from localdev.servers import ServerError, chalice_local, moto_s3_server, s3_env
+from project_paths import PROJECT_DIR
 
 DEMO_DIR = PROJECT_DIR / "artifacts" / "demo"
 

@@ -1,26 +1,40 @@
-"""`make package`: build the runtime, run `chalice package`, normalise, size-gate."""
+"""`make package`: build the runtime, run `chalice package`, normalise, size-gate.
+
+python -m deployment.package --flavor lite|tensorflow [--stage S]
+    [--format cloudformation|terraform] [--api-key]
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 from chalice.cli.factory import CLIFactory
 
 from deployment import templates
-from layer_build.build import BUILD_DIR, PROJECT_DIR
-from layer_build.flavors import Flavor
+from deployment.stages import stage_setting
+from layer_build.build import BuildFailed, build_runtime
+from layer_build.flavors import FLAVORS, Flavor
+from layer_build.proof import ProofFailed
 from layer_build.reproducible_zip import normalise
-from layer_build.size_report import ZipSize, check_limits, measure, report
-from modelops.stage_config import stage_setting
+from layer_build.size_report import SizeLimitExceeded, ZipSize, check_limits, measure, report
+from project_paths import BUILD_DIR, PROJECT_DIR
 
 FORMATS = ("cloudformation", "terraform")
 
 
 class PackageOptionUnsupported(ValueError):
     """An option the chosen package format can't carry."""
+
+
+def _refuse_api_key() -> None:
+    raise PackageOptionUnsupported(
+        "--api-key is a CloudFormation merge template; Terraform output takes none"
+    )
 
 
 def package_dir(flavor: Flavor) -> Path:
@@ -35,9 +49,7 @@ def chalice_package(
     express (ephemeral storage, optional API key and usage plan), and gate sizes."""
     stage = stage or flavor.stage
     if api_key and pkg_format != "cloudformation":
-        raise PackageOptionUnsupported(
-            "--api-key is a CloudFormation merge template; Terraform output takes none"
-        )
+        _refuse_api_key()
     out = package_dir(flavor)
     shutil.rmtree(out, ignore_errors=True)
     retention_days = stage_setting(stage, "log_retention_in_days")
@@ -95,3 +107,35 @@ def _cloudformation_merge_template(
         return None
     return templates.write_json(templates.compose(fragments),
                                 BUILD_DIR / flavor.name / "merge-template.json")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`make package`: build the flavor's runtime into vendor/, then package a stage."""
+    parser = argparse.ArgumentParser(
+        prog="python -m deployment.package", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--flavor", choices=sorted(FLAVORS), default="lite")
+    parser.add_argument("--stage", help="Chalice stage to package (default: the flavor's)")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="cloudformation", help="chalice package --pkg-format"
+    )
+    parser.add_argument(
+        "--api-key",
+        action="store_true",
+        help="CloudFormation only: API key, usage plan, throttling",
+    )
+    args = parser.parse_args(argv)
+    flavor = FLAVORS[args.flavor]
+    try:
+        if args.api_key and args.format != "cloudformation":
+            _refuse_api_key()
+        build_runtime(flavor)
+        chalice_package(flavor, args.stage, args.format, args.api_key)
+    except (BuildFailed, ProofFailed, SizeLimitExceeded, PackageOptionUnsupported) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
