@@ -6,7 +6,7 @@ FLAVOR ?= lite
 FORMAT ?= cloudformation
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: serve test lint bench package vendor venv lock clean
+.PHONY: serve test test-fast lint bench package vendor venv lock clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,10 @@ serve: venv
 
 test: venv
 	$(PY) -m pytest
+
+# The inner loop: everything but the packaged-runtime (lambda_like) and deploy tiers.
+test-fast: venv
+	$(PY) -m pytest -m "not lambda_like and not deploy"
 
 lint: venv
 	$(PY) -m ruff check .

@@ -9,14 +9,17 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployment.package import chalice_package, package_dir
+from deployment.package import chalice_package
+from deployment.project import copy_project
 from layer_build.build import build_runtime
+from layer_build.cache import runtime_vendor_dir
 from layer_build.flavors import FLAVORS, MB, Flavor
 from layer_build.lambda_like import LambdaLayout, invoke, unpack
 from layer_build.size_report import measure
 from localdev.apigw_events import proxy_event
-from localdev.servers import free_port, moto_s3_server, s3_env
+from localdev.servers import MotoServer, s3_env
 from modelops.examples import holdout_records
+from project_paths import BUILD_DIR
 
 COLD_STARTS = 5
 WARM_RUNS = 200
@@ -39,11 +42,18 @@ class FlavorResult:
 
 
 def ensure_package(flavor: Flavor, rebuild: bool) -> Path:
-    """The flavor's packaged zips, building them if missing (or asked to)."""
-    out = package_dir(flavor)
-    if rebuild or not (out / "sam.json").exists():
-        build_runtime(flavor)
-        chalice_package(flavor)
+    """build/bench/<flavor>/package: the flavor's packaged zips, made from the cached
+    runtime if missing, or from a fresh build when asked to (vendor/ is left alone)."""
+    out = BUILD_DIR / "bench" / flavor.name / "package"
+    if not rebuild and (out / "sam.json").exists():
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        vendor = Path(tmp) / "vendor"
+        if rebuild:
+            build_runtime(flavor, vendor_dir=vendor, work_dir=Path(tmp) / "work")
+        else:
+            vendor = runtime_vendor_dir(flavor)
+        chalice_package(flavor, project_dir=copy_project(Path(tmp) / "project", vendor), out=out)
     return out
 
 
@@ -84,7 +94,7 @@ def measure_flavor(flavor: Flavor, layout: LambdaLayout, model_dir: Path, s3_url
 def run_flavor_benchmarks(model_dir: Path, rebuild: bool = False) -> list[FlavorResult]:
     """Package each flavor if needed, publish the model to a private moto server, measure."""
     packages = {name: ensure_package(flavor, rebuild) for name, flavor in FLAVORS.items()}
-    server = moto_s3_server(free_port()).start()
+    server = MotoServer().start()
     saved = dict(os.environ)
     try:
         os.environ.update(s3_env(server.url))

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 
 from localdev.apigw_events import LambdaContext, proxy_event
-from localdev.servers import free_port, moto_s3_server, s3_env
+from localdev.servers import MotoServer, s3_env
 from modelops.examples import encode_records, holdout_records
 
 BATCH_SIZES = (1, 100, 1000)
@@ -31,7 +31,7 @@ class LatencyResult:
 
 def run_handler_benchmarks(model_dir: Path, tmp_dir: Path) -> list[LatencyResult]:
     """Publish the model to a private moto server, then time the warm handler."""
-    server = moto_s3_server(free_port()).start()
+    server = MotoServer().start()
     saved = dict(os.environ)
     try:
         os.environ.update(s3_env(server.url))

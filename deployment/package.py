@@ -38,31 +38,35 @@ def _refuse_api_key() -> None:
 
 
 def package_dir(flavor: Flavor) -> Path:
+    """Where `make package` writes: build/<flavor>/package/."""
     return BUILD_DIR / flavor.name / "package"
 
 
 def chalice_package(
     flavor: Flavor, stage: str | None = None, pkg_format: str = "cloudformation",
-    api_key: bool = False,
+    api_key: bool = False, project_dir: Path = PROJECT_DIR, out: Path | None = None,
 ) -> list[ZipSize]:  # fmt: skip
-    """`chalice package` a stage into build/<flavor>/package/, add what Chalice can't
-    express (ephemeral storage, optional API key and usage plan), and gate sizes."""
+    """`chalice package` a stage of `project_dir` (with its vendor/) into `out` (default
+    build/<flavor>/package/), add what Chalice can't express (ephemeral storage, optional
+    API key and usage plan), and gate sizes. The merge template goes beside `out`."""
     stage = stage or flavor.stage
     if api_key and pkg_format != "cloudformation":
         _refuse_api_key()
-    out = package_dir(flavor)
+    out = out or package_dir(flavor)
     shutil.rmtree(out, ignore_errors=True)
-    retention_days = stage_setting(stage, "log_retention_in_days")
+    config_path = project_dir / ".chalice" / "config.json"
+    retention_days = stage_setting(stage, "log_retention_in_days", config_path)
     overrides: dict[str, Any] = {}
     merge = None
     if pkg_format == "cloudformation":
-        merge = _cloudformation_merge_template(flavor, bool(retention_days), api_key)
+        merge = _cloudformation_merge_template(
+            flavor, bool(retention_days), api_key, out.parent / "merge-template.json"
+        )
     elif retention_days:
         overrides["log_retention_in_days"] = 0  # Chalice's Terraform output has no log groups
     print(f"==> [{flavor.name}] chalice package --stage {stage} --pkg-format {pkg_format}"
-          f"{f' --merge-template {merge.relative_to(PROJECT_DIR)}' if merge else ''} "
-          f"-> {out.relative_to(PROJECT_DIR)}")  # fmt: skip
-    _run_chalice_package(stage, pkg_format, merge, overrides, out)
+          f"{f' --merge-template {_shown(merge)}' if merge else ''} -> {_shown(out)}")  # fmt: skip
+    _run_chalice_package(project_dir, stage, pkg_format, merge, overrides, out)
     if pkg_format == "terraform":
         if retention_days:
             templates.write_json(templates.terraform_log_group(retention_days),
@@ -80,12 +84,17 @@ def chalice_package(
     return sizes
 
 
+def _shown(path: Path) -> Path:
+    return path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path
+
+
 def _run_chalice_package(
-    stage: str, pkg_format: str, merge: Path | None, overrides: dict[str, Any], out: Path
-) -> None:
+    project_dir: Path, stage: str, pkg_format: str, merge: Path | None,
+    overrides: dict[str, Any], out: Path,
+) -> None:  # fmt: skip
     """What `chalice package` does, with config overrides the command line can't pass."""
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # packaging calls no AWS API
-    factory = CLIFactory(project_dir=str(PROJECT_DIR))
+    factory = CLIFactory(project_dir=str(project_dir))
     config = factory.create_config_obj(stage, user_provided_params=overrides)
     packager = factory.create_app_packager(
         config, factory.create_package_options(), pkg_format, "json",
@@ -94,7 +103,7 @@ def _run_chalice_package(
 
 
 def _cloudformation_merge_template(
-    flavor: Flavor, log_retention: bool, api_key: bool
+    flavor: Flavor, log_retention: bool, api_key: bool, path: Path
 ) -> Path | None:
     fragments = []
     if log_retention:
@@ -105,8 +114,7 @@ def _cloudformation_merge_template(
         fragments.append(templates.api_key())
     if not fragments:
         return None
-    return templates.write_json(templates.compose(fragments),
-                                BUILD_DIR / flavor.name / "merge-template.json")  # fmt: skip
+    return templates.write_json(templates.compose(fragments), path)
 
 
 def main(argv: list[str] | None = None) -> int:
