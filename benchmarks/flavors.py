@@ -4,11 +4,11 @@ the packaged zips in the Lambda-like layout (layer_build.lambda_like)."""
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.stats import p50_p99, percentile
 from deployment.package import chalice_package
 from deployment.project import copy_project
 from layer_build.build import build_runtime
@@ -23,7 +23,7 @@ from project_paths import BUILD_DIR
 
 COLD_STARTS = 5
 WARM_RUNS = 200
-TARGETS = {
+TARGETS: dict[str, dict[str, float | None]] = {
     "lite": {"zipped": 25.0, "unzipped": 90.0, "cold": 1.0, "rss": 150.0},
     "tensorflow": {"zipped": None, "unzipped": 250.0, "cold": 8.0, "rss": None},
 }
@@ -77,15 +77,14 @@ def measure_flavor(flavor: Flavor, layout: LambdaLayout, model_dir: Path, s3_url
         warm = invoke(layout, [one, thousand], env, repeat=WARM_RUNS)
     latencies = {}
     for size, result in zip((1, 1000), warm["results"], strict=True):
-        timings = sorted(t * 1000 for t in result["seconds"][1:])
-        latencies[size] = (statistics.median(timings), timings[int(len(timings) * 0.99) - 1])
+        latencies[size] = p50_p99([t * 1000 for t in result["seconds"][1:]])
     return FlavorResult(
         flavor.name,
         sum(s.zipped for s in sizes) / MB,
         sum(s.unzipped for s in sizes) / MB,
-        statistics.median(colds),
+        percentile(colds, 50),
         colds,
-        tuple(statistics.median(p[i] for p in phases) for i in range(3)),
+        tuple(percentile([p[i] for p in phases], 50) for i in range(3)),
         latencies,
         warm["maxrss_kb"] / 1024,
     )
@@ -127,12 +126,7 @@ def print_flavor_table(results: list[FlavorResult]) -> None:
     print("targets: lite <= 25 MB zipped, <= 90 MB unzipped, cold init <= 1.0 s, RSS <= 150 MB; "
           "tensorflow within 250 MB unzipped, cold init <= 8 s")  # fmt: skip
     for r in results:
-        misses = [
-            f"{key} {value:.2f} > {TARGETS[r.flavor][key]}"
-            for key, value in (("zipped", r.zipped_mb), ("unzipped", r.unzipped_mb),
-                               ("cold", r.cold_init_s), ("rss", r.peak_rss_mb))
-            if TARGETS[r.flavor][key] is not None and value > TARGETS[r.flavor][key]
-        ]  # fmt: skip
+        misses = _missed_targets(r)
         verdict = "all targets met" if not misses else "MISSED: " + ", ".join(misses)
         colds = ", ".join(f"{c:.2f}" for c in r.cold_init_all)
         unpack, imports, first = r.cold_phases
@@ -140,6 +134,17 @@ def print_flavor_table(results: list[FlavorResult]) -> None:
             f"  {r.flavor}: {verdict}; cold starts {colds} s; median phases: unpack "
             f"{unpack:.2f} s, import {imports:.2f} s, first call (S3 load + predict) {first:.2f} s"
         )
+
+
+def _missed_targets(r: FlavorResult) -> list[str]:
+    measured = {"zipped": r.zipped_mb, "unzipped": r.unzipped_mb, "cold": r.cold_init_s,
+                "rss": r.peak_rss_mb}  # fmt: skip
+    misses = []
+    for key, value in measured.items():
+        limit = TARGETS[r.flavor][key]
+        if limit is not None and value > limit:
+            misses.append(f"{key} {value:.2f} > {limit}")
+    return misses
 
 
 def plot_flavors(results: list[FlavorResult], path: Path) -> None:

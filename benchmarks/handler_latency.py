@@ -4,7 +4,6 @@ Chalice app (JSON parse, validation, encoding, LiteRT, response JSON)."""
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import boto3
 
+from benchmarks.stats import p50_p99
 from localdev.apigw_events import LambdaContext, proxy_event
 from localdev.servers import MotoServer, s3_env
 from modelops.examples import encode_records, holdout_records
@@ -70,6 +70,5 @@ def _time_handler(app: Any, fmt: str, rows: list[dict[str, Any]]) -> LatencyResu
         started = time.perf_counter()
         app(event, context)
         timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
-    return LatencyResult(fmt, len(rows), statistics.median(timings), p99, runs)
+    p50, p99 = p50_p99(timings)
+    return LatencyResult(fmt, len(rows), p50, p99, runs)
