@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 FLAVOR ?= lite
 FORMAT ?= cloudformation
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt | cksum | cut -d' ' -f1)
+TYPED := app.py project_paths.py chalicelib modelops localdev deployment layer_build benchmarks tests
 
 .PHONY: serve test test-fast lint bench package vendor venv lock clean
 
@@ -33,7 +34,7 @@ test-fast: venv
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy chalicelib
+	$(PY) -m mypy $(TYPED)
 
 bench: venv
 	$(PY) -m benchmarks
