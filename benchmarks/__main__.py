@@ -14,10 +14,10 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.handler_latency import TARGET_P50_MS, LatencyResult, run_handler_benchmarks
-from modelops.local_servers import PROJECT_DIR
-from modelops.local_stack import DEMO_DIR, ensure_demo_model
+from localdev.stack import DEMO_DIR, ensure_demo_model
+from project_paths import BUILD_DIR, PROJECT_DIR
 
-OUT_DIR = PROJECT_DIR / "build" / "bench"
+OUT_DIR = BUILD_DIR / "bench"
 
 
 def print_latency_table(results: list[LatencyResult]) -> None:

@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -14,7 +15,7 @@ from chalicelib.config import Settings
 from chalicelib.manifest import PreprocessingSpec
 from chalicelib.service import PredictionService
 from chalicelib.wiring import build_service
-from modelops.local_servers import LocalServer
+from localdev.servers import MotoServer
 from modelops.publish import BuiltBundle, build_bundle, upload_bundle
 from tests.conftest import PublishedModel
 
@@ -34,7 +35,7 @@ def bundle(published: PublishedModel) -> BuiltBundle:
 
 
 @pytest.fixture
-def fresh_bucket(s3_server: LocalServer) -> str:
+def fresh_bucket(s3_server: MotoServer) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"
     boto3.client("s3").create_bucket(Bucket=name)
     return name
@@ -53,7 +54,7 @@ def service_for(tmp_path: Path) -> Callable[..., PredictionService]:
     """A service wired exactly as in Lambda, for any bucket/prefix/version/engine."""
 
     def _service(
-        bucket: str, prefix: str = "m", version: str = "latest", **kw: object
+        bucket: str, prefix: str = "m", version: str = "latest", **kw: Any
     ) -> PredictionService:
         settings = Settings(
             model_bucket=bucket,
@@ -61,7 +62,7 @@ def service_for(tmp_path: Path) -> Callable[..., PredictionService]:
             model_version=version,
             cache_dir=str(tmp_path / "cache"),
             **kw,
-        )  # type: ignore[arg-type]
+        )
         return build_service(settings)
 
     return _service
