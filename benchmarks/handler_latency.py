@@ -43,7 +43,8 @@ def run_handler_benchmarks(model_dir: Path, tmp_dir: Path) -> list[LatencyResult
         assert publish(["--model", str(model_dir / "model.keras"), "--name", "loan-grade",
                         "--version", "1", "--bucket", "bench", "--prefix", "m",
                         "--preprocessing", str(model_dir / "preprocessing.json"),
-                        "--labels", str(model_dir / "labels.json")]) == 0  # fmt: skip
+                        "--labels", str(model_dir / "labels.json"),
+                        "--feature-stats", str(model_dir / "feature_stats.json")]) == 0  # fmt: skip
         from app import app
 
         records, _ = holdout_records(model_dir, max(BATCH_SIZES))

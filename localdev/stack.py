@@ -51,10 +51,16 @@ def publish_demo(out_dir: Path, stage: str, version: str) -> None:
         "--preprocessing", str(out_dir / "preprocessing.json"),
         "--labels", str(out_dir / "labels.json"),
         "--metrics", str(out_dir / "metrics.json"),
+        *_if_present("--feature-stats", out_dir / "feature_stats.json"),
         "--name", "loan-grade", "--version", version, "--stage", stage, "--overwrite",
     ])  # fmt: skip
     if code:
         raise SystemExit(code)
+
+
+def _if_present(option: str, path: Path) -> list[str]:
+    """`[option, path]` when the file exists (models trained before it was written lack it)."""
+    return [option, str(path)] if path.exists() else []
 
 
 def write_examples(out_dir: Path) -> tuple[Path, Path]:
