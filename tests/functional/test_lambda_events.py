@@ -7,35 +7,16 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chalicelib.wiring import get_service
 from modelops.apigw_events import LambdaContext, proxy_event
 from modelops.examples import holdout_records
-from modelops.stage_config import stage_environment
 from tests.conftest import PublishedModel
+from tests.functional.conftest import Handler
 
 SECRET = "Jane-Doe-SSN-078-05-1120"
-Handler = Any
-
-
-@pytest.fixture
-def handler(
-    published: PublishedModel, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[Handler]:
-    """The Chalice app as Lambda calls it, configured like the dev stage."""
-    from app import app
-
-    for name, value in stage_environment("dev").items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path))
-    get_service.cache_clear()
-    yield app
-    get_service.cache_clear()
 
 
 def call(app: Handler, event: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
