@@ -7,8 +7,8 @@ checks refuse what cannot be a valid request from counts over the bytes alone:
 - `token_bound` counts `[`, `{`, `,` and `:` (strings included, so it only
   over-counts); every JSON value or key but the first follows one of them, so a
   body under `FAST_PATH_TOKENS` builds a bounded number of objects and is parsed
-  straight away. Valid requests are: 1,000 raw records hold ~100,000 such bytes,
-  1,000 encoded ones ~230,000.
+  straight away. For scale: 1,000 raw records hold ~100,000 such bytes, 1,000
+  encoded ones ~230,000.
 - `check_structure` (for larger bodies and every body orjson refuses) follows
   brackets and commas outside strings, and the nesting depth, in numpy chunks:
   too deep, more records than allowed, a top-level object other than
@@ -31,6 +31,7 @@ MAX_VALUES_PER_RECORD = 1024  # fields (or nested values) in one record; 113 in 
 _MAX_REPORTED = 100
 _CHUNK = 1 << 18
 
+_TOP = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*([\[{])")  # the top-level value's first byte
 _INSTANCES_OBJECT = re.compile(rb'\A(?:\xef\xbb\xbf)?\s*\{\s*"instances"\s*:\s*\[')
 _TOKENS = b"[{,:"
 _NOT_TOKEN = bytes(b for b in range(256) if b not in _TOKENS)
@@ -62,10 +63,10 @@ class _Counts:
 
 def check_structure(body: bytes, max_records: int) -> None:
     """Raise the error a full parse would end in, if the structure alone shows it."""
-    top = body.removeprefix(b"\xef\xbb\xbf").lstrip()[:1]
-    if top not in (b"[", b"{"):
+    top = _TOP.match(body)
+    if top is None:
         return  # a scalar at the top: a single value, bounded by the body's size
-    in_object = top == b"{"
+    in_object = top.group(1) == b"{"
     counts = _count(body, records_depth=2 if in_object else 1, max_records=max_records)
     if counts.max_depth > MAX_DEPTH:
         raise InvalidRequest("The JSON is nested too deeply.", code="invalid_json")
