@@ -95,3 +95,11 @@ def test_a_lone_surrogate_in_a_text_body_is_400_invalid_encoding(handler: Handle
     assert status == 400
     assert_error(body, "invalid_encoding")
     assert SECRET not in json.dumps(body)
+
+
+def test_an_event_chalice_cannot_route_is_500_with_the_api_error_body(handler: Handler) -> None:
+    event = proxy_event("GET", "/health")
+    del event["requestContext"]["resourcePath"]  # Chalice answers {"Code": ...} itself
+    status, body, _ = call(handler, event)
+    assert status == 500
+    assert_error(body, "internal_error")
