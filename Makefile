@@ -42,8 +42,9 @@ bench: venv
 vendor: venv
 	$(PY) -m layer_build --flavor $(FLAVOR)
 
+# A bad STAGE, FORMAT or FLAVOR is one error line before anything is built.
 package: venv
-	$(PY) -m deployment.package --flavor $(FLAVOR) --format $(FORMAT) \
+	@$(PY) -m deployment.package --flavor $(FLAVOR) --format $(FORMAT) \
 	  $(if $(STAGE),--stage $(STAGE)) $(if $(API_KEY),--api-key)
 
 lock:
