@@ -25,9 +25,11 @@ from typing import Any
 
 import pytest
 
-from localdev.own_model import SCRATCH_ROOT
-from localdev.servers import HOST, port_in_use
-from project_paths import PROJECT_DIR
+from chalicelib.bundle_layout import BundleLayout
+from localdev.own_model import SCRATCH_ROOT, local_project, needs_keras, read_manifest
+from localdev.servers import HOST, ChaliceLocal, MotoServer, port_in_use, s3_env
+from project_paths import CHALICE_DIR, PROJECT_DIR
+from tests.conftest import PublishedModel
 
 STARTUP_TIMEOUT = 180.0
 STACK = [sys.executable, "-m", "localdev.stack"]
@@ -211,3 +213,45 @@ def test_a_folder_that_is_not_the_demos_is_never_trained_into(tmp_path: Path) ->
                                     "trained demo")  # fmt: skip
     assert "MODEL=" in result.stderr and result.stdout == ""
     assert _hashes(tmp_path) == before
+
+
+def test_a_keras_only_bundle_is_served_by_the_keras_engine_from_a_project_copy(
+    published: PublishedModel, s3_server: MotoServer, tmp_path: Path
+) -> None:
+    """What the stack does for a bundle without model.tflite (published Keras-only),
+    with the tracked Chalice config left as it was."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    source, target = BundleLayout(published.prefix), BundleLayout("models/keras-only")
+    manifest = read_manifest(s3, published.bucket, published.prefix)
+    manifest["name"] = "keras-only"
+    del manifest["artifacts"]["tflite"]
+    keras_file = manifest["artifacts"]["keras"]["file"]
+    body = s3.get_object(Bucket=published.bucket, Key=source.file_key("1", keras_file))["Body"]
+    s3.put_object(Bucket=published.bucket, Key=target.file_key("1", keras_file), Body=body.read())
+    s3.put_object(Bucket=published.bucket, Key=target.manifest_key("1"),
+                  Body=json.dumps(manifest).encode())  # fmt: skip
+    s3.put_object(Bucket=published.bucket, Key=target.pointer_key(), Body=b"1")
+    config_before = _hashes(CHALICE_DIR)
+
+    served = read_manifest(s3, published.bucket, target.prefix)
+    assert needs_keras(served)
+    project = local_project(tmp_path / "project", "dev", target.prefix, "keras")
+    env = s3_env(s3_server.url) | {"MODEL_CACHE_DIR": str(tmp_path / "cache")}
+    with ChaliceLocal("dev", env, project_dir=project) as api:
+        info = _curl(f"curl -s {api.url}/model")
+        records = json.dumps({"instances": [{name: 0.0 for name in served["encoded_features"]}]})
+        answer = _curl(f"curl -s -X POST {api.url}/predict -H 'Content-Type: application/json' "
+                       f"-d {shlex.quote(records)}")  # fmt: skip
+    assert info["name"] == "keras-only" and info["engine"] == "keras"
+    [prediction] = answer["predictions"]
+    assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert _hashes(CHALICE_DIR) == config_before
+    assert not (project / "vendor").exists()
+
+    # Why a copy: Chalice sets the stage's environment_variables over the process's.
+    exported = env | {"MODEL_PREFIX": target.prefix, "MODEL_ENGINE": "keras"}
+    with ChaliceLocal("dev", exported) as api:
+        info = _curl(f"curl -s {api.url}/model")
+    assert info["name"] == "loan-grade" and info["engine"] == "litert"
