@@ -27,12 +27,14 @@ $(STAMP): requirements/dev.txt
 # JSON and paths need no extra quoting.
 serve_option = $(if $(filter command line,$(origin $(1))),$(2) "$$$(1)")
 
+SERVE_ARGS = $(strip $(call serve_option,MODEL,--model) $(call serve_option,LABELS,--labels) \
+  $(call serve_option,TASK,--task) $(call serve_option,FEATURES,--features) \
+  $(call serve_option,PREPROCESSING,--preprocessing) $(call serve_option,OUTPUTS,--outputs) \
+  $(call serve_option,NAME,--name) $(call serve_option,S3_PORT,--s3-port) \
+  $(call serve_option,API_PORT,--api-port))
+
 serve: venv
-	$(PY) -m localdev.stack $(call serve_option,MODEL,--model) \
-	  $(call serve_option,LABELS,--labels) $(call serve_option,TASK,--task) \
-	  $(call serve_option,FEATURES,--features) $(call serve_option,PREPROCESSING,--preprocessing) \
-	  $(call serve_option,OUTPUTS,--outputs) $(call serve_option,NAME,--name) \
-	  $(call serve_option,S3_PORT,--s3-port) $(call serve_option,API_PORT,--api-port)
+	$(PY) -m localdev.stack $(SERVE_ARGS)
 
 test: venv
 	$(PY) -m pytest

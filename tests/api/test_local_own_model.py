@@ -178,6 +178,30 @@ def test_a_port_in_use_is_reported_before_any_work(
     assert result.stdout == ""  # no server started, nothing converted or trained
 
 
+def test_make_serve_passes_the_variables_given_on_its_command_line(tmp_path: Path) -> None:
+    """MODEL (a path with a space) and S3_PORT reach the stack; NAME from the environment
+    (WSL sets one) does not: an invalid name would be refused before the ports."""
+    model = tmp_path / "my models" / "model.keras"
+    model.parent.mkdir()
+    model.write_bytes(b"not opened before the ports are checked")
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            # -o venv: never (re)install the environment from a test
+            ["make", "-s", "-o", "venv", "serve", f"MODEL={model}", "LABELS=good,bad",
+             f"S3_PORT={port}", "API_PORT=0"],
+            cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
+            env={**os.environ, "NAME": "not a model name!"},
+        )  # fmt: skip
+    assert result.returncode != 0
+    assert result.stderr.splitlines()[0] == (
+        f"error: port {port} on 127.0.0.1 is already in use: free it or pass "
+        "S3_PORT=<another port> (python -m localdev.stack: --s3-port; 0 picks a free one)"
+    )
+
+
 def test_a_missing_model_file_is_one_error_line(tmp_path: Path) -> None:
     result = subprocess.run([*STACK, "--model", str(tmp_path / "nope.keras")], cwd=PROJECT_DIR,
                             capture_output=True, text=True, timeout=60)  # fmt: skip
