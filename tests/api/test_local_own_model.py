@@ -155,6 +155,28 @@ def test_own_model_is_served_with_working_curls_and_its_folder_untouched(
     assert len(stack.ports) == 2 and not any(port_in_use(p) for p in stack.ports)
 
 
+def test_with_preprocessing_it_prints_a_raw_and_an_encoded_curl_that_agree(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "trained"
+    shutil.copytree(model_dir, folder)
+    before = _hashes(folder)
+    name = f"loans-{os.getpid()}"
+    args = ["--model", str(folder / "model.keras"), "--name", name,
+            "--preprocessing", str(folder / "preprocessing.json"),
+            "--labels", str(folder / "labels.json")]  # fmt: skip
+    try:
+        with running_stack(args, 4) as stack:
+            raw, encoded = (_curl(c)["predictions"] for c in stack.curls[2:])
+            assert "example-raw.json" in stack.curls[2]
+            assert "example-encoded.json" in stack.curls[3]
+            assert [p["label"] for p in raw] == [p["label"] for p in encoded]
+            assert set(raw[0]["probabilities"]) == set("ABCDEFG")
+    finally:
+        shutil.rmtree(SCRATCH_ROOT / name, ignore_errors=True)
+    assert _hashes(folder) == before
+
+
 @pytest.mark.parametrize(("option", "variable"), [("--s3-port", "S3_PORT"),
                                                   ("--api-port", "API_PORT")])  # fmt: skip
 def test_a_port_in_use_is_reported_before_any_work(
