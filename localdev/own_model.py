@@ -90,7 +90,7 @@ def needs_keras(manifest: dict[str, Any]) -> bool:
 def example_bodies(manifest: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """(a raw-record body or None, an encoded-record body), one record each: raw fields
     at their training means and first categories; encoded features at the training
-    means when the manifest has them, else 0."""
+    means when the manifest has them (whole numbers for an integer input), else 0."""
     encoded_names: list[str] = list(manifest.get("encoded_features", []))
     if manifest.get("preprocessing"):
         spec = PreprocessingSpec.from_json(manifest["preprocessing"])
@@ -103,8 +103,22 @@ def example_bodies(manifest: dict[str, Any]) -> tuple[dict[str, Any] | None, dic
                            strict=True))  # fmt: skip
         return {"instances": [raw]}, {"instances": [encoded]}
     means = (manifest.get("feature_stats") or {}).get("mean") or [0.0] * len(encoded_names)
-    encoded = {name: round(float(m), 6) for name, m in zip(encoded_names, means, strict=True)}
+    whole = _integer_features(manifest)
+    encoded = {
+        name: round(float(m)) if name in whole else round(float(m), 6)
+        for name, m in zip(encoded_names, means, strict=True)
+    }
     return None, {"instances": [encoded]}
+
+
+def _integer_features(manifest: dict[str, Any]) -> set[str]:
+    """Features of integer inputs (e.g. an embedding's index), which take whole numbers."""
+    return {
+        feature
+        for model_input in manifest.get("inputs") or []
+        if "int" in str(model_input.get("dtype", ""))
+        for feature in model_input.get("features", [])
+    }
 
 
 def write_examples(
@@ -130,7 +144,8 @@ def response_shape(manifest: dict[str, Any]) -> str:
     labels = list(manifest.get("labels") or [])
     probabilities = "{" + ", ".join(f'"{label}": p' for label in labels) + "}"
     if task == "multilabel":
-        return f'{{"labels": [those with p >= threshold], "probabilities": {probabilities}}}'
+        threshold = manifest.get("threshold", 0.5)
+        return f'{{"labels": [those with p >= {threshold}], "probabilities": {probabilities}}}'
     if task == "regression":
         outputs = list(manifest.get("outputs") or labels)
         return '{"values": {' + ", ".join(f'"{name}": x' for name in outputs) + "}}"

@@ -76,6 +76,19 @@ def test_encoded_example_uses_feature_means_else_zeros() -> None:
     assert encoded == {"instances": [{"a": 1.5, "b": -2.0}]}
 
 
+def test_an_integer_input_gets_whole_numbers() -> None:
+    inputs = [
+        {"name": "numbers", "dtype": "float32", "features": ["amount"]},
+        {"name": "tokens", "dtype": "int32", "features": ["merchant"]},
+    ]
+    stats = {"mean": [10.25, 41.7], "std": [1.0, 1.0]}
+    _, encoded = example_bodies(
+        manifest(encoded_features=["amount", "merchant"], inputs=inputs, feature_stats=stats)
+    )
+    assert encoded == {"instances": [{"amount": 10.25, "merchant": 42}]}
+    assert isinstance(encoded["instances"][0]["merchant"], int)
+
+
 @pytest.mark.parametrize(
     ("fields", "shape"),
     [
@@ -83,8 +96,10 @@ def test_encoded_example_uses_feature_means_else_zeros() -> None:
         ({"task": "binary"}, '{"label": one of good, bad, "probabilities": {"good": p, "bad": p}}'),
         (
             {"task": "multilabel"},
-            '{"labels": [those with p >= threshold], "probabilities": {"good": p, "bad": p}}',
+            '{"labels": [those with p >= 0.5], "probabilities": {"good": p, "bad": p}}',
         ),
+        ({"task": "multilabel", "threshold": 0.3},
+         '{"labels": [those with p >= 0.3], "probabilities": {"good": p, "bad": p}}'),
         ({"task": "regression", "outputs": ["amount", "rate"], "labels": []},
          '{"values": {"amount": x, "rate": x}}'),
     ],
