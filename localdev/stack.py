@@ -190,7 +190,7 @@ def _own_model(args: argparse.Namespace) -> OwnModel | None:
     check_model_file(args.model)
     name = args.name if args.name is not None else name_from_file(args.model)
     if not is_model_name(name):
-        raise UserMistake(f"NAME {name!r} is not a valid model name: use 1-128 letters, "
+        raise UserMistake(f"--name {name!r} (NAME=) is not a valid model name: use 1-128 letters, "
                           "digits, '.', '_' or '-', starting with a letter or digit")  # fmt: skip
     values = {o: getattr(args, o) for o in options if o != "name"}
     return OwnModel(args.model.resolve(), name, **values)
