@@ -6,8 +6,10 @@
 
 Writes `<prefix>/<version>/{model.keras|model.h5, model.tflite, manifest.json}` and
 then `<prefix>/LATEST` (the layout of chalicelib.bundle_layout, which the store reads).
-Refuses, uploading nothing, when the LiteRT conversion's probabilities differ from
-Keras's by more than 1e-5 or any argmax differs.
+When LiteRT cannot convert the model, or its conversion differs from Keras by more
+than 1e-5 or in any argmax, the bundle is Keras-only (no `model.tflite`): the
+tensorflow runtime flavor serves it, and the console says so. `--require-litert`
+refuses instead, uploading nothing. Custom layers load from chalicelib.custom_objects.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import os
 import platform
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -36,10 +38,17 @@ from chalicelib.manifest import (
     ManifestError,
     PreprocessingSpec,
 )
+from chalicelib.model_inputs import ModelInputs
+from modelops.signature import (
+    FeatureNames,
+    SignatureError,
+    keras_inputs,
+    map_features,
+    parity_matrix,
+)
 from modelops.stage_config import stage_location
 
 PARITY_TOLERANCE = 1e-5
-SAMPLE_ROWS = 512
 
 
 class PublishError(Exception):
@@ -52,7 +61,10 @@ class BuiltBundle:
 
     manifest: BundleManifest
     files: dict[str, bytes]
-    parity_max_difference: float
+    #: LiteRT vs Keras on the parity sample; None when LiteRT could not run it.
+    parity_max_difference: float | None
+    #: Why the bundle is Keras-only (None: it has a LiteRT artifact too).
+    litert_problem: str | None = None
 
 
 def build_bundle(
@@ -62,61 +74,73 @@ def build_bundle(
     version: str,
     labels: list[str] | None = None,
     preprocessing: PreprocessingSpec | None = None,
-    feature_names: list[str] | None = None,
+    feature_names: FeatureNames | None = None,
     metrics: dict[str, Any] | None = None,
     feature_stats: FeatureStats | None = None,
     sample: np.ndarray | None = None,
     converter: Callable[[Path], bytes] | None = None,
+    require_litert: bool = False,
 ) -> BuiltBundle:
     """Load, check and convert the model; return the bundle's files and manifest.
 
+    `feature_names` is a flat list (one input) or {input name: [names]} (several).
     `converter` (default: modelops.convert.convert_to_tflite) turns the Keras file
-    into LiteRT flatbuffer bytes; the result must match Keras within 1e-5.
-    `feature_stats` (training mean/std per encoded feature) enables the service's
-    range rule for encoded records.
+    into LiteRT flatbuffer bytes; the result must match Keras within 1e-5, else the
+    bundle is Keras-only (`litert_problem` says why) or, with `require_litert`,
+    refused. `feature_stats` (training mean/std per encoded feature) enables the
+    service's range rule for encoded records.
     """
     _check_version(version)
-    import keras
+    from chalicelib.engines.keras_engine import load_keras_model
+    from modelops.convert import try_litert
 
-    from modelops.convert import check_parity, convert_to_tflite
-
-    model = keras.saving.load_model(model_path, compile=False)
-    width, classes = _check_signature(model)
+    model = load_keras_model(str(model_path))
+    try:
+        encoded, inputs = map_features(keras_inputs(model), preprocessing, feature_names)
+    except SignatureError as exc:
+        raise PublishError(str(exc)) from exc
+    classes = _check_output(model)
     labels = labels or [str(i) for i in range(classes)]
     if len(labels) != classes:
         raise PublishError(f"the model has {classes} outputs but {len(labels)} labels were given")
-    encoded = _encoded_features(width, preprocessing, feature_names)
-    tflite = (converter or convert_to_tflite)(model_path)
-    probe = _parity_sample(width, preprocessing, sample)
-    report = check_parity(model, tflite, probe, tolerance=PARITY_TOLERANCE)
-    if not report.ok:
-        raise PublishError(
-            f"LiteRT conversion disagrees with Keras (max probability difference "
-            f"{report.max_abs_diff:.3g}, {report.argmax_mismatches} argmax mismatches); "
-            "nothing was uploaded"
-        )
-    # What each engine runs: the Keras file as given, and its LiteRT conversion.
-    contents = {"keras": model_path.read_bytes(), "litert": tflite}
+    manifest = BundleManifest(
+        name=name,
+        version=version,
+        encoded_features=tuple(encoded),
+        labels=tuple(labels),
+        artifacts={},
+        preprocessing=preprocessing,
+        frameworks=_framework_versions(),
+        metrics=metrics or {},
+        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        feature_stats=feature_stats,
+        inputs=inputs,
+    )
+    manifest.check()
+    probe = parity_matrix(model, encoded, inputs, preprocessing, sample)
+    litert = try_litert(
+        model, model_path, ModelInputs(manifest).split(probe), converter, PARITY_TOLERANCE
+    )
+    if litert.problem and require_litert:
+        raise PublishError(f"{litert.problem}; --require-litert refuses a Keras-only bundle")
+    # What each engine runs: the Keras file as given, and its LiteRT conversion if sound.
+    contents = {"keras": model_path.read_bytes()}
+    if litert.tflite is not None:
+        contents["litert"] = litert.tflite
     files: dict[str, bytes] = {}
     artifacts: dict[str, Artifact] = {}
     for engine, content in contents.items():
         spec = ENGINES[engine]
         files[spec.file_name(model_path.suffix)] = content
         artifacts[spec.artifact] = _artifact(spec.file_name(model_path.suffix), content)
-    manifest = BundleManifest(
-        name=name,
-        version=version,
-        encoded_features=tuple(encoded),
-        labels=tuple(labels),
-        artifacts=artifacts,
-        preprocessing=preprocessing,
-        frameworks=_framework_versions(),
-        metrics=(metrics or {}) | {"litert_parity_max_abs_diff": float(report.max_abs_diff)},
-        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        feature_stats=feature_stats,
+    outcome = (
+        {"litert_unavailable": litert.problem}
+        if litert.problem
+        else {"litert_parity_max_abs_diff": litert.max_abs_diff}
     )
+    manifest = replace(manifest, artifacts=artifacts, metrics=(metrics or {}) | outcome)
     manifest.check()
-    return BuiltBundle(manifest, files, float(report.max_abs_diff))
+    return BuiltBundle(manifest, files, litert.max_abs_diff, litert.problem)
 
 
 def upload_bundle(
@@ -159,43 +183,10 @@ def _check_version(version: str) -> None:
         )
 
 
-def _check_signature(model: Any) -> tuple[int, int]:
-    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 2:
-        raise PublishError("the model must take exactly one 2-D float input (rows, features)")
+def _check_output(model: Any) -> int:
     if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
         raise PublishError("the model must have one (rows, classes) probability output")
-    return int(model.inputs[0].shape[-1]), int(model.outputs[0].shape[-1])
-
-
-def _encoded_features(
-    width: int, preprocessing: PreprocessingSpec | None, feature_names: list[str] | None
-) -> list[str]:
-    names = (
-        preprocessing.encoded_features()
-        if preprocessing
-        else (feature_names or [f"x{i}" for i in range(width)])
-    )
-    if len(names) != width:
-        raise PublishError(f"the model takes {width} inputs but {len(names)} feature names given")
-    return names
-
-
-def _parity_sample(
-    width: int, preprocessing: PreprocessingSpec | None, sample: np.ndarray | None
-) -> np.ndarray:
-    """Encoded-space rows to compare engines on: given rows plus seeded synthetic ones."""
-    rng = np.random.default_rng(0)
-    synthetic = rng.standard_normal((SAMPLE_ROWS, width)).astype(np.float32)
-    if preprocessing:
-        offset = len(preprocessing.numeric)
-        synthetic[:, offset:] = 0.0
-        for feature in preprocessing.categorical:
-            picks = rng.integers(0, len(feature.categories), SAMPLE_ROWS)
-            synthetic[np.arange(SAMPLE_ROWS), offset + picks] = 1.0
-            offset += len(feature.categories)
-    if sample is None:
-        return synthetic
-    return np.concatenate([np.asarray(sample, dtype=np.float32), synthetic])
+    return int(model.outputs[0].shape[-1])
 
 
 def _artifact(file_name: str, content: bytes) -> Artifact:
@@ -228,6 +219,23 @@ def _read_json(path: str | None) -> Any:
     return json.loads(Path(path).read_text()) if path else None
 
 
+def _json_arg(value: str | None) -> Any:
+    """JSON given inline (starting with `[` or `{`) or as a file path."""
+    if value is not None and value.lstrip()[:1] in ("[", "{"):
+        return json.loads(value)
+    return _read_json(value)
+
+
+def _report_engines(bundle: BuiltBundle) -> None:
+    if bundle.litert_problem is None:
+        print(f"    LiteRT parity: max probability difference {bundle.parity_max_difference:.2e}")
+        return
+    print(
+        f"==> Keras-only bundle: {bundle.litert_problem}.\n"
+        f"    Serve it with {ENGINES['keras'].runtime}; the lite flavor answers 503 for it."
+    )
+
+
 def _labels_arg(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -244,7 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", required=True, help="bundle version, e.g. 1 or 2026-11-24")
     parser.add_argument("--labels", help="labels JSON file or comma-separated names")
     parser.add_argument("--preprocessing", help="preprocessing spec JSON (raw-record support)")
-    parser.add_argument("--features", help="JSON list of encoded feature names (no preprocessing)")
+    parser.add_argument(
+        "--features",
+        help="encoded feature names, JSON (file or inline): a list for one input, "
+        '{"input name": [names]} for several',
+    )
     parser.add_argument("--metrics", help="training metrics JSON to record in the manifest")
     parser.add_argument(
         "--feature-stats", help="mean/std per encoded feature JSON (range rule for encoded input)"
@@ -259,6 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-promote", action="store_true", help="do not move LATEST")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    parser.add_argument(
+        "--require-litert",
+        action="store_true",
+        help="refuse rather than publish a Keras-only bundle when LiteRT cannot serve the model",
+    )
     args = parser.parse_args(argv)
 
     import boto3
@@ -274,11 +291,12 @@ def main(argv: list[str] | None = None) -> int:
             version=args.version,
             labels=_labels_arg(args.labels),
             preprocessing=PreprocessingSpec.from_json(spec_json) if spec_json else None,
-            feature_names=_read_json(args.features),
+            feature_names=_json_arg(args.features),
             metrics=_read_json(args.metrics),
             feature_stats=FeatureStats.from_json(stats_json) if stats_json else None,
+            require_litert=args.require_litert,
         )
-        print(f"    LiteRT parity: max probability difference {bundle.parity_max_difference:.2e}")
+        _report_engines(bundle)
         url = upload_bundle(
             bundle,
             boto3.client("s3"),

@@ -43,7 +43,9 @@ def record(**values: object) -> dict[str, object]:
     return {"amount": 1500.5, "region": 3, "rate": 0.07, "product": 1} | values
 
 
-def problems(records: list[object], manifest: BundleManifest | None = None) -> list[object]:
+def problems(
+    records: list[object], manifest: BundleManifest | None = None
+) -> list[tuple[int | None, str | None, str]]:
     with pytest.raises(InvalidRecords) as caught:
         RecordReader(manifest or two_input_manifest()).to_matrix(records)
     body = json.dumps(caught.value.to_json())
