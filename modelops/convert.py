@@ -3,8 +3,11 @@ whether a bundle gets a LiteRT artifact at all."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +47,28 @@ def convert_to_tflite(keras_model_path: Path) -> bytes:
     from chalicelib.engines.keras_engine import load_keras_model
 
     model = load_keras_model(str(keras_model_path))
-    return bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    with _converter_output_silenced():
+        return bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+
+
+@contextlib.contextmanager
+def _converter_output_silenced() -> Iterator[None]:
+    """Keep the converter's C++ chatter off the console: it prints `error: ...` lines for a
+    conversion that then falls back cleanly. A failure's exception carries the details."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in zip((1, 2), saved, strict=True):
+                os.dup2(copy, fd)
+                os.close(copy)
 
 
 def litert_predict(tflite: bytes, inputs: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -163,13 +163,14 @@ def test_require_litert_refuses_a_keras_only_bundle(tmp_path: Path) -> None:
 
 
 def test_the_console_says_the_bundle_is_keras_only_and_what_to_deploy(
-    fresh_bucket: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    fresh_bucket: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     lstm_model().save(tmp_path / "lstm.keras")
     code = main(["--model", str(tmp_path / "lstm.keras"), "--name", "lstm", "--version", "1",
                  "--bucket", fresh_bucket, "--prefix", "m"])  # fmt: skip
-    out = capsys.readouterr().out
+    out, err = capfd.readouterr()
     assert code == 0
+    assert "error" not in err  # the converter's own chatter is kept off the console
     assert "==> Keras-only bundle: LiteRT cannot convert this model: it needs flex ops" in out
     assert "Serve it with the tensorflow runtime flavor (MODEL_ENGINE=keras" in out
 
