@@ -19,48 +19,11 @@ from chalicelib.service import PredictionService
 from chalicelib.surfaces import rest
 from modelops.publish import PublishError, build_bundle, main, upload_bundle
 from modelops.signature import integer_bound
+from tests.keras_models import custom_layer_model, lstm_model, two_input_model
 
 PARITY = 1e-5
 FEATURES = {"numbers": ["amount", "rate", "term"], "codes": ["region", "product"]}
 RUNTIME = "needs the tensorflow runtime flavor (MODEL_ENGINE=keras, stage dev-tensorflow/"
-
-
-def two_input_model() -> Any:
-    """float input + int32 indexes into an Embedding, interleaved in no special order."""
-    import keras
-
-    keras.utils.set_random_seed(3)
-    numbers = keras.Input((3,), name="numbers")
-    codes = keras.Input((2,), name="codes", dtype="int32")
-    embedded = keras.layers.Flatten()(keras.layers.Embedding(10, 4)(codes))
-    hidden = keras.layers.Dense(8, activation="relu")(
-        keras.layers.Concatenate()([numbers, embedded])
-    )
-    return keras.Model([numbers, codes], keras.layers.Dense(3, activation="softmax")(hidden))
-
-
-def lstm_model() -> Any:
-    """An LSTM without unroll=True: LiteRT's builtins cannot convert it (flex ops)."""
-    import keras
-
-    keras.utils.set_random_seed(4)
-    inputs = keras.Input((6,), name="series")
-    steps = keras.layers.Reshape((3, 2))(inputs)
-    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.LSTM(4)(steps))
-    return keras.Model(inputs, outputs)
-
-
-def custom_layer_model() -> Any:
-    import keras
-
-    from chalicelib.custom_objects import ScaleShift
-
-    keras.utils.set_random_seed(5)
-    inputs = keras.Input((4,))
-    scaled = ScaleShift()
-    outputs = keras.layers.Dense(3, activation="softmax")(scaled(inputs))
-    scaled.set_weights([np.array([2.0, -1.0, 0.5, 3.0]), np.array([0.1, 0.2, -0.3, 0.0])])
-    return keras.Model(inputs, outputs)
 
 
 def probabilities(answer: dict[str, Any]) -> np.ndarray:
@@ -186,3 +149,29 @@ def test_a_custom_layer_is_published_and_served(
     records = [{f"x{i}": float(v) for i, v in enumerate(row)} for row in rows]
     served = service_for(fresh_bucket, engine=engine).predict(records)
     assert np.abs(probabilities(served) - np.asarray(model(rows))).max() <= PARITY
+
+
+@pytest.mark.parametrize(
+    ("converter_result", "problem"),
+    [
+        (b"not a flatbuffer", "LiteRT cannot run its conversion: "),
+        (RuntimeError("... ERROR_NEEDS_CUSTOM_OPS ..."), "it needs custom ops, which LiteRT"),
+        (
+            ValueError("first line\nsecond"),
+            "LiteRT cannot convert this model: ValueError: first line",
+        ),
+    ],
+)
+def test_every_litert_failure_gives_a_keras_only_bundle_with_a_one_line_reason(
+    converter_result: bytes | Exception, problem: str, tmp_path: Path
+) -> None:
+    def converter(_: Path) -> bytes:
+        if isinstance(converter_result, Exception):
+            raise converter_result
+        return converter_result
+
+    custom_layer_model().save(tmp_path / "m.keras")
+    built = build_bundle(tmp_path / "m.keras", name="m", version="1", converter=converter)
+    assert built.litert_problem is not None and problem in built.litert_problem
+    assert "\n" not in built.litert_problem
+    assert sorted(built.files) == ["model.keras"] and built.parity_max_difference is None
