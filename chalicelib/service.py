@@ -32,7 +32,7 @@ class PredictionService:
         """
         bundle = self.store.get()
         inputs = bundle.reader.to_matrix(records)
-        probabilities = bundle.engine.predict(inputs)
+        probabilities = bundle.engine.predict(bundle.inputs.split(inputs))
         check_probabilities(
             probabilities, lambda row: bundle.reader.suspect_fields(records[row], inputs[row])
         )
