@@ -1,4 +1,4 @@
-"""Publish a Keras classifier as a versioned model bundle in S3.
+"""Publish a Keras model as a versioned model bundle in S3.
 
     python -m modelops.publish --model artifacts/demo/model.keras \\
         --preprocessing artifacts/demo/preprocessing.json --labels artifacts/demo/labels.json \\
@@ -6,8 +6,11 @@
 
 Writes `<prefix>/<version>/{model.keras|model.h5, model.tflite, manifest.json}` and
 then `<prefix>/LATEST` (the layout of chalicelib.bundle_layout, which the store reads).
-Refuses, uploading nothing, when the LiteRT conversion's probabilities differ from
-Keras's by more than 1e-5 or any argmax differs.
+The task (`--task`: classification, binary, multilabel, regression; chalicelib.tasks)
+is detected from the final activation where that is unambiguous and always verified
+on a sample: a probabilistic task whose outputs are not probabilities is refused.
+Refuses, uploading nothing, when the LiteRT conversion's outputs differ from Keras's
+by more than 1e-5 (relative on large regression values) or any decided label differs.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from chalicelib.manifest import (
     ManifestError,
     PreprocessingSpec,
 )
+from chalicelib.tasks import DEFAULT_THRESHOLD, TASKS, Task, task_named
 from modelops.stage_config import stage_location
 
 PARITY_TOLERANCE = 1e-5
@@ -67,13 +71,17 @@ def build_bundle(
     feature_stats: FeatureStats | None = None,
     sample: np.ndarray | None = None,
     converter: Callable[[Path], bytes] | None = None,
+    task: str | None = None,
+    outputs: list[str] | None = None,
+    threshold: float | None = None,
 ) -> BuiltBundle:
     """Load, check and convert the model; return the bundle's files and manifest.
 
     `converter` (default: modelops.convert.convert_to_tflite) turns the Keras file
     into LiteRT flatbuffer bytes; the result must match Keras within 1e-5.
     `feature_stats` (training mean/std per encoded feature) enables the service's
-    range rule for encoded records.
+    range rule for encoded records. `task` (default: detected) with `labels` for the
+    probabilistic tasks, `outputs` for regression and `threshold` for binary/multilabel.
     """
     _check_version(version)
     import keras
@@ -81,18 +89,20 @@ def build_bundle(
     from modelops.convert import check_parity, convert_to_tflite
 
     model = keras.saving.load_model(model_path, compile=False)
-    width, classes = _check_signature(model)
-    labels = labels or [str(i) for i in range(classes)]
-    if len(labels) != classes:
-        raise PublishError(f"the model has {classes} outputs but {len(labels)} labels were given")
+    width, units = _check_signature(model)
+    kind = task_named(task) if task else detect_task(model, units)
+    answer = output_section(kind, units, labels, outputs, threshold)
     encoded = _encoded_features(width, preprocessing, feature_names)
-    tflite = (converter or convert_to_tflite)(model_path)
     probe = _parity_sample(width, preprocessing, sample)
-    report = check_parity(model, tflite, probe, tolerance=PARITY_TOLERANCE)
+    verify_outputs(kind, np.asarray(model(probe, training=False), dtype=np.float32))
+    tflite = (converter or convert_to_tflite)(model_path)
+    report = check_parity(
+        model, tflite, probe, PARITY_TOLERANCE, kind, answer.threshold or DEFAULT_THRESHOLD
+    )
     if not report.ok:
         raise PublishError(
-            f"LiteRT conversion disagrees with Keras (max probability difference "
-            f"{report.max_abs_diff:.3g}, {report.argmax_mismatches} argmax mismatches); "
+            f"LiteRT conversion disagrees with Keras (max difference "
+            f"{report.max_abs_diff:.3g}, {report.label_mismatches} rows with another label); "
             "nothing was uploaded"
         )
     # What each engine runs: the Keras file as given, and its LiteRT conversion.
@@ -107,13 +117,16 @@ def build_bundle(
         name=name,
         version=version,
         encoded_features=tuple(encoded),
-        labels=tuple(labels),
+        labels=answer.labels,
         artifacts=artifacts,
         preprocessing=preprocessing,
         frameworks=_framework_versions(),
         metrics=(metrics or {}) | {"litert_parity_max_abs_diff": float(report.max_abs_diff)},
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         feature_stats=feature_stats,
+        task=kind.name,
+        outputs=answer.outputs,
+        threshold=answer.threshold,
     )
     manifest.check()
     return BuiltBundle(manifest, files, float(report.max_abs_diff))
@@ -163,8 +176,95 @@ def _check_signature(model: Any) -> tuple[int, int]:
     if len(model.inputs) != 1 or len(model.inputs[0].shape) != 2:
         raise PublishError("the model must take exactly one 2-D float input (rows, features)")
     if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
-        raise PublishError("the model must have one (rows, classes) probability output")
+        raise PublishError("the model must have one 2-D output (rows, outputs)")
     return int(model.inputs[0].shape[-1]), int(model.outputs[0].shape[-1])
+
+
+@dataclass(frozen=True)
+class OutputSection:
+    """The manifest's task-specific part: labels or output names, and the threshold."""
+
+    labels: tuple[str, ...]
+    outputs: tuple[str, ...]
+    threshold: float | None
+
+
+def detect_task(model: Any, units: int) -> Task:
+    """The task the final activation makes unambiguous; else a refusal saying what to pass."""
+    activation = final_activation(model)
+    if activation == "softmax" and units >= 2:
+        return task_named("classification")
+    if activation == "sigmoid":
+        return task_named("binary" if units == 1 else "multilabel")
+    raise PublishError(
+        f"cannot tell the model's task from its output ({units} unit(s), final activation "
+        f"{activation or 'unknown'}): pass --task regression for numeric outputs, or end "
+        "the model with a softmax (classification) or sigmoid (binary, multilabel) layer "
+        "and pass --task if it is not detected"
+    )
+
+
+def final_activation(model: Any) -> str | None:
+    """The name of the activation that produces the model's output, if it has one."""
+    layer = model.outputs[0]._keras_history.operation
+    if type(layer).__name__ == "Softmax":
+        return "softmax"
+    return getattr(getattr(layer, "activation", None), "__name__", None)
+
+
+def output_section(
+    task: Task,
+    units: int,
+    labels: list[str] | None,
+    outputs: list[str] | None,
+    threshold: float | None,
+) -> OutputSection:
+    """Labels/output names and threshold for `task`, checked against the output width."""
+    if threshold is not None and not task.thresholded:
+        raise PublishError("--threshold applies to binary and multilabel models only")
+    if threshold is not None and not 0.0 < threshold < 1.0:
+        raise PublishError("--threshold must be between 0 and 1 (exclusive)")
+    if not task.probabilistic:
+        if labels:
+            raise PublishError("a regression model has no labels: name its outputs with --outputs")
+        names = outputs or [f"y{i}" for i in range(units)]
+        if len(names) != units:
+            raise PublishError(f"the model has {units} outputs but {len(names)} names were given")
+        return OutputSection((), tuple(names), None)
+    if outputs:
+        raise PublishError("--outputs names regression outputs; name classes with --labels")
+    if task.name == "binary" and units != 1:
+        raise PublishError(
+            f"a binary model has one sigmoid output, this one has {units}: "
+            "use --task multilabel (sigmoids) or --task classification (softmax)"
+        )
+    if task.name == "classification" and units < 2:
+        raise PublishError(
+            "a classification model has a softmax over 2 or more outputs; "
+            "a one-unit sigmoid is --task binary"
+        )
+    expected = 2 if task.name == "binary" else units
+    names = labels or [str(i) for i in range(expected)]
+    if len(names) != expected:
+        what = "the model has 2 classes (negative first: --labels neg,pos)"
+        if task.name != "binary":
+            what = f"the model has {units} outputs"
+        raise PublishError(f"{what} but {len(names)} labels were given")
+    default = DEFAULT_THRESHOLD if task.thresholded else None
+    return OutputSection(tuple(names), (), default if threshold is None else threshold)
+
+
+def verify_outputs(task: Task, outputs: np.ndarray) -> None:
+    """Refuse a model whose sample outputs are not what `task` answers with."""
+    problem = task.sample_problem(outputs)
+    if problem is None:
+        return
+    if task.probabilistic:
+        raise PublishError(
+            f"the model's outputs are not {task.name} probabilities on a sample ({problem}): "
+            f"{task.remedy}; nothing was uploaded"
+        )
+    raise PublishError(f"the model's outputs are not numbers on a sample ({problem})")
 
 
 def _encoded_features(
@@ -242,7 +342,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, type=Path, help=".keras or legacy .h5 file")
     parser.add_argument("--name", required=True, help="model name, e.g. loan-grade")
     parser.add_argument("--version", required=True, help="bundle version, e.g. 1 or 2026-11-24")
-    parser.add_argument("--labels", help="labels JSON file or comma-separated names")
+    parser.add_argument(
+        "--task",
+        choices=sorted(TASKS),
+        help="model kind (default: detected from the final activation where unambiguous)",
+    )
+    parser.add_argument(
+        "--labels", help="labels JSON file or comma-separated names (binary: negative first)"
+    )
+    parser.add_argument("--outputs", help="regression output names: JSON file or comma-separated")
+    parser.add_argument(
+        "--threshold", type=float, help="binary/multilabel: a label at p >= this (default 0.5)"
+    )
     parser.add_argument("--preprocessing", help="preprocessing spec JSON (raw-record support)")
     parser.add_argument("--features", help="JSON list of encoded feature names (no preprocessing)")
     parser.add_argument("--metrics", help="training metrics JSON to record in the manifest")
@@ -273,12 +384,16 @@ def main(argv: list[str] | None = None) -> int:
             name=args.name,
             version=args.version,
             labels=_labels_arg(args.labels),
+            task=args.task,
+            outputs=_labels_arg(args.outputs),
+            threshold=args.threshold,
             preprocessing=PreprocessingSpec.from_json(spec_json) if spec_json else None,
             feature_names=_read_json(args.features),
             metrics=_read_json(args.metrics),
             feature_stats=FeatureStats.from_json(stats_json) if stats_json else None,
         )
-        print(f"    LiteRT parity: max probability difference {bundle.parity_max_difference:.2e}")
+        print(f"    task: {bundle.manifest.task}")
+        print(f"    LiteRT parity: max difference {bundle.parity_max_difference:.2e}")
         url = upload_bundle(
             bundle,
             boto3.client("s3"),
