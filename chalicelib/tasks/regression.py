@@ -36,8 +36,11 @@ class Regression(Task):
         return f"{bad} of {len(outputs)} rows have non-finite values" if bad else None
 
     def parity_tolerance(self, expected: np.ndarray, tolerance: float) -> np.ndarray:
-        """Relative on large values: float32 keeps ~7 significant digits."""
-        return np.maximum(tolerance, tolerance * np.abs(expected))
+        """Relative to each output's scale on the sample (its largest |value|, at least 1):
+        float32 keeps ~7 significant digits of the terms summed, so a value near zero
+        in an output of thousands carries the thousands' rounding."""
+        scale = np.maximum(1.0, np.abs(expected).max(axis=0, initial=0.0))
+        return np.broadcast_to(tolerance * scale, expected.shape)
 
     def respond(self, manifest: BundleManifest, outputs: np.ndarray) -> list[dict[str, Any]]:
         names = manifest.outputs

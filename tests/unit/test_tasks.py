@@ -328,6 +328,8 @@ def test_parity_decisions_and_tolerances_per_task() -> None:
     assert decided("binary", outputs[:, :1], 0.2) == [True, True]
     assert decided("multilabel", outputs, 0.5) == [[False, True], [True, False]]
     assert task_named("regression").decisions(outputs, 0.5) is None
-    big = np.asarray([[1e6, 0.1]])
-    assert task_named("regression").parity_tolerance(big, 1e-5).tolist() == [[10.0, 1e-5]]
-    assert task_named("binary").parity_tolerance(big, 1e-5).tolist() == [[1e-5, 1e-5]]
+    big = np.asarray([[1e6, 0.1], [-3.0, -0.5]])
+    assert task_named("regression").parity_tolerance(big, 1e-5).tolist() == [
+        [10.0, 1e-5], [10.0, 1e-5]
+    ]  # fmt: skip
+    assert task_named("binary").parity_tolerance(big, 1e-5).tolist() == [[1e-5, 1e-5]] * 2
