@@ -1,0 +1,68 @@
+"""A binary (one-sigmoid) model over HTTP: published where the `prod` stage reads its
+model in the session's moto S3, served by a second real `chalice local`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import httpx
+import numpy as np
+import pytest
+
+from modelops.local_servers import LocalServer, chalice_local, free_port, s3_env
+from modelops.publish import main as publish
+from modelops.stage_config import stage_location
+from tests.model_kinds import FEATURES, as_records, keras_outputs, sample_rows, tiny_model
+
+STAGE = "prod"  # the session's `api_url` serves the demo from the dev stage's location
+
+
+@pytest.fixture(scope="module")
+def binary_model(tmp_path_factory: pytest.TempPathFactory, s3_server: LocalServer) -> Path:
+    path = tiny_model("binary", tmp_path_factory.mktemp("binary") / "model.keras")
+    bucket, prefix = stage_location(STAGE)
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    code = publish([
+        "--model", str(path), "--name", "default-risk", "--version", "1",
+        "--labels", "good,bad", "--features", str(write_features(path.parent)),
+        "--bucket", bucket, "--prefix", prefix, "--overwrite",
+    ])  # fmt: skip
+    assert code == 0
+    return path
+
+
+def write_features(directory: Path) -> Path:
+    path = directory / "features.json"
+    path.write_text(json.dumps(FEATURES))
+    return path
+
+
+@pytest.fixture(scope="module")
+def binary_url(
+    binary_model: Path, s3_server: LocalServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    env = s3_env(s3_server.url) | {"MODEL_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    with chalice_local(free_port(), STAGE, env) as server:
+        yield server.url
+
+
+def test_a_binary_model_answers_both_labels_over_http(binary_url: str, binary_model: Path) -> None:
+    rows = sample_rows(20)
+    response = httpx.post(f"{binary_url}/predict", json={"instances": as_records(rows)}, timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == {"name": "default-risk", "version": "1"}
+    p = keras_outputs(binary_model, rows)[:, 0]
+    served = np.array([[a["probabilities"]["good"], a["probabilities"]["bad"]]
+                       for a in body["predictions"]])  # fmt: skip
+    assert np.abs(served - np.stack([1 - p, p], axis=1)).max() <= 1e-5
+    assert [a["label"] for a in body["predictions"]] == np.where(p >= 0.5, "bad", "good").tolist()
+    assert all(set(a) == {"label", "probabilities"} for a in body["predictions"])
+
+
+def test_get_model_states_the_binary_task(binary_url: str) -> None:
+    info = httpx.get(f"{binary_url}/model", timeout=30).json()
+    assert (info["task"], info["labels"], info["threshold"]) == ("binary", ["good", "bad"], 0.5)
