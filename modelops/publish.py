@@ -198,9 +198,9 @@ def detect_task(model: Any, units: int) -> Task:
         return task_named("binary" if units == 1 else "multilabel")
     raise PublishError(
         f"cannot tell the model's task from its output ({units} unit(s), final activation "
-        f"{activation or 'unknown'}): pass --task regression for numeric outputs, or end "
-        "the model with a softmax (classification) or sigmoid (binary, multilabel) layer "
-        "and pass --task if it is not detected"
+        f"{activation or 'unknown'}): for numeric outputs pass --task regression; for "
+        "probabilities end the model with a softmax (classification) or sigmoid (binary, "
+        "multilabel) layer"
     )
 
 
