@@ -1,24 +1,26 @@
-"""Publish a Keras model as a versioned model bundle in S3.
+"""Publish a Keras model as a versioned model bundle in S3; list and roll back.
 
     python -m modelops.publish --model artifacts/demo/model.keras \\
         --preprocessing artifacts/demo/preprocessing.json --labels artifacts/demo/labels.json \\
         --name loan-grade --version 1 --stage dev
+    python -m modelops.publish --list --stage dev
+    python -m modelops.publish --promote 1 --stage dev
 
 Writes `<prefix>/<version>/{model.keras|model.h5, model.tflite, manifest.json}` and
 then `<prefix>/LATEST` (the layout of chalicelib.bundle_layout, which the store reads).
-The task (`--task`: classification, binary, multilabel, regression; chalicelib.tasks)
-is detected from the final activation where that is unambiguous and always verified
-on a sample: a probabilistic task whose outputs are not probabilities is refused.
-Refuses, uploading nothing, when the LiteRT conversion's outputs differ from Keras's
-by more than 1e-5 (relative on large regression values) or any decided label differs.
+The prefix is `models/<name>` (modelops.publish_target), so one model never replaces
+another. The task (`--task`: classification, binary, multilabel, regression;
+chalicelib.tasks) is detected from the final activation where that is unambiguous and
+always verified on a sample: a probabilistic task whose outputs are not probabilities
+is refused. Refuses, uploading nothing, when the LiteRT conversion's outputs differ
+from Keras's by more than 1e-5 (regression: of each output's scale) or any decided
+label differs. A user mistake ends in one `error: ...` line and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import os
 import platform
 import sys
 from collections.abc import Callable
@@ -30,23 +32,27 @@ from typing import Any
 
 import numpy as np
 
-from chalicelib.bundle_layout import DEFAULT_PREFIX, BundleLayout, is_version_name
+from chalicelib.bundle_layout import BundleLayout, is_version_name
 from chalicelib.engines.registry import ENGINES
-from chalicelib.manifest import (
-    Artifact,
-    BundleManifest,
-    FeatureStats,
-    ManifestError,
-    PreprocessingSpec,
-)
+from chalicelib.manifest import Artifact, BundleManifest, FeatureStats, PreprocessingSpec
 from chalicelib.tasks import DEFAULT_THRESHOLD, TASKS, Task, task_named
-from modelops.stage_config import stage_location
+from modelops.bundle_admin import check_publishable, format_listing, list_versions, promote
+from modelops.cli_errors import OTHER_FAILURE_EXIT, S3Failure, UserMistake, fail, s3_errors
+from modelops.publish_inputs import (
+    check_model_file,
+    read_feature_stats,
+    read_features,
+    read_labels,
+    read_metrics,
+    read_preprocessing,
+)
+from modelops.publish_target import resolve_target
 
 PARITY_TOLERANCE = 1e-5
 SAMPLE_ROWS = 512
 
 
-class PublishError(Exception):
+class PublishError(UserMistake):
     """The model cannot be published as asked; nothing was uploaded."""
 
 
@@ -167,8 +173,8 @@ def upload_bundle(
 def _check_version(version: str) -> None:
     if not is_version_name(version):
         raise PublishError(
-            f"version {version!r} is not a valid name: 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit, and not 'latest'"
+            f"version {version!r} is not a valid name: use 1-128 letters, digits, '.', '_' "
+            "or '-', starting with a letter or digit, and not 'latest'"
         )
 
 
@@ -324,24 +330,12 @@ def _exists(s3_client: Any, bucket: str, key: str) -> bool:
     return True
 
 
-def _read_json(path: str | None) -> Any:
-    return json.loads(Path(path).read_text()) if path else None
-
-
-def _labels_arg(value: str | None) -> list[str] | None:
-    if value is None:
-        return None
-    if os.path.exists(value):
-        return [str(label) for label in json.loads(Path(value).read_text())]
-    return [label.strip() for label in value.split(",") if label.strip()]
-
-
 def main(argv: list[str] | None = None) -> int:
-    """Command line entry point; returns the process exit code."""
+    """Command line entry point; returns the exit code (2: a user mistake, one line said)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, type=Path, help=".keras or legacy .h5 file")
-    parser.add_argument("--name", required=True, help="model name, e.g. loan-grade")
-    parser.add_argument("--version", required=True, help="bundle version, e.g. 1 or 2026-11-24")
+    parser.add_argument("--model", type=Path, help=".keras or legacy .h5 file")
+    parser.add_argument("--name", help="model name, e.g. loan-grade; its prefix is models/<name>")
+    parser.add_argument("--version", help="bundle version, e.g. 1 or 2026-11-24")
     parser.add_argument(
         "--task",
         choices=sorted(TASKS),
@@ -361,52 +355,111 @@ def main(argv: list[str] | None = None) -> int:
         "--feature-stats", help="mean/std per encoded feature JSON (range rule for encoded input)"
     )
     where = parser.add_mutually_exclusive_group(required=True)
-    where.add_argument("--stage", help="publish where this Chalice stage reads its model")
-    where.add_argument("--bucket", help="S3 bucket (with --prefix)")
-    parser.add_argument(
-        "--prefix",
-        default=DEFAULT_PREFIX,
-        help=f"S3 key prefix (with --bucket; default {DEFAULT_PREFIX})",
-    )
+    where.add_argument("--stage", help="the model this Chalice stage serves (must be --name's)")
+    where.add_argument("--bucket", help="S3 bucket; the prefix is models/<name> unless --prefix")
+    parser.add_argument("--prefix", help="explicit S3 key prefix, with --bucket")
     parser.add_argument("--no-promote", action="store_true", help="do not move LATEST")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    admin = parser.add_mutually_exclusive_group()
+    admin.add_argument("--list", action="store_true", help="list the versions and LATEST's")
+    admin.add_argument("--promote", metavar="VERSION", help="point LATEST at VERSION (rollback)")
     args = parser.parse_args(argv)
-
-    import boto3
-
-    bucket, prefix = stage_location(args.stage) if args.stage else (args.bucket, args.prefix)
-    spec_json = _read_json(args.preprocessing)
-    stats_json = _read_json(args.feature_stats)
+    _check_mode(parser, args)
     try:
-        print(f"==> checking and converting {args.model} (Keras -> LiteRT)", flush=True)
+        return _admin(args) if args.list or args.promote else _publish(args)
+    except UserMistake as exc:
+        return fail(str(exc))
+    except S3Failure as exc:
+        return fail(str(exc), OTHER_FAILURE_EXIT)
+
+
+def _check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Publishing needs a model, name and version; --list and --promote take none of
+    the publishing options (argparse's usage error, exit 2)."""
+    publishing_only = (
+        "model",
+        "version",
+        "task",
+        "labels",
+        "outputs",
+        "threshold",
+        "preprocessing",
+        "features",
+        "metrics",
+        "feature_stats",
+    )
+    if args.list or args.promote:
+        given = [f"--{o}" for o in publishing_only if getattr(args, o) is not None]
+        given += [
+            f"--{o.replace('_', '-')}" for o in ("no_promote", "overwrite") if getattr(args, o)
+        ]
+        if given:
+            parser.error(f"--list and --promote take no publishing option: drop {', '.join(given)}")
+        return
+    missing = [f"--{o}" for o in ("model", "name", "version") if getattr(args, o) is None]
+    if missing:
+        parser.error(f"publishing needs {', '.join(missing)} (or use --list or --promote)")
+
+
+def _publish(args: argparse.Namespace) -> int:
+    """Check everything that is quick (arguments, files, S3) before converting."""
+    _check_version(args.version)
+    check_model_file(args.model)
+    feature_stats = read_feature_stats(args.feature_stats)
+    labels, preprocessing = read_labels(args.labels), read_preprocessing(args.preprocessing)
+    features, metrics = read_features(args.features), read_metrics(args.metrics)
+    target = resolve_target(stage=args.stage, bucket=args.bucket, prefix=args.prefix,
+                            name=args.name)  # fmt: skip
+    s3 = _s3_client()
+    with s3_errors(target.bucket):
+        check_publishable(s3, target.bucket, target.prefix, name=args.name,
+                          version=args.version, overwrite=args.overwrite)  # fmt: skip
+    print(f"==> checking and converting {args.model} (Keras -> LiteRT)", flush=True)
+    try:
         bundle = build_bundle(
             args.model,
             name=args.name,
             version=args.version,
-            labels=_labels_arg(args.labels),
+            labels=labels,
             task=args.task,
-            outputs=_labels_arg(args.outputs),
+            outputs=read_labels(args.outputs, "--outputs"),
             threshold=args.threshold,
-            preprocessing=PreprocessingSpec.from_json(spec_json) if spec_json else None,
-            feature_names=_read_json(args.features),
-            metrics=_read_json(args.metrics),
-            feature_stats=FeatureStats.from_json(stats_json) if stats_json else None,
+            preprocessing=preprocessing,
+            feature_names=features,
+            metrics=metrics,
+            feature_stats=feature_stats,
         )
-        print(f"    task: {bundle.manifest.task}")
-        print(f"    LiteRT parity: max difference {bundle.parity_max_difference:.2e}")
-        url = upload_bundle(
-            bundle,
-            boto3.client("s3"),
-            bucket,
-            prefix.strip("/"),
-            promote=not args.no_promote,
-            overwrite=args.overwrite,
-        )
-    except (PublishError, ManifestError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except (OSError, ValueError) as exc:  # Keras cannot load it, or inputs disagree with it
+        raise PublishError(f"cannot publish {args.model}: {exc}") from exc
+    print(f"    task: {bundle.manifest.task}")
+    print(f"    LiteRT parity: max difference {bundle.parity_max_difference:.2e}")
+    with s3_errors(target.bucket):
+        url = upload_bundle(bundle, s3, target.bucket, target.prefix,
+                            promote=not args.no_promote, overwrite=args.overwrite)  # fmt: skip
     print(f"==> published {args.name} version {args.version} to {url}")
     return 0
+
+
+def _admin(args: argparse.Namespace) -> int:
+    """--list, or --promote VERSION."""
+    target = resolve_target(stage=args.stage, bucket=args.bucket, prefix=args.prefix,
+                            name=args.name)  # fmt: skip
+    s3 = _s3_client()
+    with s3_errors(target.bucket):
+        if args.list:
+            print(format_listing(list_versions(s3, target.bucket, target.prefix)))
+            return 0
+        previous = promote(s3, target.bucket, target.prefix, args.promote, target.name)
+    print(f"==> LATEST of {target.url} now points at {args.promote} (was {previous or 'unset'})")
+    return 0
+
+
+def _s3_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # Few retries: an unreachable endpoint should be reported in seconds, not minutes.
+    return boto3.client("s3", config=Config(connect_timeout=10, retries={"max_attempts": 3}))
 
 
 if __name__ == "__main__":

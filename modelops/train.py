@@ -29,7 +29,8 @@ from chalicelib.manifest import (
     NumericFeature,
     PreprocessingSpec,
 )
-from modelops.dataset import read_loans
+from modelops.cli_errors import fail
+from modelops.dataset import DatasetError, read_loans
 from modelops.demo_data import generate, write_csv
 from modelops.loan_schema import GRADE_COLUMN, categorical_fields, labels, numeric_fields, schema
 
@@ -154,9 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
+    if args.data and not args.data.is_file():
+        return fail(f"--data {args.data}: no such file; give a CSV in the cleaned layout")
     print(f"==> {'reading ' + str(args.data) if args.data else 'generating demo data'}",
           flush=True)  # fmt: skip
-    result = train(args.out, args.data, args.rows, args.epochs, args.seed)
+    try:
+        result = train(args.out, args.data, args.rows, args.epochs, args.seed)
+    except (OSError, UnicodeDecodeError, DatasetError) as exc:  # unreadable or malformed files
+        return fail(f"{exc}; check --data {args.data} and --out {args.out}")
     m = result.metrics
     print(f"""
 held-out accuracy   {m["holdout_accuracy"]:.3f}   ({m["holdout_rows"]} rows)

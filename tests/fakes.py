@@ -90,6 +90,7 @@ class FakeS3:
     buckets: set[str] = field(default_factory=set)
     objects: dict[tuple[str, str], bytes] = field(default_factory=dict)
     calls: list[tuple[str, str, str]] = field(default_factory=list)
+    page_size: int = 1000  # list_objects_v2's MaxKeys default
     _faults: dict[str | None, _Fault] = field(default_factory=dict)
 
     def fail(
@@ -128,12 +129,18 @@ class FakeS3:
             raise client_error("404", 404, "HeadObject", "Not Found")  # HEAD has no body
         return {"ContentLength": len(self.objects[(Bucket, Key)])}
 
-    def list_objects_v2(self, *, Bucket: str, Prefix: str = "", **_: Any) -> dict[str, Any]:
+    def list_objects_v2(
+        self, *, Bucket: str, Prefix: str = "", ContinuationToken: str = "", **_: Any
+    ) -> dict[str, Any]:
+        """One page of at most `page_size` keys; the token is the page's last key."""
         self._call("ListObjectsV2", Bucket, Prefix)
         self._check_bucket(Bucket, "ListObjectsV2")
         keys = sorted(k for b, k in self.objects if b == Bucket and k.startswith(Prefix))
-        contents = [{"Key": k, "Size": len(self.objects[(Bucket, k)])} for k in keys]
-        return {"KeyCount": len(keys), "IsTruncated": False, "Contents": contents}
+        keys = [k for k in keys if k > ContinuationToken]
+        page, truncated = keys[: self.page_size], len(keys) > self.page_size
+        contents = [{"Key": k, "Size": len(self.objects[(Bucket, k)])} for k in page]
+        more = {"NextContinuationToken": page[-1]} if truncated else {}
+        return {"KeyCount": len(page), "IsTruncated": truncated, "Contents": contents} | more
 
     def keys(self, bucket: str) -> set[str]:
         return {k for b, k in self.objects if b == bucket}

@@ -70,7 +70,7 @@ def test_the_cli_refuses_a_bad_version_before_converting(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     argv = ["--model", "missing.keras", "--name", "n", "--version", "../1", "--bucket", "b"]
-    assert main(argv) == 1
+    assert main(argv) == 2
     assert "version '../1' is not a valid name" in capsys.readouterr().err
 
 

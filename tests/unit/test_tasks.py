@@ -17,7 +17,7 @@ from chalicelib.errors import ModelCorrupt, UnscorableRecords
 from chalicelib.manifest import BundleManifest, ManifestError
 from chalicelib.tasks import TASKS, task_named
 from chalicelib.tasks.checks import NO_VALID_SCORE
-from modelops.publish import PublishError, detect_task, output_section, verify_outputs
+from modelops.publish import PublishError, detect_task, main, output_section, verify_outputs
 from tests.fakes import (
     BUCKET,
     PREFIX,
@@ -335,3 +335,10 @@ def test_parity_decisions_and_tolerances_per_task() -> None:
         [10.0, 1e-5], [10.0, 1e-5]
     ]  # fmt: skip
     assert task_named("binary").parity_tolerance(big, 1e-5).tolist() == [[1e-5, 1e-5]] * 2
+
+
+def test_list_and_promote_take_no_task_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--list", "--bucket", "b", "--name", "x", "--task", "binary", "--threshold", "0.3"])
+    assert exited.value.code == 2
+    assert "drop --task, --threshold" in capsys.readouterr().err

@@ -1,0 +1,112 @@
+"""The publisher's local inputs, read and checked before any S3 call or conversion,
+so a wrong path or a malformed JSON file fails in milliseconds with what to do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from chalicelib.engines.registry import ENGINES
+from chalicelib.manifest import FeatureStats, ManifestError, PreprocessingSpec
+from modelops.cli_errors import UserMistake
+
+
+def check_model_file(path: Path) -> None:
+    """The model must be a readable .keras or legacy .h5 file."""
+    suffixes = ENGINES["keras"].suffixes
+    if not path.is_file():
+        raise UserMistake(f"--model {path}: no such file; give the path of your model file")
+    if path.suffix not in suffixes:
+        raise UserMistake(
+            f"--model {path}: not a Keras model file; save it as {' or '.join(suffixes)}"
+        )
+    _readable(path, "--model")
+
+
+def read_labels(value: str | None, option: str = "--labels") -> list[str] | None:
+    """`--labels` (or `--outputs`): a JSON file holding a list of names, or
+    comma-separated names."""
+    if value is None:
+        return None
+    if value.endswith(".json") or Path(value).is_file():
+        data = read_json(Path(value), option)
+        if not isinstance(data, list) or not all(isinstance(x, str | int) for x in data):
+            raise UserMistake(f'{option} {value}: must hold a JSON list of names, e.g. ["A", "B"]')
+        return [str(label) for label in data]
+    names = [label.strip() for label in value.split(",") if label.strip()]
+    if not names:
+        raise UserMistake(f"{option}: give comma-separated names (A,B,C) or a JSON file")
+    return names
+
+
+def read_preprocessing(path: str | None) -> PreprocessingSpec | None:
+    """`--preprocessing`: a spec as modelops.train writes it."""
+    if path is None:
+        return None
+    try:
+        return PreprocessingSpec.from_json(read_json(Path(path), "--preprocessing"))
+    except ManifestError as exc:
+        raise UserMistake(
+            f"--preprocessing {path}: {exc}; write it as modelops.train does "
+            '({"numeric": [{"name", "mean", "std"}], "categorical": [{"name", "categories"}]})'
+        ) from exc
+
+
+def read_feature_stats(path: str | None) -> FeatureStats | None:
+    """`--feature-stats`: mean and std per encoded feature, as modelops.train writes it."""
+    if path is None:
+        return None
+    try:
+        return FeatureStats.from_json(read_json(Path(path), "--feature-stats"))
+    except ManifestError as exc:
+        raise UserMistake(
+            f"--feature-stats {path}: {exc}; write it as modelops.train does "
+            '({"mean": [...], "std": [...]}, one number per encoded feature)'
+        ) from exc
+
+
+def read_features(path: str | None) -> list[str] | None:
+    """`--features`: a JSON list of encoded feature names."""
+    if path is None:
+        return None
+    data = read_json(Path(path), "--features")
+    if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
+        raise UserMistake(f'--features {path}: must hold a JSON list of names, e.g. ["x0", "x1"]')
+    return data
+
+
+def read_metrics(path: str | None) -> dict[str, Any] | None:
+    """`--metrics`: a JSON object recorded as-is in the manifest."""
+    if path is None:
+        return None
+    data = read_json(Path(path), "--metrics")
+    if not isinstance(data, dict):
+        raise UserMistake(f'--metrics {path}: must hold a JSON object, e.g. {{"accuracy": 0.9}}')
+    return data
+
+
+def read_json(path: Path, option: str) -> Any:
+    """Parse `path` as JSON; a missing, unreadable or malformed file is a UserMistake."""
+    if not path.is_file():
+        raise UserMistake(f"{option} {path}: no such file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UserMistake(f"{option} {path}: cannot read it ({exc.strerror})") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UserMistake(f"{option} {path}: not valid JSON ({_where(exc)}); fix the file") from exc
+
+
+def _readable(path: Path, option: str) -> None:
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise UserMistake(f"{option} {path}: cannot read it ({exc.strerror})") from exc
+
+
+def _where(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"line {exc.lineno} column {exc.colno}: {exc.msg}"
+    return "not UTF-8 text"
