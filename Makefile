@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 FLAVOR ?= lite
 FORMAT ?= cloudformation
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt | cksum | cut -d' ' -f1)
+TYPED := app.py project_paths.py chalicelib modelops localdev deployment layer_build benchmarks tests
 
-.PHONY: serve test lint bench package vendor venv lock clean
+.PHONY: serve test test-fast lint bench package vendor venv lock clean
 
 venv: $(STAMP)
 
@@ -21,15 +22,19 @@ $(STAMP): requirements/dev.txt
 	@rm -f $(VENV)/.installed-*; touch $@
 
 serve: venv
-	$(PY) -m modelops.local_stack
+	$(PY) -m localdev.stack
 
 test: venv
 	$(PY) -m pytest
 
+# The inner loop: everything but the packaged-runtime (lambda_like) and deploy tiers.
+test-fast: venv
+	$(PY) -m pytest -m "not lambda_like and not deploy"
+
 lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy chalicelib
+	$(PY) -m mypy $(TYPED)
 
 bench: venv
 	$(PY) -m benchmarks
@@ -38,7 +43,7 @@ vendor: venv
 	$(PY) -m layer_build --flavor $(FLAVOR)
 
 package: venv
-	$(PY) -m layer_build --flavor $(FLAVOR) --package --format $(FORMAT) \
+	$(PY) -m deployment.package --flavor $(FLAVOR) --format $(FORMAT) \
 	  $(if $(STAGE),--stage $(STAGE)) $(if $(API_KEY),--api-key)
 
 lock:

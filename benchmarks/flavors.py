@@ -4,23 +4,26 @@ the packaged zips in the Lambda-like layout (layer_build.lambda_like)."""
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.stats import p50_p99, percentile
+from deployment.package import chalice_package
+from deployment.project import copy_project
 from layer_build.build import build_runtime
+from layer_build.cache import runtime_vendor_dir
 from layer_build.flavors import FLAVORS, MB, Flavor
 from layer_build.lambda_like import LambdaLayout, invoke, unpack
-from layer_build.package import chalice_package, package_dir
 from layer_build.size_report import measure
-from modelops.apigw_events import proxy_event
+from localdev.apigw_events import proxy_event
+from localdev.servers import MotoServer, s3_env
 from modelops.examples import holdout_records
-from modelops.local_servers import free_port, moto_s3_server, s3_env
+from project_paths import BUILD_DIR
 
 COLD_STARTS = 5
 WARM_RUNS = 200
-TARGETS = {
+TARGETS: dict[str, dict[str, float | None]] = {
     "lite": {"zipped": 25.0, "unzipped": 90.0, "cold": 1.0, "rss": 150.0},
     "tensorflow": {"zipped": None, "unzipped": 250.0, "cold": 8.0, "rss": None},
 }
@@ -39,11 +42,18 @@ class FlavorResult:
 
 
 def ensure_package(flavor: Flavor, rebuild: bool) -> Path:
-    """The flavor's packaged zips, building them if missing (or asked to)."""
-    out = package_dir(flavor)
-    if rebuild or not (out / "sam.json").exists():
-        build_runtime(flavor)
-        chalice_package(flavor)
+    """build/bench/<flavor>/package: the flavor's packaged zips, made from the cached
+    runtime if missing, or from a fresh build when asked to (vendor/ is left alone)."""
+    out = BUILD_DIR / "bench" / flavor.name / "package"
+    if not rebuild and (out / "sam.json").exists():
+        return out
+    with tempfile.TemporaryDirectory() as tmp:
+        vendor = Path(tmp) / "vendor"
+        if rebuild:
+            build_runtime(flavor, vendor_dir=vendor, work_dir=Path(tmp) / "work")
+        else:
+            vendor = runtime_vendor_dir(flavor)
+        chalice_package(flavor, project_dir=copy_project(Path(tmp) / "project", vendor), out=out)
     return out
 
 
@@ -67,15 +77,14 @@ def measure_flavor(flavor: Flavor, layout: LambdaLayout, model_dir: Path, s3_url
         warm = invoke(layout, [one, thousand], env, repeat=WARM_RUNS)
     latencies = {}
     for size, result in zip((1, 1000), warm["results"], strict=True):
-        timings = sorted(t * 1000 for t in result["seconds"][1:])
-        latencies[size] = (statistics.median(timings), timings[int(len(timings) * 0.99) - 1])
+        latencies[size] = p50_p99([t * 1000 for t in result["seconds"][1:]])
     return FlavorResult(
         flavor.name,
         sum(s.zipped for s in sizes) / MB,
         sum(s.unzipped for s in sizes) / MB,
-        statistics.median(colds),
+        percentile(colds, 50),
         colds,
-        tuple(statistics.median(p[i] for p in phases) for i in range(3)),
+        tuple(percentile([p[i] for p in phases], 50) for i in range(3)),
         latencies,
         warm["maxrss_kb"] / 1024,
     )
@@ -84,11 +93,11 @@ def measure_flavor(flavor: Flavor, layout: LambdaLayout, model_dir: Path, s3_url
 def run_flavor_benchmarks(model_dir: Path, rebuild: bool = False) -> list[FlavorResult]:
     """Package each flavor if needed, publish the model to a private moto server, measure."""
     packages = {name: ensure_package(flavor, rebuild) for name, flavor in FLAVORS.items()}
-    server = moto_s3_server(free_port()).start()
+    server = MotoServer().start()
     saved = dict(os.environ)
     try:
         os.environ.update(s3_env(server.url))
-        from modelops.local_stack import publish_demo
+        from localdev.stack import publish_demo
 
         publish_demo(model_dir, "dev", "1")  # both flavors' stages read the dev bucket
         results = []
@@ -117,12 +126,7 @@ def print_flavor_table(results: list[FlavorResult]) -> None:
     print("targets: lite <= 25 MB zipped, <= 90 MB unzipped, cold init <= 1.0 s, RSS <= 150 MB; "
           "tensorflow within 250 MB unzipped, cold init <= 8 s")  # fmt: skip
     for r in results:
-        misses = [
-            f"{key} {value:.2f} > {TARGETS[r.flavor][key]}"
-            for key, value in (("zipped", r.zipped_mb), ("unzipped", r.unzipped_mb),
-                               ("cold", r.cold_init_s), ("rss", r.peak_rss_mb))
-            if TARGETS[r.flavor][key] is not None and value > TARGETS[r.flavor][key]
-        ]  # fmt: skip
+        misses = _missed_targets(r)
         verdict = "all targets met" if not misses else "MISSED: " + ", ".join(misses)
         colds = ", ".join(f"{c:.2f}" for c in r.cold_init_all)
         unpack, imports, first = r.cold_phases
@@ -130,6 +134,17 @@ def print_flavor_table(results: list[FlavorResult]) -> None:
             f"  {r.flavor}: {verdict}; cold starts {colds} s; median phases: unpack "
             f"{unpack:.2f} s, import {imports:.2f} s, first call (S3 load + predict) {first:.2f} s"
         )
+
+
+def _missed_targets(r: FlavorResult) -> list[str]:
+    measured = {"zipped": r.zipped_mb, "unzipped": r.unzipped_mb, "cold": r.cold_init_s,
+                "rss": r.peak_rss_mb}  # fmt: skip
+    misses = []
+    for key, value in measured.items():
+        limit = TARGETS[r.flavor][key]
+        if limit is not None and value > limit:
+            misses.append(f"{key} {value:.2f} > {limit}")
+    return misses
 
 
 def plot_flavors(results: list[FlavorResult], path: Path) -> None:

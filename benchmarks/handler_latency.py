@@ -4,7 +4,6 @@ Chalice app (JSON parse, validation, encoding, LiteRT, response JSON)."""
 from __future__ import annotations
 
 import os
-import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +11,10 @@ from typing import Any
 
 import boto3
 
-from modelops.apigw_events import LambdaContext, proxy_event
+from benchmarks.stats import p50_p99
+from localdev.apigw_events import LambdaContext, proxy_event
+from localdev.servers import MotoServer, s3_env
 from modelops.examples import encode_records, holdout_records
-from modelops.local_servers import free_port, moto_s3_server, s3_env
 
 BATCH_SIZES = (1, 100, 1000)
 TARGET_P50_MS = {1: 1.0, 1000: 15.0}
@@ -31,7 +31,7 @@ class LatencyResult:
 
 def run_handler_benchmarks(model_dir: Path, tmp_dir: Path) -> list[LatencyResult]:
     """Publish the model to a private moto server, then time the warm handler."""
-    server = moto_s3_server(free_port()).start()
+    server = MotoServer().start()
     saved = dict(os.environ)
     try:
         os.environ.update(s3_env(server.url))
@@ -43,7 +43,8 @@ def run_handler_benchmarks(model_dir: Path, tmp_dir: Path) -> list[LatencyResult
         assert publish(["--model", str(model_dir / "model.keras"), "--name", "loan-grade",
                         "--version", "1", "--bucket", "bench", "--prefix", "m",
                         "--preprocessing", str(model_dir / "preprocessing.json"),
-                        "--labels", str(model_dir / "labels.json")]) == 0  # fmt: skip
+                        "--labels", str(model_dir / "labels.json"),
+                        "--feature-stats", str(model_dir / "feature_stats.json")]) == 0  # fmt: skip
         from app import app
 
         records, _ = holdout_records(model_dir, max(BATCH_SIZES))
@@ -70,6 +71,5 @@ def _time_handler(app: Any, fmt: str, rows: list[dict[str, Any]]) -> LatencyResu
         started = time.perf_counter()
         app(event, context)
         timings.append((time.perf_counter() - started) * 1000)
-    timings.sort()
-    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
-    return LatencyResult(fmt, len(rows), statistics.median(timings), p99, runs)
+    p50, p99 = p50_p99(timings)
+    return LatencyResult(fmt, len(rows), p50, p99, runs)

@@ -15,6 +15,9 @@ Swagger 2.0 document as OpenAPI 3.0 before moto parses it; moto then creates the
 resources, methods and Lambda integrations from Chalice's document as it would from an
 OpenAPI 3 one. Nothing else is changed.
 
+The tests run it in their own process (`aws_stand_in()`, on a port the kernel picks);
+by hand, in a process of its own:
+
     python -m deployment.moto_aws PORT
 """
 
@@ -22,10 +25,13 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from moto.apigateway.models import APIGatewayBackend
-from moto.server import ThreadedMotoServer
+
+from localdev.servers import MotoServer
 
 _original_import = APIGatewayBackend.import_rest_api
 _original_put = APIGatewayBackend.put_rest_api
@@ -48,16 +54,30 @@ def _shimmed_put(self: APIGatewayBackend, rest_api_id: str, api_doc: dict[str, A
     return _original_put(self, rest_api_id, _as_moto_reads_it(api_doc), *args, **kwargs)
 
 
-def main(argv: list[str]) -> None:
-    APIGatewayBackend.import_rest_api = _shimmed_import  # type: ignore[method-assign]
-    APIGatewayBackend.put_rest_api = _shimmed_put  # type: ignore[method-assign]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(argv[0]), verbose=False)
-    server.start()
-    print(f"moto (AWS stand-in) on http://127.0.0.1:{argv[0]}", flush=True)
+@contextmanager
+def shimmed_apigateway() -> Iterator[None]:
+    """moto's ImportRestApi and PutRestApi take Chalice's documents while this lasts."""
+    backend: Any = APIGatewayBackend  # patched on purpose: the class as moto uses it
+    saved = backend.import_rest_api, backend.put_rest_api
+    backend.import_rest_api, backend.put_rest_api = _shimmed_import, _shimmed_put
     try:
-        threading.Event().wait()  # serve until terminated
-    except KeyboardInterrupt:
-        server.stop()
+        yield
+    finally:
+        backend.import_rest_api, backend.put_rest_api = saved
+
+
+@contextmanager
+def aws_stand_in(port: int = 0) -> Iterator[MotoServer]:
+    """moto's server with the shim, in this process (port 0: one the kernel picks)."""
+    with shimmed_apigateway(), MotoServer(port) as server:
+        yield server
+
+
+def main(argv: list[str]) -> None:
+    with aws_stand_in(int(argv[0])) as server:
+        print(f"moto (AWS stand-in) on {server.url}", flush=True)
+        with suppress(KeyboardInterrupt):
+            threading.Event().wait()  # serve until interrupted
 
 
 if __name__ == "__main__":

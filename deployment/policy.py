@@ -6,7 +6,8 @@ import json
 import re
 from typing import Any
 
-from modelops.stage_config import CHALICE_DIR, stage_setting
+from deployment.stages import stage_setting
+from project_paths import CHALICE_DIR
 
 # What a statement may name. Region and account stay `*` (the file is the same in every
 # account); the resource part is always a concrete log group or bucket prefix.

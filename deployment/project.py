@@ -1,4 +1,4 @@
-"""A copy of what Chalice deploys (app, chalicelib, config, policies, vendor/)."""
+"""A copy of what Chalice deploys (app, chalicelib, config, policies, a vendor/ tree)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from modelops.stage_config import PROJECT_DIR
+from project_paths import CHALICE_DIR, PROJECT_DIR, VENDOR_DIR
 
-DEPLOYED_PARTS = ("app.py", "requirements.txt", "chalicelib", "vendor")
+DEPLOYED_PARTS = ("app.py", "requirements.txt", "chalicelib")
 
 
-def copy_project(dest: Path, edit_config: Callable[[dict[str, Any]], None] | None = None) -> Path:
-    """Copy the deployable project to `dest`, optionally editing .chalice/config.json."""
+def copy_project(
+    dest: Path,
+    vendor_dir: Path = VENDOR_DIR,
+    edit_config: Callable[[dict[str, Any]], None] | None = None,
+) -> Path:
+    """Copy the deployable project to `dest` with `vendor_dir` as its vendor/ (e.g. a
+    cached runtime), optionally editing .chalice/config.json."""
     ignore = shutil.ignore_patterns("__pycache__")
     dest.mkdir(parents=True, exist_ok=True)
     for part in DEPLOYED_PARTS:
@@ -23,9 +28,11 @@ def copy_project(dest: Path, edit_config: Callable[[dict[str, Any]], None] | Non
             shutil.copytree(source, dest / part, ignore=ignore)
         elif source.exists():
             shutil.copy2(source, dest / part)
+    if vendor_dir.is_dir():
+        shutil.copytree(vendor_dir, dest / "vendor", symlinks=True)  # with its .pyc files
     chalice_dir = dest / ".chalice"
     chalice_dir.mkdir(parents=True)
-    for path in (PROJECT_DIR / ".chalice").glob("*.json"):
+    for path in CHALICE_DIR.glob("*.json"):
         shutil.copy2(path, chalice_dir / path.name)
     if edit_config is not None:
         config_path = chalice_dir / "config.json"

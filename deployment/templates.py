@@ -46,7 +46,7 @@ def api_key(stage: str = API_GATEWAY_STAGE) -> Template:
     Chalice's `api_key_required` only marks methods; it creates no key and no plan, and
     a key outside a usage plan is refused by API Gateway. This adds all three.
     """
-    security = {"security": [{"api_key": []}]}
+    security: Template = {"security": [{"api_key": []}]}
     return {
         "Parameters": {
             "ApiRateLimit": {"Type": "Number", "Default": 50,

@@ -40,5 +40,3 @@ FLAVORS = {
         ephemeral_storage_mb=2048,  # the tree unpacks to 858 MB; room for model and temp files
     ),
 }  # fmt: skip
-
-ARCHIVE_NAME = "tf_runtime.tar.zst"

@@ -13,6 +13,7 @@ import os
 import resource
 import sys
 import time
+from typing import Any
 
 
 def peak_rss_kb() -> int:
@@ -43,7 +44,7 @@ def main() -> int:
             return 30_000
 
     imported = time.perf_counter()
-    results = []
+    results: list[dict[str, Any]] = []
     for event in request["events"]:
         timings = []
         for _ in range(max(1, request.get("repeat", 1))):

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layer_build.build import BUILD_DIR
+from layer_build.cache import built_once
 from layer_build.python312 import python312
 from layer_build.wheels import install_wheels
+from project_paths import user_cache_dir
 
 DRIVER = Path(__file__).resolve().parent / "lambda_driver.py"
 BOTO3_PIN = "boto3==1.44.8"  # the Lambda python3.12 runtime provides boto3
@@ -28,11 +29,14 @@ class LambdaLayout:
 
 
 def boto3_only_dir() -> Path:
-    """build/boto3-runtime: boto3 and its dependencies, nothing else (installed once)."""
-    target = BUILD_DIR / "boto3-runtime"
-    if not (target / "boto3").exists():
-        install_wheels(target, BOTO3_PIN, with_dependencies=True)
-    return target
+    """boto3 and its dependencies, nothing else: installed once into the user cache."""
+    entry = user_cache_dir() / "boto3-runtime" / BOTO3_PIN
+
+    def install(staging: Path) -> None:
+        install_wheels(staging / "lib", BOTO3_PIN, with_dependencies=True,
+                       cache_dir=user_cache_dir() / "pip")  # fmt: skip
+
+    return built_once(entry, install) / "lib"
 
 
 def unpack(package_dir: Path, into: Path) -> LambdaLayout:

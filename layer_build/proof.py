@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layer_build.python312 import python312
+from project_paths import PROJECT_DIR
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROOF_SCRIPT = Path(__file__).resolve().parent / "proof_script.py"
 
 

@@ -58,12 +58,13 @@ def strip_shared_objects(tree: Path) -> StepReport:
 
 def compile_bytecode(tree: Path, python: str) -> StepReport:
     """Precompile .pyc for 3.12 with unchecked hashes: /var/task is read-only, so
-    otherwise every cold start compiles again; hashes (not mtimes) keep it reproducible,
-    and -f replaces any bytecode an earlier import wrote."""
+    otherwise every cold start compiles again; hashes (not mtimes) and source paths recorded
+    relative to the tree (-s: not where it was built) keep it reproducible, and -f replaces
+    any bytecode an earlier import wrote."""
     before = tree_bytes(tree)
     subprocess.run(
         [python, "-I", "-m", "compileall", "-q", "-f", "-j", "0", "--invalidation-mode",
-         "unchecked-hash", str(tree)],
+         "unchecked-hash", "-s", str(tree), str(tree)],
         check=True,
     )  # fmt: skip
     return StepReport("precompile .pyc (unchecked-hash)", before - tree_bytes(tree), 0)

@@ -48,8 +48,8 @@ def report(flavor: Flavor, sizes: list[ZipSize]) -> str:
     total = sum(s.unzipped for s in sizes)
     lines.append(f"{'function + layers':<28}{'':>11}{total / MB:>13.1f}")
     lines.append("10 largest components (unzipped MB):")
-    for name, size in largest(sizes):
-        lines.append(f"  {name:<40}{size / MB:>8.1f}")
+    for name, part_bytes in largest(sizes):
+        lines.append(f"  {name:<40}{part_bytes / MB:>8.1f}")
     upload = "applies" if flavor.direct_upload else "n/a: deploy through S3 (chalice package)"
     lines.append(f"limits: {DIRECT_UPLOAD_ZIPPED_LIMIT / MB:.0f} MB zipped per direct upload "
                  f"(chalice deploy; {upload}); {UNZIPPED_LIMIT / MB:.0f} MB unzipped function "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ _HOME_SHARE = {"ANY": 0.1, "MORTGAGE": 49, "OWN": 11, "RENT": 40}
 _BIG_STATES = {"CA": 14, "NY": 8, "TX": 8, "FL": 7, "IL": 4, "NJ": 4, "PA": 3.5, "OH": 3.3}
 
 
-def _shares(categories: list[str], weights: dict[str, float], rest: float = 1.0) -> np.ndarray:
+def _shares(categories: list[str], weights: Mapping[str, float], rest: float = 1.0) -> np.ndarray:
     share = np.array([weights.get(c, rest) for c in categories], dtype=float)
     return share / share.sum()
 
@@ -151,10 +152,10 @@ def generate(rows: int, seed: int) -> dict[str, Any]:
         "il_util": il_util, "il_util_ex_mort": il_util_ex_mort, "total_bal_il": total_bal_il,
         "total_cu_tl": total_cu_tl,
         "application_type": application_type,
-        "emp_length": rng.choice(cats["emp_length"], n,
+        "emp_length": rng.choice(np.array(cats["emp_length"]), n,
                                  p=_shares(cats["emp_length"], _EMP_LENGTH_SHARE)),
         "home_ownership": home,
-        "addr_state": rng.choice(cats["addr_state"], n,
+        "addr_state": rng.choice(np.array(cats["addr_state"]), n,
                                  p=_shares(cats["addr_state"], _BIG_STATES, rest=1.3)),
         "term": term,
         GRADE_COLUMN: np.array(labels())[grade_index],

@@ -15,7 +15,8 @@ def holdout_records(model_dir: Path, count: int) -> tuple[list[dict[str, Any]], 
     """The first `count` held-out raw records (numbers as numbers) and their grades."""
     spec = PreprocessingSpec.from_json(json.loads((model_dir / "preprocessing.json").read_text()))
     numeric = {f.name for f in spec.numeric}
-    records, grades = [], []
+    records: list[dict[str, Any]] = []
+    grades: list[str] = []
     with open(model_dir / "holdout.csv", newline="") as handle:
         for row in csv.DictReader(handle):
             if len(records) == count:

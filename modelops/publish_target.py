@@ -12,8 +12,9 @@ import json
 from dataclasses import dataclass
 
 from chalicelib.bundle_layout import is_model_name, model_prefix
+from deployment.stages import stage_location
 from modelops.cli_errors import UserMistake
-from modelops.stage_config import CHALICE_CONFIG, stage_location
+from project_paths import CHALICE_CONFIG
 
 _CONFIG_NAME = f"{CHALICE_CONFIG.parent.name}/{CHALICE_CONFIG.name}"
 

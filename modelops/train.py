@@ -100,7 +100,7 @@ def train(
     """Train on `data` (or `rows` synthetic applications) and write the model files."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     started = time.perf_counter()
-    columns = read_loans(data) if data else generate(rows, seed)
+    columns: dict[str, Any] = read_loans(data) if data else generate(rows, seed)
     import keras
 
     keras.utils.set_random_seed(seed)

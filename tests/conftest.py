@@ -1,5 +1,6 @@
-"""Shared fixtures: a real moto S3 server over HTTP, a small trained model published
-where the `dev` stage reads it, and a real `chalice local` serving it."""
+"""Shared fixtures: a real moto S3 server over HTTP (in this process, on a port the
+kernel picked), a small trained model published where the `dev` stage reads it, and a
+real `chalice local` serving it."""
 
 from __future__ import annotations
 
@@ -14,14 +15,8 @@ from typing import Any
 import boto3
 import pytest
 
-from modelops.local_servers import (
-    LocalServer,
-    chalice_local,
-    free_port,
-    moto_s3_server,
-    s3_env,
-)
-from modelops.stage_config import stage_location
+from deployment.stages import stage_location
+from localdev.servers import ChaliceLocal, MotoServer, s3_env
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -40,9 +35,9 @@ class PublishedModel:
 
 
 @pytest.fixture(scope="session")
-def s3_server() -> Iterator[LocalServer]:
+def s3_server() -> Iterator[MotoServer]:
     """moto's S3 server on a free port; the session's boto3 clients point at it."""
-    server = moto_s3_server(free_port()).start()
+    server = MotoServer().start()
     saved = dict(os.environ)
     os.environ.update(s3_env(server.url))
     try:
@@ -66,7 +61,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def published(s3_server: LocalServer, model_dir: Path) -> PublishedModel:
+def published(s3_server: MotoServer, model_dir: Path) -> PublishedModel:
     """The model published as version 1 (and LATEST) for the dev stage."""
     from modelops.publish import main as publish
 
@@ -86,11 +81,11 @@ def published(s3_server: LocalServer, model_dir: Path) -> PublishedModel:
 
 @pytest.fixture(scope="session")
 def api_url(
-    published: PublishedModel, s3_server: LocalServer, tmp_path_factory: pytest.TempPathFactory
+    published: PublishedModel, s3_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A real `chalice local` (dev stage) serving the published model over HTTP."""
     env = s3_env(s3_server.url) | {"MODEL_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
-    with chalice_local(free_port(), STAGE, env) as server:
+    with ChaliceLocal(STAGE, env) as server:
         yield server.url
 
 

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from localdev.servers import ChaliceLocal, MotoServer, s3_env
 from modelops.examples import holdout_records
-from modelops.local_servers import BIN_DIR, LocalServer, free_port, s3_env
 from tests.conftest import STAGE, PublishedModel
 
 CLIENTS = 32
@@ -79,19 +79,16 @@ class CountingProxy:
 
 
 @pytest.fixture
-def proxy(s3_server: LocalServer) -> Iterator[CountingProxy]:
+def proxy(s3_server: MotoServer) -> Iterator[CountingProxy]:
     with CountingProxy(s3_server.url) as counting:
         yield counting
 
 
-def fresh_chalice_local(s3_url: str, cache_dir: Path) -> LocalServer:
-    """`chalice local` whose readiness probe touches no route, so no request has
-    built the service before the test's first ones."""
-    port = free_port()
-    command = [str(BIN_DIR / "chalice"), "local", "--stage", STAGE, "--host", "127.0.0.1",
-               "--port", str(port), "--no-autoreload"]  # fmt: skip
+def fresh_chalice_local(s3_url: str, cache_dir: Path) -> ChaliceLocal:
+    """A new `chalice local`; its readiness probe (GET /health) never loads the model,
+    so no bundle file has been fetched before the test's first requests."""
     env = s3_env(s3_url) | {"MODEL_CACHE_DIR": str(cache_dir)}
-    return LocalServer("chalice local", command, port, "/no-such-route", env)
+    return ChaliceLocal(STAGE, env)
 
 
 def test_concurrent_first_requests_load_the_bundle_once(

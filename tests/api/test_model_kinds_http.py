@@ -12,16 +12,16 @@ import httpx
 import numpy as np
 import pytest
 
-from modelops.local_servers import LocalServer, chalice_local, free_port, s3_env
+from deployment.stages import stage_location
+from localdev.servers import ChaliceLocal, MotoServer, s3_env
 from modelops.publish import main as publish
-from modelops.stage_config import stage_location
 from tests.model_kinds import FEATURES, as_records, keras_outputs, sample_rows, tiny_model
 
 STAGE = "prod"  # the session's `api_url` serves the demo from the dev stage's location
 
 
 @pytest.fixture(scope="module")
-def binary_model(tmp_path_factory: pytest.TempPathFactory, s3_server: LocalServer) -> Path:
+def binary_model(tmp_path_factory: pytest.TempPathFactory, s3_server: MotoServer) -> Path:
     path = tiny_model("binary", tmp_path_factory.mktemp("binary") / "model.keras")
     bucket, prefix = stage_location(STAGE)
     boto3.client("s3").create_bucket(Bucket=bucket)
@@ -42,10 +42,10 @@ def write_features(directory: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def binary_url(
-    binary_model: Path, s3_server: LocalServer, tmp_path_factory: pytest.TempPathFactory
+    binary_model: Path, s3_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     env = s3_env(s3_server.url) | {"MODEL_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
-    with chalice_local(free_port(), STAGE, env) as server:
+    with ChaliceLocal(STAGE, env) as server:
         yield server.url
 
 

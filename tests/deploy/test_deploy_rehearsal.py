@@ -2,7 +2,8 @@
 (AWS_ENDPOINT_URL, dummy credentials), read back with boto3.
 
 moto can't import Chalice's Swagger 2.0 REST API unaided; `deployment/moto_aws.py` says
-exactly why and shims those two calls in the stand-in. Everything else is moto as is.
+exactly why and shims those two calls in the stand-in (a moto server in this process,
+on a port the kernel picked). Everything else is moto as is.
 """
 
 from __future__ import annotations
@@ -17,33 +18,36 @@ from typing import Any
 import boto3
 import pytest
 
+from deployment.moto_aws import aws_stand_in
 from deployment.policy import stage_policy
 from deployment.project import copy_project
-from modelops.local_servers import LOCAL_AWS_ENV, LocalServer, free_port
-from modelops.stage_config import stage_environment
+from deployment.stages import stage_environment
+from localdev.servers import LOCAL_AWS_ENV, MotoServer
 
 FUNCTION = "keras-model-serving-dev"
 ROLE = "keras-model-serving-dev-api_handler"  # Chalice: <app>-<stage>-<function>
 RESERVED_CONCURRENCY = 5  # the option, switched on in the rehearsal's copy of the config
 
+pytestmark = pytest.mark.deploy
+
 
 @pytest.fixture(scope="module")
-def aws() -> Iterator[LocalServer]:
-    port = free_port()
-    command = [sys.executable, "-m", "deployment.moto_aws", str(port)]
-    with LocalServer("moto AWS stand-in", command, port, "/moto-api/") as server:
+def aws() -> Iterator[MotoServer]:
+    with aws_stand_in() as server:
         yield server
 
 
-def chalice(project: Path, aws: LocalServer, *args: str) -> str:
+def chalice(project: Path, aws: MotoServer, *args: str) -> str:
     env = {**LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": aws.url, "PATH": str(Path(sys.executable).parent)}
-    result = subprocess.run([str(Path(sys.executable).parent / "chalice"), *args], cwd=project,
-                            env=env, capture_output=True, text=True, check=False)  # fmt: skip
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "chalice"), *args], cwd=project, env=env,
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
 
-def client(aws: LocalServer, service: str) -> Any:
+def client(aws: MotoServer, service: str) -> Any:
     return boto3.client(
         service,
         endpoint_url=aws.url,
@@ -57,9 +61,8 @@ def with_reserved_concurrency(config: dict[str, Any]) -> None:
     config["stages"]["dev"]["reserved_concurrency"] = RESERVED_CONCURRENCY
 
 
-@pytest.mark.usefixtures("lite_vendor")
-def test_deploy_then_delete(aws: LocalServer, tmp_path: Path) -> None:
-    project = copy_project(tmp_path / "project", with_reserved_concurrency)
+def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project", lite_vendor, with_reserved_concurrency)
     print(chalice(project, aws, "deploy", "--stage", "dev"))
     deployed = json.loads((project / ".chalice" / "deployed" / "dev.json").read_text())
     by_type = {r["resource_type"]: r for r in deployed["resources"]}

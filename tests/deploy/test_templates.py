@@ -3,22 +3,33 @@ Chalice leaves out, and stage policies without wildcards."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from deployment.cfn_lint import cfn_lint_errors
+from deployment.package import PackageOptionUnsupported, chalice_package
 from deployment.policy import privilege_problems, stage_policy
+from deployment.project import copy_project
 from layer_build.flavors import FLAVORS
-from layer_build.package import PackageOptionUnsupported, chalice_package, package_dir
-from modelops.stage_config import CHALICE_CONFIG
+from project_paths import CHALICE_CONFIG
 from tests.deploy.conftest import load
+
+pytestmark = pytest.mark.deploy
 
 STAGES = sorted(load(CHALICE_CONFIG)["stages"])
 
 
-@pytest.mark.usefixtures("lite_vendor")
-def test_prod_cloudformation_with_api_key_passes_cfn_lint() -> None:
-    chalice_package(FLAVORS["lite"], "prod", api_key=True)
-    template_path = package_dir(FLAVORS["lite"]) / "sam.json"
+@pytest.fixture(scope="module")
+def project(lite_vendor: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project with the lite runtime as its vendor/."""
+    return copy_project(tmp_path_factory.mktemp("project"), lite_vendor)
+
+
+def test_prod_cloudformation_with_api_key_passes_cfn_lint(project: Path, tmp_path: Path) -> None:
+    chalice_package(FLAVORS["lite"], "prod", api_key=True, project_dir=project,
+                    out=tmp_path / "package")  # fmt: skip
+    template_path = tmp_path / "package" / "sam.json"
     assert cfn_lint_errors(template_path) == []
 
     resources = load(template_path)["Resources"]
@@ -48,11 +59,12 @@ def test_prod_cloudformation_with_api_key_passes_cfn_lint() -> None:
     assert "x-amazon-apigateway-integration" in paths["/predict"]["post"]  # merged, not replaced
 
 
-@pytest.mark.usefixtures("lite_vendor")
-def test_terraform_output_carries_log_retention_and_ephemeral_storage() -> None:
+def test_terraform_output_carries_log_retention_and_ephemeral_storage(
+    project: Path, tmp_path: Path
+) -> None:
     flavor = FLAVORS["tensorflow"]  # the template under test; vendor/ content doesn't matter
-    chalice_package(flavor, "dev-tensorflow", "terraform")
-    out = package_dir(flavor)
+    out = tmp_path / "package"
+    chalice_package(flavor, "dev-tensorflow", "terraform", project_dir=project, out=out)
     resources = load(out / "chalice.tf.json")["resource"]
     function = resources["aws_lambda_function"]["api_handler"]
     assert (function["runtime"], function["memory_size"], function["timeout"]) == (

@@ -4,31 +4,33 @@ recovery without a restart once fixed. Uses Chalice's test client in-process."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
-import boto3
 import pytest
-from chalice.test import Client
+from chalice.test import Client, HTTPResponse
 
 from chalicelib.wiring import get_service
+from localdev.servers import MotoServer, bound_socket
 from modelops.examples import holdout_records
-from modelops.local_servers import LocalServer, free_port, moto_s3_server
-from modelops.stage_config import stage_location
 from tests.conftest import PublishedModel
 
 
 @pytest.fixture
-def app_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Client]:
+def client_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Callable[[str], Client]]:
+    """Chalice's test client for a stage (it applies the stage's variables per request)."""
     from app import app
 
     monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path))
     get_service.cache_clear()
-    with Client(app, stage_name="dev") as client:
-        yield client
+    with ExitStack() as clients:
+        yield lambda stage: clients.enter_context(Client(app, stage_name=stage))
     get_service.cache_clear()
 
 
-def predict(client: Client, records: list[dict[str, object]]) -> object:
+def predict(client: Client, records: list[dict[str, object]]) -> HTTPResponse:
     import json
 
     return client.http.post("/predict", headers={"Content-Type": "application/json"},
@@ -36,39 +38,33 @@ def predict(client: Client, records: list[dict[str, object]]) -> object:
 
 
 def test_s3_down_is_503_then_recovers(
-    app_client: Client, published: PublishedModel, monkeypatch: pytest.MonkeyPatch,
-    upload: Callable[[str, str], None],
+    client_for: Callable[[str], Client], published: PublishedModel,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
+    client = client_for("dev")
     records, _ = holdout_records(published.model_dir, 2)
-    # The test client applies the dev stage's variables on every request, so the
-    # outage is staged by pointing the endpoint at a port where S3 is down.
-    bucket, prefix = stage_location("dev")
-    port = free_port()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
-    get_service.cache_clear()
-    down = predict(app_client, records)
-    assert down.status_code == 503
-    assert down.json_body["error"]["code"] == "model_unavailable"
-    assert app_client.http.get("/health").json_body["model_loaded"] is False
-    server: LocalServer = moto_s3_server(port).start()  # S3 comes back
-    try:
-        boto3.client("s3").create_bucket(Bucket=bucket)
-        upload(bucket, prefix)
-        up = predict(app_client, records)
-        assert up.status_code == 200, up.body
-        assert len(up.json_body["predictions"]) == 2
-        assert app_client.http.get("/health").json_body["model_loaded"] is True
-    finally:
-        server.stop()
+    # The outage: the endpoint is a port that refuses connections (bound, not listening);
+    # then moto serves on that very port, with the published bundle (moto's state is
+    # shared by every server in this process).
+    with bound_socket() as listener:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{listener.getsockname()[1]}")
+        get_service.cache_clear()
+        down = predict(client, records)
+        assert down.status_code == 503
+        assert down.json_body["error"]["code"] == "model_unavailable"
+        assert client.http.get("/health").json_body["model_loaded"] is False
+        with MotoServer(listener=listener):  # S3 comes back
+            up = predict(client, records)
+            assert up.status_code == 200, up.body
+            assert len(up.json_body["predictions"]) == 2
+            assert client.http.get("/health").json_body["model_loaded"] is True
 
 
 def test_model_endpoint_is_503_while_the_bundle_is_missing(
-    app_client: Client, monkeypatch: pytest.MonkeyPatch
+    client_for: Callable[[str], Client], s3_server: MotoServer
 ) -> None:
-    with moto_s3_server(free_port()) as empty_s3:  # S3 up, but no bucket, no bundle
-        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", empty_s3.url)
-        get_service.cache_clear()
-        response = app_client.http.get("/model")
+    # S3 is up, but nothing ever created the prod stage's bucket.
+    response = client_for("prod").http.get("/model")
     assert response.status_code == 503
     assert response.json_body["error"]["code"] == "model_unavailable"
     assert "Traceback" not in response.body.decode()

@@ -14,8 +14,9 @@ import boto3
 import pytest
 
 from chalicelib.bundle_layout import model_prefix
-from modelops.local_servers import PROJECT_DIR, LocalServer
+from localdev.servers import MotoServer
 from modelops.publish import upload_bundle
+from project_paths import PROJECT_DIR
 from tests.conftest import PublishedModel
 from tests.fakes import make_bundle
 
@@ -138,7 +139,7 @@ def test_unreachable_s3_when_listing() -> None:
     assert the_one_error(result).startswith("cannot reach S3")
 
 
-def test_a_missing_bucket(files: Path, s3_server: LocalServer) -> None:
+def test_a_missing_bucket(files: Path, s3_server: MotoServer) -> None:
     args = publish_args(files, "--bucket", "no-such-bucket-here")
     error = the_one_error(run("modelops.publish", *args, env=dict(os.environ)))
     assert error.startswith("bucket no-such-bucket-here does not exist: create it")

@@ -17,6 +17,7 @@ from chalicelib.engines import load_engine
 from chalicelib.errors import ModelCorrupt, ModelNotFound, StorageUnreachable
 from chalicelib.service import PredictionService
 from chalicelib.store import BundleLocation, ModelStore
+from localdev.servers import bound_socket
 from modelops.publish import BuiltBundle
 
 
@@ -165,14 +166,19 @@ def silent_server() -> Iterator[str]:
     listener.close()
 
 
+@pytest.fixture
+def refused_url() -> Iterator[str]:
+    """A port bound but not listening: connections are refused while the test runs."""
+    with bound_socket() as sock:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
 @pytest.mark.parametrize("endpoint_kind", ["stalled", "refused"])
 def test_unreachable_storage_fails_fast(
-    endpoint_kind: str, silent_server: str, service_for: Callable[..., Any],
+    endpoint_kind: str, silent_server: str, refused_url: str, service_for: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    from modelops.local_servers import free_port
-
-    url = silent_server if endpoint_kind == "stalled" else f"http://127.0.0.1:{free_port()}"
+    url = silent_server if endpoint_kind == "stalled" else refused_url
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", url)
     service: PredictionService = service_for("any-bucket")
     started = time.monotonic()

@@ -5,21 +5,17 @@ and boto3 importable; the model in the moto S3 server. Both runtime flavors."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from deployment.cfn_lint import cfn_lint_errors
-from layer_build.build import build_runtime
-from layer_build.flavors import FLAVORS
 from layer_build.lambda_like import LambdaLayout, invoke, unpack
-from layer_build.package import chalice_package, package_dir
-from modelops.apigw_events import proxy_event
+from localdev.apigw_events import proxy_event
+from localdev.servers import MotoServer, s3_env
 from modelops.examples import holdout_records
-from modelops.local_servers import LocalServer, s3_env
 from modelops.publish import build_bundle, upload_bundle
 from tests.conftest import PublishedModel
 from tests.model_kinds import FEATURES, as_records, keras_outputs, sample_rows, tiny_model
@@ -29,23 +25,21 @@ pytestmark = pytest.mark.lambda_like
 
 @pytest.fixture(scope="module", params=["lite", "tensorflow"])
 def layout(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, LambdaLayout]]:
-    flavor = FLAVORS[request.param]
-    build_runtime(flavor)
-    chalice_package(flavor)  # includes the size gate
-    assert cfn_lint_errors(package_dir(flavor) / "sam.json") == []
-    yield flavor.name, unpack(package_dir(flavor), tmp_path_factory.mktemp(flavor.name))
+    request: pytest.FixtureRequest, packaged: Callable[[str], Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[str, LambdaLayout]:  # fmt: skip
+    name = request.param
+    return name, unpack(packaged(name), tmp_path_factory.mktemp(f"{name}-unpacked"))
 
 
-def run(layout: LambdaLayout, s3: LocalServer, tmp: Path, events: list[dict[str, Any]]) -> Any:
+def run(layout: LambdaLayout, s3: MotoServer, tmp: Path, events: list[dict[str, Any]]) -> Any:
     env = s3_env(s3.url) | {"MODEL_CACHE_DIR": str(tmp / "cache"),
                             "RUNTIME_UNPACK_DIR": str(tmp)}  # fmt: skip
     return invoke(layout, events, env)
 
 
 def test_packaged_function_serves_like_keras(
-    layout: tuple[str, LambdaLayout], published: PublishedModel, s3_server: LocalServer,
+    layout: tuple[str, LambdaLayout], published: PublishedModel, s3_server: MotoServer,
     keras_model: Any, tmp_path: Path,
 ) -> None:  # fmt: skip
     flavor, lambda_layout = layout
@@ -92,7 +86,7 @@ KINDS: dict[str, dict[str, Any]] = {
 
 @pytest.fixture(scope="module")
 def kinds_bucket(
-    s3_server: LocalServer, tmp_path_factory: pytest.TempPathFactory
+    s3_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Path]:
     """A binary and a regression model published to their own prefixes; their Keras files."""
     import boto3
@@ -110,7 +104,7 @@ def kinds_bucket(
 @pytest.mark.parametrize("kind", KINDS)
 def test_packaged_function_serves_each_model_kind_like_keras(
     kind: str, layout: tuple[str, LambdaLayout], kinds_bucket: dict[str, Path],
-    s3_server: LocalServer, tmp_path: Path,
+    s3_server: MotoServer, tmp_path: Path,
 ) -> None:  # fmt: skip
     _, lambda_layout = layout
     rows = sample_rows(50)

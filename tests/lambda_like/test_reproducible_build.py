@@ -1,27 +1,30 @@
-"""Same inputs, same bytes: rebuilding and repackaging the lite flavor changes no hash."""
+"""Same inputs, same bytes: a fresh build of the lite runtime, packaged, gives zips
+identical to those from the cached runtime (built earlier, possibly by another run)."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from layer_build.build import build_runtime
 from layer_build.flavors import FLAVORS
-from layer_build.package import chalice_package, package_dir
+from tests.lambda_like.conftest import package_flavor
 
 pytestmark = pytest.mark.lambda_like
 
 
-def digests() -> dict[str, str]:
-    flavor = FLAVORS["lite"]
-    build_runtime(flavor)
-    chalice_package(flavor)
+def digests(package: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(package_dir(flavor).glob("*.zip"))}  # fmt: skip
+            for p in sorted(package.glob("*.zip"))}  # fmt: skip
 
 
-def test_rebuilding_the_lite_package_gives_identical_zips() -> None:
-    first = digests()
-    assert set(first) == {"deployment.zip", "layer-deployment.zip"}
-    assert digests() == first
+def test_rebuilding_the_lite_package_gives_identical_zips(
+    packaged: Callable[[str], Path], tmp_path: Path
+) -> None:
+    cached = digests(packaged("lite"))
+    assert set(cached) == {"deployment.zip", "layer-deployment.zip"}
+    build_runtime(FLAVORS["lite"], vendor_dir=tmp_path / "vendor", work_dir=tmp_path / "work")
+    assert digests(package_flavor("lite", tmp_path / "vendor", tmp_path / "fresh")) == cached

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ def test_public_part_has_no_checksums() -> None:
         {"encoded_features": tuple(reversed(SCHEMA["encoded_features"]))},
     ],
 )
-def test_inconsistent_manifests_are_rejected(change: dict[str, object]) -> None:
+def test_inconsistent_manifests_are_rejected(change: dict[str, Any]) -> None:
     with pytest.raises(ManifestError):
         BundleManifest.loads(dataclasses.replace(loan_manifest(), **change).dumps())
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from tests.unit.schema_fixtures import SCHEMA, encoded_record, loan_manifest, ra
 READER = RecordReader(loan_manifest())
 
 
-def problems_of(records: list[object]) -> list[dict[str, object]]:
+def problems_of(records: Sequence[object]) -> list[dict[str, object]]:
     with pytest.raises(InvalidRecords) as caught:
         READER.to_matrix(records)
     return [p.to_json() for p in caught.value.details]

@@ -13,6 +13,7 @@ import numpy as np
 import orjson
 import pytest
 
+import chalicelib
 from chalicelib.errors import ModelCorrupt, UnscorableRecords
 from chalicelib.manifest import BundleManifest, ManifestError
 from chalicelib.tasks import TASKS, task_named
@@ -342,3 +343,36 @@ def test_list_and_promote_take_no_task_options(capsys: pytest.CaptureFixture[str
         main(["--list", "--bucket", "b", "--name", "x", "--task", "binary", "--threshold", "0.3"])
     assert exited.value.code == 2
     assert "drop --task, --threshold" in capsys.readouterr().err
+
+
+# --- the OpenAPI document describes every kind ----------------------------------------
+
+
+def schema_validator(name: str) -> Any:
+    """An OpenAPI 3.0 validator for components/schemas/`name` of chalicelib/openapi.json."""
+    from openapi_schema_validator import OAS30Validator
+
+    document = json.loads((Path(chalicelib.__file__).parent / "openapi.json").read_text())
+    schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+    return OAS30Validator(schema)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kinds_answers_match_the_openapi_document(kind: str, tmp_path: Path) -> None:
+    width = {"binary": 1, "regression": 2}.get(kind, 3)
+    rows = [[1.0 / width] * width, [1.0] + [0.0] * (width - 1)]
+    service = serve(tmp_path, rows, task=kind, **KINDS[kind])
+    schema_validator("PredictResponse").validate(service.predict([RECORD] * 2))
+    schema_validator("ModelInfo").validate(service.model_info())
+
+
+def test_the_openapi_document_refuses_a_mix_of_shapes() -> None:
+    from jsonschema.exceptions import ValidationError
+
+    model = {"name": "m", "version": "1"}
+    mixed = {"label": "A", "labels": ["A"], "probabilities": {"A": 1.0}}
+    for prediction in (mixed, {"label": "A"}, {"values": {"y": "1.5"}}):
+        with pytest.raises(ValidationError):
+            schema_validator("PredictResponse").validate(
+                {"model": model, "predictions": [prediction]}
+            )

@@ -6,11 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chalicelib.bundle_layout import DEFAULT_PREFIX
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-CHALICE_DIR = PROJECT_DIR / ".chalice"
-CHALICE_CONFIG = CHALICE_DIR / "config.json"
+from chalicelib.config import MODEL_PREFIX, Settings
+from project_paths import CHALICE_CONFIG
 
 
 def _stages(config_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -34,7 +31,8 @@ def stage_environment(stage: str, config_path: Path = CHALICE_CONFIG) -> dict[st
     return env
 
 
-def stage_location(stage: str) -> tuple[str, str]:
-    """(bucket, prefix) where `stage` loads its model bundle."""
-    env = stage_environment(stage)
-    return env["MODEL_BUCKET"], env.get("MODEL_PREFIX", DEFAULT_PREFIX).strip("/")
+def stage_location(stage: str, config_path: Path = CHALICE_CONFIG) -> tuple[str, str]:
+    """(bucket, prefix) where `stage` loads its model bundle; the prefix defaults as the
+    service's does (`Settings.model_prefix`)."""
+    env = stage_environment(stage, config_path)
+    return env["MODEL_BUCKET"], env.get(MODEL_PREFIX, Settings.model_prefix).strip("/")

@@ -1,6 +1,6 @@
 """`make serve`: moto S3 + demo model + `chalice local`, stopped together by Ctrl-C.
 
-1. starts a moto S3 server on 127.0.0.1:5000,
+1. starts a moto S3 server on 127.0.0.1:5000 (in this process),
 2. trains the demo model into artifacts/demo/ unless it is there,
 3. publishes it where the `dev` stage reads its model,
 4. runs `chalice local` on 127.0.0.1:8000 and prints curl commands that work.
@@ -22,14 +22,9 @@ from pathlib import Path
 
 import boto3
 
-from modelops.local_servers import (
-    PROJECT_DIR,
-    ServerError,
-    chalice_local,
-    moto_s3_server,
-    s3_env,
-)
-from modelops.stage_config import stage_location
+from deployment.stages import stage_location
+from localdev.servers import ChaliceLocal, MotoServer, ServerError, s3_env
+from project_paths import PROJECT_DIR
 
 DEMO_DIR = PROJECT_DIR / "artifacts" / "demo"
 
@@ -56,10 +51,16 @@ def publish_demo(out_dir: Path, stage: str, version: str) -> None:
         "--preprocessing", str(out_dir / "preprocessing.json"),
         "--labels", str(out_dir / "labels.json"),
         "--metrics", str(out_dir / "metrics.json"),
+        *_if_present("--feature-stats", out_dir / "feature_stats.json"),
         "--name", "loan-grade", "--version", version, "--stage", stage, "--overwrite",
     ])  # fmt: skip
     if code:
         raise SystemExit(code)
+
+
+def _if_present(option: str, path: Path) -> list[str]:
+    """`[option, path]` when the file exists (models trained before it was written lack it)."""
+    return [option, str(path)] if path.exists() else []
 
 
 def write_examples(out_dir: Path) -> tuple[Path, Path]:
@@ -77,26 +78,27 @@ def main(argv: list[str] | None = None) -> int:
     """Run the local stack until Ctrl-C."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stage", default="dev")
-    parser.add_argument("--s3-port", type=int, default=5000)
-    parser.add_argument("--api-port", type=int, default=8000)
+    parser.add_argument("--s3-port", type=int, default=5000, help="0: any free port")
+    parser.add_argument("--api-port", type=int, default=8000, help="0: any free port")
     parser.add_argument("--version", default="1", help="bundle version to publish")
     parser.add_argument("--model-dir", type=Path, default=DEMO_DIR, help="trained model files")
     args = parser.parse_args(argv)
     model_dir = args.model_dir.resolve()
 
     _stop_on_signals()
-    s3 = moto_s3_server(args.s3_port)
-    env = s3_env(s3.url)
-    os.environ.update(env)
-    api = chalice_local(args.api_port, args.stage, env)
+    s3 = MotoServer(args.s3_port)
+    api: ChaliceLocal | None = None
     try:
-        print(f"==> starting moto S3 server on {s3.url}", flush=True)
         s3.start()
+        print(f"==> moto S3 server on {s3.url}", flush=True)
+        env = s3_env(s3.url)
+        os.environ.update(env)
         ensure_demo_model(model_dir)
         publish_demo(model_dir, args.stage, args.version)
         raw_path, encoded_path = write_examples(model_dir)
-        print(f"==> starting chalice local (stage {args.stage}) on {api.url}", flush=True)
-        api.start(quiet=False)
+        print(f"==> starting chalice local (stage {args.stage})", flush=True)
+        api = ChaliceLocal(args.stage, env, port=args.api_port or None, quiet=False)
+        api.start()
         _print_usage(api.url, raw_path, encoded_path)
         while api.process is not None and api.process.poll() is None:
             time.sleep(0.5)
@@ -109,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n==> stopping", flush=True)
         return 0
     finally:
-        api.stop()
+        if api is not None:
+            api.stop()
         s3.stop()
 
 

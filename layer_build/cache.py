@@ -1,0 +1,79 @@
+"""Runtimes built once per input hash, in a cache outside the checkout (tests, benchmarks).
+
+`runtime_vendor_dir(flavor)` is `<cache>/runtimes/<flavor>-<hash>/vendor`: what
+`make vendor` would put in `vendor/`, built the first time its inputs (the flavor's lock
+file, the pruning rules and the code that installs, prunes and packs) are seen. Entries appear
+atomically (built in a staging directory, then renamed) and a lock file serialises
+concurrent builders, so parallel test runs share one build.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from layer_build.build import build_runtime
+from layer_build.flavors import Flavor
+from project_paths import user_cache_dir
+
+LAYER_BUILD_DIR = Path(__file__).resolve().parent
+# The modules that decide the runtime's bytes (not the proof, the gate or the drivers).
+RUNTIME_SOURCES = ("build.py", "prune.py", "prune_rules.py", "archive.py", "wheels.py")
+_COMPLETE = ".complete"
+
+
+def runtime_key(flavor: Flavor) -> str:
+    """A hash of everything that decides the runtime's bytes."""
+    digest = hashlib.sha256(flavor.requirements.read_bytes())
+    for name in RUNTIME_SOURCES:
+        digest.update(name.encode() + b"\0" + (LAYER_BUILD_DIR / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def runtime_vendor_dir(
+    flavor: Flavor, cache_root: Path | None = None, log: Callable[[str], None] = print
+) -> Path:
+    """The flavor's vendor/ tree, built into the cache unless already there."""
+    root = (cache_root or user_cache_dir()) / "runtimes"
+    entry = root / f"{flavor.name}-{runtime_key(flavor)}"
+
+    def build(staging: Path) -> None:
+        build_runtime(flavor, vendor_dir=staging / "vendor", work_dir=staging / "work",
+                      pip_cache=root.parent / "pip", log=log)  # fmt: skip
+        shutil.rmtree(staging / "work")
+
+    return built_once(entry, build) / "vendor"
+
+
+def built_once(entry: Path, build: Callable[[Path], None]) -> Path:
+    """`entry`, made by `build(staging_dir)` unless a complete one exists."""
+    if (entry / _COMPLETE).exists():
+        return entry
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(entry.with_name(entry.name + ".lock")):
+        if (entry / _COMPLETE).exists():  # another process built it meanwhile
+            return entry
+        staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+        try:
+            build(staging)
+            (staging / _COMPLETE).touch()
+            shutil.rmtree(entry, ignore_errors=True)  # an incomplete leftover
+            staging.rename(entry)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return entry
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,38 @@
+"""The packaged zips, made once per session from the cached runtimes (built once per
+lock-file hash outside the checkout) in a copy of the project under pytest's tmp dir."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from deployment.cfn_lint import cfn_lint_errors
+from deployment.package import chalice_package
+from deployment.project import copy_project
+from layer_build.cache import runtime_vendor_dir
+from layer_build.flavors import FLAVORS
+
+
+def package_flavor(name: str, vendor: Path, into: Path) -> Path:
+    """`chalice package` the flavor's default stage of a project copy with `vendor`."""
+    project = copy_project(into / "project", vendor)
+    out = into / "package"
+    chalice_package(FLAVORS[name], project_dir=project, out=out)  # includes the size gate
+    return out
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """flavor name -> its package directory (deployment.zip, layer zip, sam.json)."""
+    made: dict[str, Path] = {}
+
+    def package(name: str) -> Path:
+        if name not in made:
+            vendor = runtime_vendor_dir(FLAVORS[name])
+            made[name] = package_flavor(name, vendor, tmp_path_factory.mktemp(name))
+            assert cfn_lint_errors(made[name] / "sam.json") == []
+        return made[name]
+
+    return package
