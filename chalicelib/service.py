@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from chalicelib.scores import check_probabilities
 from chalicelib.store import ModelBundle, ModelStore
+from chalicelib.tasks import task_named
+from chalicelib.tasks.checks import check_rows
 
 
 class PredictionService:
@@ -32,11 +31,13 @@ class PredictionService:
         """
         bundle = self.store.get()
         inputs = bundle.reader.to_matrix(records)
-        probabilities = bundle.engine.predict(bundle.inputs.split(inputs))
-        check_probabilities(
-            probabilities, lambda row: bundle.reader.suspect_fields(records[row], inputs[row])
+        outputs = bundle.engine.predict(bundle.inputs.split(inputs))
+        task = task_named(bundle.manifest.task)
+        check_rows(
+            task.valid_rows(outputs),
+            lambda row: bundle.reader.suspect_fields(records[row], inputs[row]),
         )
-        return {"model": _model_ref(bundle), "predictions": _postprocess(bundle, probabilities)}
+        return {"model": _model_ref(bundle), "predictions": task.respond(bundle.manifest, outputs)}
 
     def health(self) -> dict[str, Any]:
         """Liveness plus whether the model is in memory; never loads it."""
@@ -55,12 +56,3 @@ class PredictionService:
 
 def _model_ref(bundle: ModelBundle) -> dict[str, str]:
     return {"name": bundle.manifest.name, "version": bundle.manifest.version}
-
-
-def _postprocess(bundle: ModelBundle, probabilities: np.ndarray) -> list[dict[str, Any]]:
-    labels = bundle.manifest.labels
-    winners = probabilities.argmax(axis=1).tolist()
-    return [
-        {"label": labels[winner], "probabilities": dict(zip(labels, row, strict=True))}
-        for winner, row in zip(winners, probabilities.tolist(), strict=True)
-    ]
