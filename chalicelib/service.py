@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chalicelib.observability import Telemetry, Timings
 from chalicelib.scores import check_probabilities
 from chalicelib.store import ModelBundle, ModelStore
 
@@ -19,23 +20,29 @@ from chalicelib.store import ModelBundle, ModelStore
 class PredictionService:
     """Answers predictions, health and model metadata from one ModelStore."""
 
-    def __init__(self, store: ModelStore, max_records: int) -> None:
+    def __init__(
+        self, store: ModelStore, max_records: int, telemetry: Telemetry | None = None
+    ) -> None:
         self.store = store
         self.max_records = max_records
+        self.telemetry = telemetry or Telemetry.discarding()
 
-    def predict(self, records: Sequence[Any]) -> dict[str, Any]:
+    def predict(self, records: Sequence[Any], timings: Timings | None = None) -> dict[str, Any]:
         """Predictions for parsed records, in order; raises ServiceError subclasses.
 
         All or nothing: one malformed (InvalidRecords) or unscorable (UnscorableRecords)
         record refuses the request. `max_records` is the surfaces' per-request limit;
-        the core scores any count.
+        the core scores any count. `timings` records the validate and predict phases.
         """
+        timings = timings or Timings()
         bundle = self.store.get()
-        inputs = bundle.reader.to_matrix(records)
-        probabilities = bundle.engine.predict(inputs)
-        check_probabilities(
-            probabilities, lambda row: bundle.reader.suspect_fields(records[row], inputs[row])
-        )
+        with timings.phase("validate"):
+            inputs = bundle.reader.to_matrix(records)
+        with timings.phase("predict"):
+            probabilities = bundle.engine.predict(inputs)
+            check_probabilities(
+                probabilities, lambda row: bundle.reader.suspect_fields(records[row], inputs[row])
+            )
         return {"model": _model_ref(bundle), "predictions": _postprocess(bundle, probabilities)}
 
     def health(self) -> dict[str, Any]:
