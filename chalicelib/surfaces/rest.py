@@ -81,8 +81,8 @@ def predict(
 
     def produce() -> dict[str, Any]:
         nonlocal serving
+        serving = service()  # builds the service (not the model): its telemetry counts a 415
         check_media_type(content_type)
-        serving = service()
         with observation.timings.phase("parse"):
             records = parse_records(_body_bytes(read_body), serving.max_records)
         observation.records = len(records)
