@@ -1,17 +1,19 @@
-"""CloudWatch Embedded Metric Format: one JSON object per line, written to a sink.
+"""JSON lines written to a sink, carrying CloudWatch Embedded Metric Format metrics.
 
 https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 Metric names and units are data (`METRIC_UNITS`); a directive holds at most 100
-metrics and 30 dimensions, so larger sets are split into several directives.
+metrics and 30 dimensions, so larger sets are split into several directives. Values
+are finite numbers by construction (orjson would write NaN as null).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+
+import orjson
 
 MAX_METRICS_PER_DIRECTIVE = 100
 MAX_DIMENSIONS = 30
@@ -34,7 +36,8 @@ class Directive:
 
 
 class MetricWriter:
-    """Writes EMF lines under one namespace to `sink` (stdout by default)."""
+    """Writes JSON lines, with EMF metrics under one namespace, to `sink` (stdout by
+    default): one line per event, its log fields and its metrics together."""
 
     def __init__(
         self,
@@ -53,8 +56,12 @@ class MetricWriter:
         dimensions: Mapping[str, str],
         properties: Mapping[str, object] | None = None,
     ) -> None:
-        """One EMF line: `values` for every metric a directive names, `dimensions` for
-        every key a dimension set uses, `properties` as extra searchable members."""
+        """One JSON line: its time, `properties`, then `dimensions` for every key a
+        dimension set uses and `values` for every metric a directive names, with the EMF
+        metadata (`_aws`) when there are directives; without, a plain log line."""
+        now = self._clock()
+        document: dict[str, object] = {"time": iso_time(now)}
+        document.update(properties or {})
         cloudwatch = [
             {
                 "Namespace": self.namespace,
@@ -64,13 +71,18 @@ class MetricWriter:
             for directive in directives
             for chunk in _chunks(list(directive.metrics.items()), MAX_METRICS_PER_DIRECTIVE)
         ]
-        if not cloudwatch:
-            return
-        document: dict[str, object] = dict(properties or {})
-        document.update(dimensions)
-        document.update(values)
-        document["_aws"] = {"Timestamp": int(self._clock() * 1000), "CloudWatchMetrics": cloudwatch}
-        self._sink(json.dumps(document, separators=(",", ":"), allow_nan=False))
+        if cloudwatch:
+            document.update(dimensions)
+            document.update(values)
+            document["_aws"] = {"Timestamp": int(now * 1000), "CloudWatchMetrics": cloudwatch}
+        self._sink(orjson.dumps(document).decode())
+
+
+def iso_time(epoch: float) -> str:
+    """UTC, millisecond precision: 2026-11-25T09:55:24.788Z."""
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch * 1000) % 1000:03d}Z"
+    )
 
 
 def _chunks[T](items: list[T], size: int) -> list[list[T]]:

@@ -7,14 +7,14 @@ its message or source lines: an unexpected exception's text can hold a submitted
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 import traceback
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 
-from chalicelib.observability.emf import Sink, stdout_sink
+import orjson
+
+from chalicelib.observability.emf import Sink, iso_time, stdout_sink
 
 #: The `extra` key a structured event's fields travel under.
 FIELDS = "fields"
@@ -25,8 +25,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": iso_time(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": _message(record),
@@ -37,7 +36,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             line["exception"] = record.exc_info[0].__name__
             line["traceback"] = _frames(record.exc_info[2])
-        return json.dumps(line, separators=(",", ":"), default=str)
+        return orjson.dumps(line, default=str).decode()
 
 
 def _message(record: logging.LogRecord) -> str:

@@ -1,5 +1,6 @@
-"""What the service reports about itself: per request, per model load, per prediction
-batch. One EMF line (metrics) and one JSON log line per event; never a submitted value.
+"""What the service reports about itself: per request (with its prediction batch) and
+per model load, one JSON line each through the writer: log fields and EMF metrics
+together. Never a submitted value.
 
 A failure in here is logged by type and swallowed: telemetry never changes an answer.
 """
@@ -18,7 +19,6 @@ from chalicelib.errors import ServiceError
 from chalicelib.observability import names
 from chalicelib.observability.context import ColdStart
 from chalicelib.observability.emf import Directive, MetricWriter
-from chalicelib.observability.logs import log_event
 from chalicelib.observability.sampling import PredictionSampler
 from chalicelib.observability.timings import Timings
 
@@ -88,9 +88,8 @@ class Telemetry:
 
     @_never_raises
     def finish_request(self, observation: RequestObservation) -> None:
-        """The request's metrics line, its log line, and its prediction metrics."""
+        """The request's one line: log fields and metrics, with the prediction batch's."""
         model, latency = self._model, observation.timings.total_ms()
-        cold_start = self._cold_request.take()
         values: dict[str, float] = {
             "Requests": 1,
             "Records": observation.records,
@@ -108,39 +107,28 @@ class Telemetry:
             directives.append(names.ERROR_DIRECTIVE)
             values["Errors"] = 1
             dimensions[names.ERROR_CODE] = observation.error_code
-        properties = {"request_id": observation.request_id, "status": observation.status}
-        self._writer.write(directives, values, dimensions, properties)
-        log_event(logger, "request", {
+        if model is not None and observation.predictions is not None:
+            batch = prediction_summary(model.labels, observation.predictions)
+            if batch:
+                units = dict.fromkeys(batch, names.NONE) | _label_units(batch)
+                directives.append(Directive(units, [names.MODEL_DIMENSIONS]))
+                values |= batch
+        self._writer.write(directives, values, dimensions, {
+            "level": "INFO",
+            "event": "request",
             "request_id": observation.request_id,
-            "cold_start": cold_start,
-            "model": model.name if model else None,
-            "model_version": model.version if model else None,
-            "engine": model.engine if model else None,
-            "records": observation.records,
-            "latency_ms": round(latency, 3),
-            "phases_ms": {k: round(v, 3) for k, v in observation.timings.phases.items()},
+            "cold_start": self._cold_request.take(),
             "status": observation.status,
             "error_code": observation.error_code,
         })  # fmt: skip
-        if model is not None and observation.predictions is not None:
-            self._prediction_metrics(model, observation.predictions)
+        if model is not None:
             self._sample(model, observation)
-
-    def _prediction_metrics(self, model: ServedModel, predictions: Sequence[Any]) -> None:
-        """Label counts (labels from the manifest only) and the mean top probability;
-        or mean/min/max of numeric outputs. The drift signal."""
-        values = prediction_summary(model.labels, predictions)
-        if values:
-            units = {n: names.COUNT if n.startswith(names.LABEL_METRIC_PREFIX) else names.NONE
-                     for n in values}  # fmt: skip
-            directive = Directive(units, [names.MODEL_DIMENSIONS])
-            self._writer.write([directive], values, self._dimensions(model))
 
     def _sample(self, model: ServedModel, observation: RequestObservation) -> None:
         sampler = self._sampler
         if sampler is None or observation.inputs is None or not sampler.sampled():
             return
-        log_event(logger, "prediction_sample", {
+        self._event("prediction_sample", {
             "request_id": observation.request_id,
             "model": model.name,
             "model_version": model.version,
@@ -151,7 +139,7 @@ class Telemetry:
 
     @_never_raises
     def load_started(self, location: str) -> None:
-        log_event(logger, "model_load_started", {"location": location})
+        self._event("model_load_started", {"location": location})
 
     @_never_raises
     def load_done(self, name: str, version: str, engine: str, labels: Sequence[str],
@@ -162,9 +150,8 @@ class Telemetry:
         values = {"ModelLoadSeconds": round(seconds, 6)} | ({"ColdStart": 1} if cold else {})
         directive = Directive({n: names.LOAD_DIRECTIVE.metrics[n] for n in values},
                               names.LOAD_DIRECTIVE.dimension_sets)  # fmt: skip
-        self._writer.write([directive], values, self._dimensions(model))
-        log_event(logger, "model_load_done", {"model": name, "model_version": version,
-                  "engine": engine, "seconds": round(seconds, 6), "cold_start": cold})  # fmt: skip
+        fields = {"level": "INFO", "event": "model_load_done", "cold_start": cold}
+        self._writer.write([directive], values, self._dimensions(model), fields)
 
     @_never_raises
     def load_failed(self, error: BaseException, seconds: float) -> None:
@@ -172,9 +159,13 @@ class Telemetry:
         kind = type(error).__name__ if isinstance(error, ServiceError) else "Unexpected"
         code = getattr(error, "code", "load_failed") if isinstance(error, ServiceError) else None
         dimensions = self._dimensions(None) | {names.ERROR_KIND: kind}
-        self._writer.write([names.LOAD_FAILURE_DIRECTIVE], {"ModelLoadFailures": 1}, dimensions)
-        log_event(logger, "model_load_failed", {"error_kind": kind, "error_code": code,
-                  "seconds": round(seconds, 6)}, logging.WARNING)  # fmt: skip
+        self._writer.write([names.LOAD_FAILURE_DIRECTIVE], {"ModelLoadFailures": 1}, dimensions,
+                           {"level": "WARNING", "event": "model_load_failed",
+                            "error_code": code, "seconds": round(seconds, 6)})  # fmt: skip
+
+    def _event(self, event: str, fields: Mapping[str, object]) -> None:
+        """A line without metrics."""
+        self._writer.write([], {}, {}, {"level": "INFO", "event": event, **fields})
 
     def _dimensions(self, model: ServedModel | None) -> dict[str, str]:
         dimensions = dict(self._base)
@@ -182,6 +173,10 @@ class Telemetry:
             dimensions |= {names.MODEL: model.name, names.VERSION: model.version,
                            names.ENGINE: model.engine}  # fmt: skip
         return dimensions
+
+
+def _label_units(batch: Mapping[str, float]) -> dict[str, str]:
+    return {n: names.COUNT for n in batch if n.startswith(names.LABEL_METRIC_PREFIX)}
 
 
 def prediction_summary(labels: Sequence[str], predictions: Sequence[Any]) -> dict[str, float]:

@@ -121,7 +121,7 @@ def test_request_metrics_and_log_line_for_each_status(
     answer = rest.predict(lambda: service, lambda: body, media, ["req-1"])
     assert answer.status == status
 
-    document = request_metrics(metrics)
+    document = request_metrics(metrics)  # the request's one line: log fields and metrics
     values = metric_values(document)
     assert values["Requests"] == 1
     assert values["Status4xx"] == int(400 <= status < 500)
@@ -129,34 +129,37 @@ def test_request_metrics_and_log_line_for_each_status(
     assert units(document)["Latency"] == "Milliseconds" and values["Latency"] > 0
     assert document["Service"] == "keras-model-serving" and document["Stage"] == "test"
     assert document.get("ErrorCode") == code and ("Errors" in values) == (code is not None)
-    (line,) = events(log_lines, "request")
-    assert line["request_id"] == "req-1" and line["status"] == status
-    assert line["error_code"] == code and line["cold_start"] is True
+    assert document["event"] == "request" and document["request_id"] == "req-1"
+    assert document["status"] == status and document["error_code"] == code
+    assert document["cold_start"] is True and document["level"] == "INFO"
     if status in (200, 422):  # the model loaded: its dimensions, and the phases that ran
         assert [document[k] for k in ("Model", "Version", "Engine")] == ["tiny", "2", "fake"]
         assert {"ParseLatency", "ValidateLatency", "PredictLatency"} <= set(values)
-        assert line["model_version"] == "2" and line["records"] == 2
-    if status == 200:
+        assert values["Records"] == 2
+    if status == 200:  # and the prediction batch's metrics
         assert "SerialiseLatency" in values
-        (batch,) = [d for d in emf_lines(metrics) if "Predicted.A" in metric_values(d)]
-        assert metric_values(batch) == {"Predicted.A": 1, "Predicted.B": 1, "Predicted.C": 0,
-                                        "MeanTopProbability": 0.5}  # fmt: skip
-        assert units(batch)["Predicted.A"] == "Count"
+        batch = {k: v for k, v in values.items() if k.startswith("Predicted.") or "Top" in k}
+        assert batch == {"Predicted.A": 1, "Predicted.B": 1, "Predicted.C": 0,
+                         "MeanTopProbability": 0.5}  # fmt: skip
+        assert units(document)["Predicted.A"] == "Count"
     else:
-        assert "SerialiseLatency" not in values
+        assert "SerialiseLatency" not in values and "Predicted.A" not in values
+    assert len(events(metrics, "request")) == 1
+    assert not [line for line in log_lines if '"request"' in line]  # not a second time
 
 
-def test_the_second_request_is_warm(s3: FakeS3, tmp_path: Path, log_lines: list[str]) -> None:
-    service = observed_service(s3, tmp_path, [])
+def test_the_second_request_is_warm(s3: FakeS3, tmp_path: Path) -> None:
+    lines: list[str] = []
+    service = observed_service(s3, tmp_path, lines)
     body = json.dumps(RECORDS).encode()
     for _ in range(2):
         assert rest.predict(lambda: service, lambda: body, JSON).status == 200
-    assert [line["cold_start"] for line in events(log_lines, "request")] == [True, False]
-    assert all(len(line["request_id"]) == 36 for line in events(log_lines, "request"))  # UUIDs
+    assert [line["cold_start"] for line in events(lines, "request")] == [True, False]
+    assert all(len(line["request_id"]) == 36 for line in events(lines, "request"))  # UUIDs
 
 
 def test_load_metrics_failure_by_kind_then_cold_start_only_on_the_first_load(
-    s3: FakeS3, tmp_path: Path, log_lines: list[str]
+    s3: FakeS3, tmp_path: Path
 ) -> None:
     from tests.fakes import internal_error
 
@@ -173,10 +176,10 @@ def test_load_metrics_failure_by_kind_then_cold_start_only_on_the_first_load(
     assert metric_values(first).keys() == {"ModelLoadSeconds", "ColdStart"}
     assert units(first) == {"ModelLoadSeconds": "Seconds", "ColdStart": "Count"}
     assert metric_values(later) == {"ModelLoadSeconds": 0.25} and later["Version"] == "3"
-    names = [json.loads(line)["event"] for line in log_lines if '"event"' in line]
+    names = [json.loads(line)["event"] for line in metrics]
     assert names == ["model_load_started", "model_load_failed", "model_load_started",
                      "model_load_done", "model_load_done"]  # fmt: skip
-    (failed,) = events(log_lines, "model_load_failed")
+    (failed,) = events(metrics, "model_load_failed")
     assert failed["error_code"] == "model_unavailable" and failed["level"] == "WARNING"
 
 
@@ -187,14 +190,13 @@ def test_numeric_outputs_are_summarised() -> None:
     assert summary == {"PredictedMean": 2.0, "PredictedMin": 1.0, "PredictedMax": 3.0}
 
 
-def test_sampled_requests_log_keyed_hashes_and_outputs(
-    s3: FakeS3, tmp_path: Path, log_lines: list[str]
-) -> None:
-    service = observed_service(s3, tmp_path, [], prediction_log_sample=1.0,
+def test_sampled_requests_log_keyed_hashes_and_outputs(s3: FakeS3, tmp_path: Path) -> None:
+    lines: list[str] = []
+    service = observed_service(s3, tmp_path, lines, prediction_log_sample=1.0,
                                prediction_log_key=KEY)  # fmt: skip
     reordered = [dict(reversed(list(RECORDS[0].items()))), RECORDS[1]]
     assert rest.predict(lambda: service, lambda: json.dumps(reordered).encode(), JSON).status == 200
-    (sample,) = events(log_lines, "prediction_sample")
+    (sample,) = events(lines, "prediction_sample")
     canonical = json.dumps(RECORDS[0], sort_keys=True, separators=(",", ":"))
     expected = hmac.new(KEY.encode(), canonical.encode(), hashlib.sha256).hexdigest()
     assert sample["predictions"][0]["record_hmac"] == expected  # key order does not matter
