@@ -39,7 +39,7 @@ class PredictionService:
         with timings.phase("validate"):
             inputs = bundle.reader.to_matrix(records)
         with timings.phase("predict"):
-            probabilities = bundle.engine.predict(inputs)
+            probabilities = bundle.engine.predict(bundle.inputs.split(inputs))
             check_probabilities(
                 probabilities, lambda row: bundle.reader.suspect_fields(records[row], inputs[row])
             )

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ KEY = "a-test-key-of-32-characters-long"
 class NaNEngine(FakeEngine):
     """Passes the load probe, then answers NaN: an unscorable output (422)."""
 
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
+    def predict(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         valid = super().predict(inputs)
         return valid if len(self.calls) == 1 else np.full_like(valid, np.nan)
 
