@@ -11,7 +11,6 @@ from botocore.config import Config
 from chalicelib.config import Settings
 from chalicelib.observability import MetricWriter, Telemetry
 from chalicelib.observability.emf import Sink, stdout_sink
-from chalicelib.observability.sampling import PredictionSampler
 from chalicelib.service import PredictionService
 from chalicelib.store import BundleLocation, ModelStore
 
@@ -46,6 +45,8 @@ def build_telemetry(settings: Settings, sink: Sink = stdout_sink) -> Telemetry:
     """EMF metrics to `sink` (stdout: Lambda forwards it to CloudWatch Logs)."""
     sampler = None
     if settings.prediction_log_sample > 0:
+        from chalicelib.observability.sampling import PredictionSampler
+
         sampler = PredictionSampler(
             settings.prediction_log_sample, settings.prediction_log_key.encode()
         )

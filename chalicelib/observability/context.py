@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import threading
-import uuid
 
 _ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
@@ -31,4 +30,6 @@ def request_id(*candidates: object) -> str:
     for candidate in candidates:
         if isinstance(candidate, str) and _ID.fullmatch(candidate):
             return candidate
+    import uuid  # only here: Lambda always gives an id, and cold-start time counts
+
     return str(uuid.uuid4())

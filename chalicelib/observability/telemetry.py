@@ -13,14 +13,16 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import ServiceError
 from chalicelib.observability import names
 from chalicelib.observability.context import ColdStart
 from chalicelib.observability.emf import Directive, MetricWriter
-from chalicelib.observability.sampling import PredictionSampler
 from chalicelib.observability.timings import Timings
+
+if TYPE_CHECKING:  # imported only when sampling is on (hmac, random: cold-start time)
+    from chalicelib.observability.sampling import PredictionSampler
 
 logger = logging.getLogger(__name__)
 
