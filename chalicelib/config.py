@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from chalicelib.bundle_layout import DEFAULT_PREFIX, FOLLOW_LATEST
 from chalicelib.engines.registry import ENGINES
@@ -23,6 +24,10 @@ MAX_DEVIATIONS = "MAX_DEVIATIONS"
 S3_CONNECT_TIMEOUT = "S3_CONNECT_TIMEOUT"
 S3_READ_TIMEOUT = "S3_READ_TIMEOUT"
 S3_MAX_ATTEMPTS = "S3_MAX_ATTEMPTS"
+STAGE = "STAGE"
+METRICS_NAMESPACE = "METRICS_NAMESPACE"
+PREDICTION_LOG_SAMPLE = "PREDICTION_LOG_SAMPLE"
+PREDICTION_LOG_KEY = "PREDICTION_LOG_KEY"
 
 
 class ConfigurationError(ValueError):
@@ -47,6 +52,12 @@ class Settings:
     # Inputs further than this many training standard deviations from the training
     # mean are refused (422): far outside what the model saw, its score means nothing.
     max_deviations: float = 1000.0
+    # Metrics and logs: the Stage dimension, the CloudWatch namespace, and the optional
+    # sampled prediction log (a fraction of requests; off unless a key is set too).
+    stage: str = "local"
+    metrics_namespace: str = "KerasModelServing"
+    prediction_log_sample: float = 0.0
+    prediction_log_key: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -69,7 +80,28 @@ class Settings:
             s3_read_timeout=_positive(env, S3_READ_TIMEOUT, cls.s3_read_timeout, float),
             s3_max_attempts=_positive(env, S3_MAX_ATTEMPTS, cls.s3_max_attempts, int),
             max_deviations=_positive(env, MAX_DEVIATIONS, cls.max_deviations, float),
+            stage=env.get(STAGE, "").strip() or cls.stage,
+            metrics_namespace=env.get(METRICS_NAMESPACE, "").strip() or cls.metrics_namespace,
+            **_prediction_log(env),
         )
+
+
+def _prediction_log(env: Mapping[str, str]) -> dict[str, Any]:
+    """PREDICTION_LOG_SAMPLE in [0, 1]; sampling is refused without PREDICTION_LOG_KEY."""
+    raw = env.get(PREDICTION_LOG_SAMPLE, "").strip()
+    try:
+        rate = float(raw) if raw else 0.0
+    except ValueError as exc:
+        raise ConfigurationError(f"{PREDICTION_LOG_SAMPLE} must be a number") from exc
+    if not 0.0 <= rate <= 1.0:  # also refuses NaN
+        raise ConfigurationError(f"{PREDICTION_LOG_SAMPLE} must be between 0 and 1")
+    key = env.get(PREDICTION_LOG_KEY, "")
+    if rate > 0 and len(key) < 16:
+        raise ConfigurationError(
+            f"{PREDICTION_LOG_SAMPLE} needs {PREDICTION_LOG_KEY} (at least 16 characters): "
+            "records are logged only as keyed hashes"
+        )
+    return {"prediction_log_sample": rate, "prediction_log_key": key}
 
 
 def _positive[T: (int, float)](env: Mapping[str, str], name: str, default: T, kind: type[T]) -> T:

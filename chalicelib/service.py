@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from chalicelib.observability import Telemetry, Timings
 from chalicelib.store import ModelBundle, ModelStore
 from chalicelib.tasks import task_named
 from chalicelib.tasks.checks import check_rows
@@ -18,25 +19,31 @@ from chalicelib.tasks.checks import check_rows
 class PredictionService:
     """Answers predictions, health and model metadata from one ModelStore."""
 
-    def __init__(self, store: ModelStore, max_records: int) -> None:
+    def __init__(
+        self, store: ModelStore, max_records: int, telemetry: Telemetry | None = None
+    ) -> None:
         self.store = store
         self.max_records = max_records
+        self.telemetry = telemetry or Telemetry.discarding()
 
-    def predict(self, records: Sequence[Any]) -> dict[str, Any]:
+    def predict(self, records: Sequence[Any], timings: Timings | None = None) -> dict[str, Any]:
         """Predictions for parsed records, in order; raises ServiceError subclasses.
 
         All or nothing: one malformed (InvalidRecords) or unscorable (UnscorableRecords)
         record refuses the request. `max_records` is the surfaces' per-request limit;
-        the core scores any count.
+        the core scores any count. `timings` records the validate and predict phases.
         """
+        timings = timings or Timings()
         bundle = self.store.get()
-        inputs = bundle.reader.to_matrix(records)
-        outputs = bundle.engine.predict(bundle.inputs.split(inputs))
-        task = task_named(bundle.manifest.task)
-        check_rows(
-            task.valid_rows(outputs),
-            lambda row: bundle.reader.suspect_fields(records[row], inputs[row]),
-        )
+        with timings.phase("validate"):
+            inputs = bundle.reader.to_matrix(records)
+        with timings.phase("predict"):
+            outputs = bundle.engine.predict(bundle.inputs.split(inputs))
+            task = task_named(bundle.manifest.task)
+            check_rows(
+                task.valid_rows(outputs),
+                lambda row: bundle.reader.suspect_fields(records[row], inputs[row]),
+            )
         return {"model": _model_ref(bundle), "predictions": task.respond(bundle.manifest, outputs)}
 
     def health(self) -> dict[str, Any]:

@@ -14,9 +14,9 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -71,6 +71,15 @@ class ModelBundle:
         return self.reader.inputs
 
 
+class LoadObserver(Protocol):
+    """Told about each load (chalicelib.observability.Telemetry is one)."""
+
+    def load_started(self, location: str) -> None: ...
+    def load_done(self, name: str, version: str, engine: str, labels: Sequence[str],
+                  seconds: float) -> None: ...  # fmt: skip
+    def load_failed(self, error: BaseException, seconds: float) -> None: ...
+
+
 EngineLoader = Callable[[str, str], InferenceEngine]
 #: Creates a new, empty file in a directory: (open binary handle, its path).
 FileCreator = Callable[[str], tuple[IO[bytes], str]]
@@ -95,6 +104,7 @@ class ModelStore:
         *,
         max_deviations: float = DEFAULT_MAX_DEVIATIONS,
         create_file: FileCreator = create_partial_file,
+        observer: LoadObserver | None = None,
     ) -> None:
         self._s3 = s3_client
         self.location = location
@@ -103,6 +113,7 @@ class ModelStore:
         self._engine_loader = engine_loader
         self._max_deviations = max_deviations
         self._create_file = create_file
+        self._observer = observer
         self._bundle: ModelBundle | None = None
         self._lock = threading.Lock()
         self.last_error: str | None = None
@@ -119,13 +130,26 @@ class ModelStore:
             return bundle
         with self._lock:
             if self._bundle is None:
-                try:
-                    self._bundle = self._load()
-                except Exception as exc:
-                    self.last_error = getattr(exc, "code", "load_failed")
-                    raise
-                self.last_error = None
+                self._bundle = self._observed_load()
             return self._bundle
+
+    def _observed_load(self) -> ModelBundle:
+        started = time.perf_counter()
+        if self._observer:
+            self._observer.load_started(f"{self.location.prefix}@{self.location.version}")
+        try:
+            bundle = self._load()
+        except Exception as exc:
+            self.last_error = getattr(exc, "code", "load_failed")
+            if self._observer:
+                self._observer.load_failed(exc, time.perf_counter() - started)
+            raise
+        self.last_error = None
+        if self._observer:
+            manifest = bundle.manifest
+            self._observer.load_done(manifest.name, manifest.version, bundle.engine.name,
+                                     manifest.labels, bundle.load_seconds)  # fmt: skip
+        return bundle
 
     def _load(self) -> ModelBundle:
         started = time.perf_counter()

@@ -9,8 +9,13 @@ import boto3
 from botocore.config import Config
 
 from chalicelib.config import Settings
+from chalicelib.observability import MetricWriter, Telemetry
+from chalicelib.observability.emf import Sink, stdout_sink
 from chalicelib.service import PredictionService
 from chalicelib.store import BundleLocation, ModelStore
+
+#: The Service dimension of every metric (the Chalice app's name).
+SERVICE_NAME = "keras-model-serving"
 
 
 def build_service(settings: Settings) -> PredictionService:
@@ -24,14 +29,29 @@ def build_service(settings: Settings) -> PredictionService:
         ),
     )
     location = BundleLocation(settings.model_bucket, settings.model_prefix, settings.model_version)
+    telemetry = build_telemetry(settings)
     store = ModelStore(
         s3_client,
         location,
         settings.engine,
         settings.cache_dir,
         max_deviations=settings.max_deviations,
+        observer=telemetry,
     )
-    return PredictionService(store, settings.max_records)
+    return PredictionService(store, settings.max_records, telemetry)
+
+
+def build_telemetry(settings: Settings, sink: Sink = stdout_sink) -> Telemetry:
+    """EMF metrics to `sink` (stdout: Lambda forwards it to CloudWatch Logs)."""
+    sampler = None
+    if settings.prediction_log_sample > 0:
+        from chalicelib.observability.sampling import PredictionSampler
+
+        sampler = PredictionSampler(
+            settings.prediction_log_sample, settings.prediction_log_key.encode()
+        )
+    writer = MetricWriter(settings.metrics_namespace, sink)
+    return Telemetry(writer, SERVICE_NAME, settings.stage, sampler)
 
 
 class BuiltOnce:
