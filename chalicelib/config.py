@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chalicelib.bundle_layout import DEFAULT_PREFIX, FOLLOW_LATEST
 from chalicelib.engines.registry import ENGINES
@@ -55,7 +55,12 @@ class Settings:
     # Inputs further than this many training standard deviations from the training
     # mean are refused (422): far outside what the model saw, its score means nothing.
     max_deviations: float = 1000.0
+    # Batch jobs use the model's bucket unless told otherwise.
     batch: BatchSettings = field(default_factory=lambda: BatchSettings(""))
+
+    def __post_init__(self) -> None:
+        if not self.batch.bucket:
+            object.__setattr__(self, "batch", replace(self.batch, bucket=self.model_bucket))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -78,7 +83,7 @@ class Settings:
             s3_read_timeout=_positive(env, S3_READ_TIMEOUT, cls.s3_read_timeout, float),
             s3_max_attempts=_positive(env, S3_MAX_ATTEMPTS, cls.s3_max_attempts, int),
             max_deviations=_positive(env, MAX_DEVIATIONS, cls.max_deviations, float),
-            batch=BatchSettings.from_env(env, default_bucket=bucket),
+            batch=BatchSettings.from_env(env),
         )
 
 
@@ -115,9 +120,9 @@ class BatchSettings:
     predict_rows: int = 5_000
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], default_bucket: str) -> BatchSettings:
+    def from_env(cls, env: Mapping[str, str]) -> BatchSettings:
         return cls(
-            bucket=env.get(BATCH_BUCKET, "").strip() or default_bucket,
+            bucket=env.get(BATCH_BUCKET, "").strip(),
             input_prefix=_prefix(env, BATCH_INPUT_PREFIX, cls.input_prefix),
             output_prefix=_prefix(env, BATCH_OUTPUT_PREFIX, cls.output_prefix),
             queues=BatchQueues.from_env(env),
