@@ -3,7 +3,9 @@
 1. warm in-process latency of POST /predict (API Gateway event through Chalice)
    for 1, 100 and 1,000 records, raw and encoded;
 2. per Lambda runtime flavor: package size, cold init, warm latency, peak RSS
-   (benchmarks.flavors; builds the packages if needed). `--skip-flavors` skips it.
+   (benchmarks.flavors; builds the packages if needed). `--skip-flavors` skips it;
+3. batch scoring (benchmarks.batch): rows/s per worker, 1,000,000 rows with 2 workers,
+   peak memory, and the Lambda cost projection. `--skip-batch` skips it.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-flavors", action="store_true")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the flavor packages")
+    parser.add_argument("--skip-batch", action="store_true")
     args = parser.parse_args(argv)
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     ensure_demo_model(DEMO_DIR)
@@ -70,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         print_flavor_table(flavors)
         plot_flavors(flavors, OUT_DIR / "flavors.png")
         print(f"plot: {(OUT_DIR / 'flavors.png').relative_to(PROJECT_DIR)}")
+    if not args.skip_batch:
+        from benchmarks.batch import run_batch_benchmarks
+
+        run_batch_benchmarks(rows=1_000_000, workers=2)
     return 0
 
 
