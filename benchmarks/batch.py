@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import argparse
 import json
 import multiprocessing
+import queue
 import statistics
 import sys
 import time
@@ -102,7 +103,13 @@ def _in_child(target: Any, *args: Any) -> Any:
     out = context.Queue()
     process = context.Process(target=target, args=(*args, out))
     process.start()
-    result = out.get(timeout=900)
+    while True:
+        try:
+            result = out.get(timeout=1)
+            break
+        except queue.Empty:
+            if not process.is_alive():
+                raise RuntimeError(f"{target.__name__} failed (its traceback is above)") from None
     process.join()
     return result
 
@@ -265,11 +272,9 @@ def run_batch_benchmarks(rows: int, workers: int, skip_million: bool = False) ->
             million = (time.perf_counter() - started, summary, peaks)
             settings = Settings.from_env(env)
             key = f"{settings.batch.input_prefix}{path.name}"
-            s3 = boto3.client("s3")
-            s3.copy_object(Bucket=settings.batch.bucket, Key=f"{key}.again.csv",
-                           CopySource={"Bucket": settings.batch.bucket, "Key": key},
-                           Metadata={"copy": "1"}, MetadataDirective="REPLACE")  # fmt: skip
-            split = _in_child(_split_child, env, settings.batch.bucket, f"{key}.again.csv")
+            again = f"{key.removesuffix('.csv')}-again.csv"  # another job: split it afresh
+            boto3.client("s3").upload_file(str(path), settings.batch.bucket, again)
+            split = _in_child(_split_child, env, settings.batch.bucket, again)
     print_tables(rates, million, split, http_s)
 
 

@@ -88,19 +88,30 @@ class BatchJobs:
         self._current_version = current_version
         self._pinned = pinned
         self._clock = clock
-        self._queue_url: str | None = None
+        self._queue_urls: dict[str, str] = {}
+
+    # -- requests (POST /batch) ------------------------------------------------------
+
+    def request(self, bucket: str, key: str) -> str:
+        """Queue a job for the splitter (an API request must answer within seconds; a
+        split streams the whole object) and return its id."""
+        job = job_id(key, self._head(bucket, key)["ETag"])
+        layout = self._layout(job)
+        if not self._exists(layout.plan_key()):
+            requested = {"job": job, "input": {"bucket": bucket, "key": key},
+                         "requested": self._clock()}  # fmt: skip
+            self._put(layout.requested_key(), orjson.dumps(requested))
+            body = orjson.dumps({"input": {"bucket": bucket, "key": key}}).decode()
+            self._sqs.send_message(QueueUrl=self._url(self.settings.queues.input_events),
+                                   MessageBody=body)  # fmt: skip
+        return job
 
     # -- splitter ------------------------------------------------------------------
 
     def start(self, bucket: str, key: str) -> str:
         """Split the input object into chunk messages; returns the job id. Idempotent
         for one object: a job that already has a plan or a summary is not split again."""
-        try:
-            head = self._s3.head_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                raise NotFound("The input object does not exist.") from exc
-            raise
+        head = self._head(bucket, key)
         job = job_id(key, head["ETag"])
         layout = self._layout(job)
         if self._exists(layout.plan_key()) or self._exists(layout.summary_key()):
@@ -164,16 +175,29 @@ class BatchJobs:
         logger.info("job %s: %d rows in %d chunks", job, counter.rows, len(chunks))
         return job
 
+    def _url(self, name: str) -> str:
+        url = self._queue_urls.get(name)
+        if url is None:
+            url = self._queue_urls[name] = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        return url
+
+    def _head(self, bucket: str, key: str) -> dict[str, Any]:
+        try:
+            head: dict[str, Any] = self._s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise NotFound("The input object does not exist.") from exc
+            raise
+        return head
+
     def _send(self, chunks: list[Chunk]) -> None:
-        if self._queue_url is None:
-            name = self.settings.queues.chunks
-            self._queue_url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        queue_url = self._url(self.settings.queues.chunks)
         for first in range(0, len(chunks), _SQS_BATCH):
             entries = [
                 {"Id": str(c.index), "MessageBody": c.to_json()}
                 for c in chunks[first : first + _SQS_BATCH]
             ]
-            answer = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
+            answer = self._sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
             if answer.get("Failed"):
                 raise RuntimeError(f"SQS refused {len(answer['Failed'])} chunk message(s)")
 
@@ -292,9 +316,10 @@ class BatchJobs:
         return {"rows": rows, "scored": scored, "rejected": rejected, "failed_parts": failed}
 
     def progress(self, job: str) -> dict[str, Any]:
-        """The job's summary once written, else its progress from the plan and markers."""
+        """The job's summary once written, else its progress from the plan and markers
+        ("queued" while only requested)."""
         layout = self._layout(job)
-        for key in (layout.summary_key(), layout.plan_key()):
+        for key in (layout.summary_key(), layout.plan_key(), layout.requested_key()):
             try:
                 document = orjson.loads(self._get(key))
             except ClientError as exc:
@@ -303,6 +328,8 @@ class BatchJobs:
                 continue
             if key == layout.summary_key():
                 return dict(document)
+            if key == layout.requested_key():
+                return {"job": job, "status": "queued", "requested": document["requested"]}
             counts = self._counts(layout)
             return {"job": job, "status": "running", "rows": document["rows"],
                     "scored": counts["scored"], "rejected": counts["rejected"],

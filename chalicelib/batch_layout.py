@@ -1,5 +1,6 @@
 """A batch job's objects in S3 and its chunk messages: the one owner of both formats.
 
+    <output prefix><job>/requested.json         POST /batch queued the job
     <output prefix><job>/plan.json              the splitter's plan (chunks, model)
     <output prefix><job>/part-NNNNN.jsonl       {"row": n, ...prediction...} per line
     <output prefix><job>/errors-NNNNN.jsonl     {"row": n, "field": f, "problem": p}
@@ -45,6 +46,9 @@ class JobLayout:
     @property
     def root(self) -> str:
         return f"{self.output_prefix}{self.job}/"
+
+    def requested_key(self) -> str:
+        return f"{self.root}requested.json"
 
     def plan_key(self) -> str:
         return f"{self.root}plan.json"

@@ -16,13 +16,14 @@ from chalicelib.surfaces.rest import HttpAnswer, answer, json_answer
 
 
 def start(jobs: Callable[[], BatchJobs], raw_body: bytes | None) -> HttpAnswer:
-    """POST /batch {"input": "s3://<bucket>/<input prefix>...csv|jsonl"} -> 202 {"job"}."""
+    """POST /batch {"input": "s3://<bucket>/<input prefix>...csv|jsonl"} -> 202 {"job"}:
+    the job is queued for the splitter (GET /batch/{job} says "queued", then "running")."""
 
     def produce() -> dict[str, Any]:
         batch = jobs()
         bucket, key = _input_location(raw_body, batch.settings.bucket,
                                       batch.settings.input_prefix)  # fmt: skip
-        return {"job": batch.start(bucket, key)}
+        return {"job": batch.request(bucket, key)}
 
     result = answer(produce)
     return json_answer(202, orjson.loads(result.body)) if result.status == 200 else result

@@ -52,8 +52,8 @@ def dead_letters(jobs: Callable[[], BatchJobs], messages: Iterable[Message]) -> 
 
 
 def input_events(jobs: Callable[[], BatchJobs], messages: Iterable[Message]) -> dict[str, Any]:
-    """Start a job per object created under the input prefix (S3 -> SQS notifications;
-    `s3:TestEvent` and other keys are ignored)."""
+    """Start a job per object created under the input prefix (S3 -> SQS notifications,
+    or a POST /batch request; `s3:TestEvent` and other keys are ignored)."""
     failures: list[str] = []
     for message_id, body in messages:
         try:
@@ -76,6 +76,8 @@ def _created_objects(body: str) -> list[tuple[str, str]]:
         return []
     if type(event) is not dict or event.get("Event") == "s3:TestEvent":
         return []
+    if type(event.get("input")) is dict:  # queued by POST /batch
+        return [(str(event["input"]["bucket"]), str(event["input"]["key"]))]
     return [
         (record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"]))
         for record in event.get("Records", [])

@@ -303,3 +303,30 @@ def _wait(jobs: BatchJobs, job: str, timeout: float = 120) -> dict[str, Any]:
 def test_unknown_job_is_not_found(batch: Batch) -> None:
     with pytest.raises(NotFound):
         batch.jobs.progress("no-such-job")
+
+
+def test_post_batch_queues_a_job_that_get_batch_follows(
+    batch: Batch, published: PublishedModel
+) -> None:
+    from chalice.test import Client
+
+    import app
+
+    records, _ = holdout_records(published.model_dir, 50)
+    key = batch.upload("posted.csv", csv_bytes(records))
+    with Client(app.app) as client:
+        body = orjson.dumps({"input": f"s3://{batch.bucket}/{key}"})
+        headers = {"Content-Type": "application/json"}
+        posted = client.http.post("/batch", headers=headers, body=body)
+        assert posted.status_code == 202
+        job = orjson.loads(posted.body)["job"]
+        assert orjson.loads(client.http.get(f"/batch/{job}").body)["status"] == "queued"
+        sqs = boto3.client("sqs")
+        poll_once(sqs, batch.queues.input_events, batch.queues.input_events_arn,
+                  app.start_batch_jobs)  # fmt: skip
+        assert orjson.loads(client.http.get(f"/batch/{job}").body)["status"] == "running"
+        batch.drain(job)
+        done = orjson.loads(client.http.get(f"/batch/{job}").body)
+        assert (done["status"], done["scored"]) == ("completed", 50)
+        missing = client.http.get("/batch/no-such-job")
+        assert missing.status_code == 404

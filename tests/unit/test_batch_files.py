@@ -65,6 +65,8 @@ class StubJobs:
         self.started.append((bucket, key))
         return "job-1"
 
+    request = start
+
 
 @pytest.mark.parametrize(
     "body",
@@ -107,7 +109,8 @@ def test_input_events_start_jobs_for_new_objects_under_the_prefix_only() -> None
         ("3", s3_event("batch/out/x/part-00000.jsonl")),
         ("4", s3_event("batch/in/a.csv", bucket="elsewhere")),
         ("5", "not json"),
+        ("6", '{"input": {"bucket": "loans", "key": "batch/in/queued.csv"}}'),
     ]
     answer = batch_sqs.input_events(lambda: jobs, messages)  # type: ignore[arg-type, return-value]
     assert answer == {"batchItemFailures": []}
-    assert jobs.started == [("loans", "batch/in/My Loans.csv")]
+    assert jobs.started == [("loans", "batch/in/My Loans.csv"), ("loans", "batch/in/queued.csv")]
