@@ -80,7 +80,11 @@ def _messages(event: SQSEvent) -> list[tuple[str, str]]:
     return [(record.to_dict()["messageId"], record.body) for record in event]
 
 
-@app.on_sqs_message(queue=_QUEUES.chunks, batch_size=1)
+@app.on_sqs_message(
+    queue=_QUEUES.chunks,
+    batch_size=_QUEUES.worker_batch_size,
+    maximum_concurrency=_QUEUES.worker_concurrency,
+)
 def score_batch_chunks(event: SQSEvent) -> dict[str, Any]:
     return batch_sqs.score_chunks(get_batch_jobs, _messages(event))
 

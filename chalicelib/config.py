@@ -31,6 +31,8 @@ BATCH_DEAD_LETTER_QUEUE = "BATCH_DEAD_LETTER_QUEUE"
 BATCH_EVENTS_QUEUE = "BATCH_EVENTS_QUEUE"
 BATCH_ROWS_PER_CHUNK = "BATCH_ROWS_PER_CHUNK"
 BATCH_PREDICT_ROWS = "BATCH_PREDICT_ROWS"
+BATCH_WORKER_BATCH_SIZE = "BATCH_WORKER_BATCH_SIZE"
+BATCH_WORKER_CONCURRENCY = "BATCH_WORKER_CONCURRENCY"
 
 
 class ConfigurationError(ValueError):
@@ -89,11 +91,16 @@ class Settings:
 
 @dataclass(frozen=True)
 class BatchQueues:
-    """The batch path's SQS queue names (app.py names them in its decorators)."""
+    """The batch path's SQS queues and how workers take chunks from them (app.py's
+    decorators read these when Chalice packages or deploys the app)."""
 
     chunks: str = "model-batch-chunks"
     dead_letters: str = "model-batch-chunks-dlq"
     input_events: str = "model-batch-input-events"
+    # Chunk messages per worker invocation; each is scored in turn.
+    worker_batch_size: int = 1
+    # The event source mapping's maximum concurrency (2-1000): caps parallel workers.
+    worker_concurrency: int = 100
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BatchQueues:
@@ -102,6 +109,10 @@ class BatchQueues:
             chunks=env.get(BATCH_CHUNK_QUEUE, "").strip() or cls.chunks,
             dead_letters=env.get(BATCH_DEAD_LETTER_QUEUE, "").strip() or cls.dead_letters,
             input_events=env.get(BATCH_EVENTS_QUEUE, "").strip() or cls.input_events,
+            worker_batch_size=_positive(env, BATCH_WORKER_BATCH_SIZE, cls.worker_batch_size, int),
+            worker_concurrency=_positive(
+                env, BATCH_WORKER_CONCURRENCY, cls.worker_concurrency, int
+            ),
         )
 
 

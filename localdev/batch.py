@@ -343,7 +343,7 @@ def run_job(
     )
     s3.upload_file(str(path), batch.bucket, key)
     jobs = build_batch_jobs(settings)
-    with worker_processes(env, queues, workers) as peaks:
+    with worker_processes(env, queues, workers, batch.queues.worker_batch_size) as peaks:
         print(f"==> splitting (input event -> splitter handler); {workers} worker process(es)")
         job = _split(sqs, queues, app.start_batch_jobs, jobs, batch.bucket, key)
         print(f"==> job {job}")
