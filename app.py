@@ -9,6 +9,7 @@ from chalicelib.bundled_runtime import activate_bundled_runtime
 BUNDLED_RUNTIME = activate_bundled_runtime()
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from chalice import Chalice, Response
@@ -27,7 +28,8 @@ if BUNDLED_RUNTIME is not None:
                  BUNDLED_RUNTIME.seconds)  # fmt: skip
 
 # Accept any media type at the router so non-JSON gets this API's 415 body
-# instead of Chalice's own; the surface checks the type itself.
+# instead of Chalice's own (which echoes the header); /predict checks the type
+# itself, the GET routes ignore it.
 _ANY_MEDIA_TYPE = ["application/json", "*/*"]
 
 
@@ -35,26 +37,35 @@ def _send(answer: HttpAnswer) -> Response:
     return Response(body=answer.body, status_code=answer.status, headers=dict(answer.headers))
 
 
+@app.middleware("http")
+def _one_error_shape(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Chalice's own error bodies ({"Code", "Message"}: 405, 500, ...) become ours."""
+    try:
+        response = get_response(event)
+    except Exception:  # raised by Chalice before or after a route ran
+        app.log.exception("unhandled error outside a route")
+        return _send(rest.framework_error(500))
+    if response.status_code >= 400 and isinstance(response.body, dict):
+        allowed = str(response.headers.get("Allow", ""))  # the route's methods (405)
+        return _send(rest.framework_error(response.status_code, allowed))
+    return response
+
+
 @app.route("/predict", methods=["POST"], content_types=_ANY_MEDIA_TYPE)
 def predict() -> Response:
     request = app.current_request
     assert request is not None  # Chalice sets it before calling a route
-    body = request.raw_body
     return _send(
-        rest.predict(
-            get_service,
-            body.encode() if isinstance(body, str) else body,
-            request.headers.get("content-type"),
-        )
+        rest.predict(get_service, lambda: request.raw_body, request.headers.get("content-type"))
     )
 
 
-@app.route("/health", methods=["GET"])
+@app.route("/health", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
 def health() -> Response:
     return _send(rest.health(get_service))
 
 
-@app.route("/model", methods=["GET"])
+@app.route("/model", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
 def model() -> Response:
     return _send(rest.model(get_service))
 
@@ -71,7 +82,7 @@ def start_batch() -> Response:
     return _send(batch_rest.start(get_batch_jobs, body.encode() if isinstance(body, str) else body))
 
 
-@app.route("/batch/{job}", methods=["GET"])
+@app.route("/batch/{job}", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
 def batch_progress(job: str) -> Response:
     return _send(batch_rest.progress(get_batch_jobs, job))
 

@@ -2,10 +2,14 @@
 
 1. warm in-process latency of POST /predict (API Gateway event through Chalice)
    for 1, 100 and 1,000 records, raw and encoded;
-2. per Lambda runtime flavor: package size, cold init, warm latency, peak RSS
+2. hostile bodies up to 6 MB through the handler: status, time, peak RSS growth
+   (benchmarks.hostile_bodies, a fresh process per body);
+3. per Lambda runtime flavor: package size, cold init, warm latency, peak RSS
    (benchmarks.flavors; builds the packages if needed). `--skip-flavors` skips it;
-3. batch scoring (benchmarks.batch): rows/s per worker, 1,000,000 rows with 2 workers,
+4. batch scoring (benchmarks.batch): rows/s per worker, 1,000,000 rows with 2 workers,
    peak memory, and the Lambda cost projection. `--skip-batch` skips it.
+
+`--only latency|hostile|flavors|batch` runs one of them.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.handler_latency import TARGET_P50_MS, LatencyResult, run_handler_benchmarks
+from benchmarks.hostile_bodies import print_table as print_hostile_table
+from benchmarks.hostile_bodies import run_hostile_benchmarks
 from localdev.stack import DEMO_DIR, ensure_demo_model
 from project_paths import BUILD_DIR, PROJECT_DIR
 
@@ -57,23 +63,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-flavors", action="store_true")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the flavor packages")
+    parser.add_argument("--only", choices=["latency", "hostile", "flavors", "batch"])
     parser.add_argument("--skip-batch", action="store_true")
     args = parser.parse_args(argv)
+    wanted = {args.only} if args.only else {"latency", "hostile", "flavors", "batch"}
+    if args.skip_flavors:
+        wanted.discard("flavors")
+    if args.skip_batch:
+        wanted.discard("batch")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     ensure_demo_model(DEMO_DIR)
-    with tempfile.TemporaryDirectory() as tmp:
-        results = run_handler_benchmarks(DEMO_DIR, Path(tmp))
-    print_latency_table(results)
-    plot_latency(results, OUT_DIR / "handler_latency.png")
-    print(f"plot: {(OUT_DIR / 'handler_latency.png').relative_to(PROJECT_DIR)}")
-    if not args.skip_flavors:
+    if "latency" in wanted:
+        with tempfile.TemporaryDirectory() as tmp:
+            results = run_handler_benchmarks(DEMO_DIR, Path(tmp))
+        print_latency_table(results)
+        plot_latency(results, OUT_DIR / "handler_latency.png")
+        print(f"plot: {(OUT_DIR / 'handler_latency.png').relative_to(PROJECT_DIR)}")
+    if "hostile" in wanted:
+        with tempfile.TemporaryDirectory() as tmp:
+            print_hostile_table(run_hostile_benchmarks(DEMO_DIR, Path(tmp)))
+    if "flavors" in wanted:
         from benchmarks.flavors import plot_flavors, print_flavor_table, run_flavor_benchmarks
 
         flavors = run_flavor_benchmarks(DEMO_DIR, rebuild=args.rebuild)
         print_flavor_table(flavors)
         plot_flavors(flavors, OUT_DIR / "flavors.png")
         print(f"plot: {(OUT_DIR / 'flavors.png').relative_to(PROJECT_DIR)}")
-    if not args.skip_batch:
+    if "batch" in wanted:
         from benchmarks.batch import run_batch_benchmarks
 
         run_batch_benchmarks(rows=1_000_000, workers=2)

@@ -10,6 +10,7 @@
     └── ModelUnavailable         503 model_unavailable
         ├── ModelNotFound            nothing at the configured location
         ├── ModelCorrupt             checksum, manifest or file does not load
+        ├── RuntimeMismatch          the bundle has no artifact for this runtime's engine
         ├── StorageUnreachable       S3 did not answer in time
         └── CacheUnwritable          the local model cache is read-only, full or missing
 
@@ -104,6 +105,10 @@ class ModelNotFound(ModelUnavailable):
 
 class ModelCorrupt(ModelUnavailable):
     pass
+
+
+class RuntimeMismatch(ModelUnavailable):
+    """The bundle can be served, but by another engine than this deployment runs."""
 
 
 class StorageUnreachable(ModelUnavailable):

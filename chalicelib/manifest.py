@@ -12,6 +12,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from chalicelib.engines.registry import engines_for
+
 FORMAT_VERSION = 1
 
 
@@ -129,6 +131,33 @@ class FeatureStats:
         return stats
 
 
+#: Input dtypes a bundle may declare; integer inputs take whole numbers (e.g. embedding indexes).
+INPUT_DTYPES = ("float32", "int32", "int64")
+#: The name of the one input of a manifest without `inputs` (engines with one input
+#: take their only array whatever its name).
+DEFAULT_INPUT = "input"
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """One 2-D input of the model: its name, dtype and the encoded features it takes,
+    in column order. Records stay flat; this maps each feature to its input and position."""
+
+    name: str
+    dtype: str
+    features: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "features": list(self.features)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ModelInput:
+        try:
+            return cls(str(data["name"]), str(data["dtype"]), tuple(map(str, data["features"])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ManifestError(f"malformed inputs entry: {exc!r}") from exc
+
+
 @dataclass(frozen=True)
 class Artifact:
     """One file of the bundle, with the checksum the store verifies."""
@@ -153,9 +182,19 @@ class BundleManifest:
     created_at: str = ""
     format_version: int = FORMAT_VERSION
     feature_stats: FeatureStats | None = None
+    #: Empty in manifests written before several inputs: one float32 input of all features.
+    inputs: tuple[ModelInput, ...] = ()
+
+    def model_inputs(self) -> tuple[ModelInput, ...]:
+        """The model's inputs in its own order (the default single input if none recorded)."""
+        return self.inputs or (ModelInput(DEFAULT_INPUT, "float32", self.encoded_features),)
 
     def to_json(self) -> dict[str, Any]:
-        optional = {"feature_stats": self.feature_stats.to_json()} if self.feature_stats else {}
+        optional: dict[str, Any] = {}
+        if self.feature_stats:
+            optional["feature_stats"] = self.feature_stats.to_json()
+        if self.inputs:
+            optional["inputs"] = [model_input.to_json() for model_input in self.inputs]
         return optional | {
             "format_version": self.format_version,
             "name": self.name,
@@ -187,6 +226,8 @@ class BundleManifest:
             "labels": list(self.labels),
             "features": features,
             "encoded_features": list(self.encoded_features),
+            "inputs": [model_input.to_json() for model_input in self.model_inputs()],
+            "engines": engines_for(self.artifacts),
             "accepts": ["raw", "encoded"] if self.preprocessing else ["encoded"],
             "metrics": self.metrics,
         }
@@ -220,6 +261,7 @@ class BundleManifest:
                     if data.get("feature_stats")
                     else None
                 ),
+                inputs=tuple(ModelInput.from_json(i) for i in data.get("inputs") or ()),
             )
         except ManifestError:
             raise
@@ -240,9 +282,35 @@ class BundleManifest:
             raise ManifestError("encoded_features do not match the preprocessing spec's order")
         if self.feature_stats and len(self.feature_stats.mean) != len(self.encoded_features):
             raise ManifestError("feature_stats must have one entry per encoded feature")
+        self._check_inputs()
         for artifact in self.artifacts.values():
             if "/" in artifact.file or artifact.file.startswith("."):
                 raise ManifestError(f"artifact file name {artifact.file!r} is not a plain name")
+
+    def _check_inputs(self) -> None:
+        """Every encoded feature goes to exactly one input; integer inputs take encoded
+        records only (standardising and one-hot encoding give floats)."""
+        if not self.inputs:
+            return
+        names = [model_input.name for model_input in self.inputs]
+        if _duplicates(names):
+            raise ManifestError(f"duplicate input names: {_duplicates(names)}")
+        for model_input in self.inputs:
+            if model_input.dtype not in INPUT_DTYPES:
+                raise ManifestError(
+                    f"input {model_input.name!r} has dtype {model_input.dtype!r}; "
+                    f"supported: {', '.join(INPUT_DTYPES)}"
+                )
+            if not model_input.features:
+                raise ManifestError(f"input {model_input.name!r} takes no features")
+            if self.preprocessing and model_input.dtype != "float32":
+                raise ManifestError(
+                    f"input {model_input.name!r} is {model_input.dtype}: integer inputs take "
+                    "encoded records, not a preprocessing spec"
+                )
+        assigned = [name for model_input in self.inputs for name in model_input.features]
+        if sorted(assigned) != sorted(self.encoded_features):
+            raise ManifestError("the inputs must take every encoded feature exactly once")
 
 
 def _duplicates(names: list[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Records (parsed JSON objects) to the model's encoded float32 matrix.
+"""Records (parsed JSON objects) to the model's encoded matrix, in encoded order.
 
 A record is either raw application fields (standardised and one-hot encoded with
 the bundle's preprocessing) or encoded features keyed by the bundle's encoded
@@ -27,6 +27,7 @@ import numpy as np
 from chalicelib.encoding import FeatureEncoder
 from chalicelib.errors import FieldProblem, InvalidRecords, ServiceError, UnscorableRecords
 from chalicelib.manifest import BundleManifest
+from chalicelib.model_inputs import ModelInputs
 
 MAX_REPORTED_PROBLEMS = 100
 DEFAULT_MAX_DEVIATIONS = 1000.0
@@ -45,6 +46,7 @@ class RecordReader:
         self, manifest: BundleManifest, max_deviations: float = DEFAULT_MAX_DEVIATIONS
     ) -> None:
         self.max_deviations = max_deviations
+        self.inputs = ModelInputs(manifest)
         self.encoded_names = list(manifest.encoded_features)
         self._encoded_set = frozenset(self.encoded_names)
         self._encoded_getter = _getter(self.encoded_names)
@@ -148,7 +150,7 @@ class RecordReader:
         ]
 
     def _empty(self, rows: int) -> np.ndarray:
-        return np.empty((rows, len(self.encoded_names)), dtype=np.float32)
+        return np.empty((rows, len(self.encoded_names)), dtype=self.inputs.matrix_dtype)
 
     def _split_formats(self, records: Sequence[Any]) -> tuple[list[int], list[int]]:
         """Row indexes of raw and of encoded records; InvalidRecords for anything else."""
@@ -196,8 +198,13 @@ class RecordReader:
             raise refusal(UnscorableRecords, problems, "value(s) far outside the training range")
 
     def _encoded(self, records: Sequence[Any], rows: list[int]) -> np.ndarray:
-        """Encoded records go to the model as given, so they must fit float32."""
-        return self._numbers(records, rows, self._encoded_getter, self.encoded_names, np.float32)
+        """Encoded records go to the model as given, so they must fit its inputs: float32,
+        or whole numbers in range for integer inputs (the matrix is then float64)."""
+        matrix = self._numbers(
+            records, rows, self._encoded_getter, self.encoded_names, self.inputs.matrix_dtype
+        )
+        _raise_if(list(islice(self.inputs.problems(matrix, rows), _ROOM)))
+        return matrix
 
     def _encode_raw(self, records: Sequence[Any], rows: list[int]) -> np.ndarray:
         assert self.encoder is not None

@@ -44,7 +44,7 @@ class PredictionService:
         """
         bundle = self.store.get()
         inputs = bundle.reader.to_matrix(records)
-        probabilities = bundle.engine.predict(inputs)
+        probabilities = bundle.engine.predict(bundle.inputs.split(inputs))
         check_probabilities(
             probabilities, lambda row: bundle.reader.suspect_fields(records[row], inputs[row])
         )
@@ -56,7 +56,10 @@ class PredictionService:
         the rest). The same checks and outputs as `predict`."""
         bundle = self.store.get()
         valid, inputs, problems = bundle.reader.partition(records)
-        probabilities = bundle.engine.predict(inputs) if valid else inputs[:, :0]
+        if valid:
+            probabilities = bundle.engine.predict(bundle.inputs.split(inputs))
+        else:
+            probabilities = np.empty((0, len(bundle.manifest.labels)), dtype=np.float32)
         scored = valid_probability_rows(probabilities) if valid else np.ones(0, dtype=bool)
         if not scored.all():
             for row in np.flatnonzero(~scored).tolist():

@@ -18,13 +18,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.bundle_layout import FOLLOW_LATEST, BundleLayout, is_version_name
 from chalicelib.engines import InferenceEngine, engine_spec, load_engine
-from chalicelib.errors import CacheUnwritable, ModelCorrupt, ModelNotFound, StorageUnreachable
+from chalicelib.engines.registry import engines_for
+from chalicelib.errors import (
+    CacheUnwritable,
+    ModelCorrupt,
+    ModelNotFound,
+    RuntimeMismatch,
+    StorageUnreachable,
+)
 from chalicelib.manifest import BundleManifest, ManifestError
+from chalicelib.model_inputs import ModelInputs
 from chalicelib.records import DEFAULT_MAX_DEVIATIONS, RecordReader
 
 logger = logging.getLogger(__name__)
@@ -56,6 +63,11 @@ class ModelBundle:
     engine: InferenceEngine
     reader: RecordReader
     load_seconds: float
+
+    @property
+    def inputs(self) -> ModelInputs:
+        """Splits the reader's matrix into the engine's inputs."""
+        return self.reader.inputs
 
 
 EngineLoader = Callable[[str, str], InferenceEngine]
@@ -121,12 +133,10 @@ class ModelStore:
         artifact_kind = engine_spec(self.engine_kind).artifact
         artifact = manifest.artifacts.get(artifact_kind)
         if artifact is None:
-            raise ModelCorrupt(
-                f"Model version {version} has no {artifact_kind} artifact "
-                f"for the {self.engine_kind} engine."
-            )
+            raise _no_artifact_for(self.engine_kind, manifest)
         path = self._fetch(self.location.layout.file_key(version, artifact.file), artifact.sha256)
-        engine = self._start_engine(path, manifest)
+        reader = RecordReader(manifest, self._max_deviations)
+        engine = self._start_engine(path, manifest, reader.inputs)
         seconds = time.perf_counter() - started
         logger.info(
             "loaded model %s version %s (%s engine) in %.3f s",
@@ -135,7 +145,7 @@ class ModelStore:
             engine.name,
             seconds,
         )
-        return ModelBundle(manifest, engine, RecordReader(manifest, self._max_deviations), seconds)
+        return ModelBundle(manifest, engine, reader, seconds)
 
     def _resolve_version(self) -> str:
         version = self.location.version
@@ -156,12 +166,14 @@ class ModelStore:
             raise ModelCorrupt(f"The manifest at version {version} describes another version.")
         return manifest
 
-    def _start_engine(self, path: str, manifest: BundleManifest) -> InferenceEngine:
+    def _start_engine(
+        self, path: str, manifest: BundleManifest, inputs: ModelInputs
+    ) -> InferenceEngine:
         """Load the engine and prove it maps the manifest's inputs to its labels."""
         width, classes = len(manifest.encoded_features), len(manifest.labels)
         try:
             engine = self._engine_loader(self.engine_kind, path)
-            probe = engine.predict(np.zeros((1, width), dtype=np.float32))
+            probe = engine.predict(inputs.zeros(1))
         except Exception as exc:  # any framework error means this file cannot serve
             logger.exception("engine %s failed to load %s", self.engine_kind, path)
             raise ModelCorrupt("The model file could not be loaded by the engine.") from exc
@@ -230,6 +242,20 @@ class ModelStore:
         except BotoCoreError as exc:
             logger.error("S3 unreachable for s3://%s/%s: %s", self.location.bucket, key, exc)
             raise StorageUnreachable("Model storage did not answer in time; retry later.") from exc
+
+
+def _no_artifact_for(engine: str, manifest: BundleManifest) -> ModelCorrupt | RuntimeMismatch:
+    """Before any download: name the runtime that can serve the bundle, if one can."""
+    others = engines_for(manifest.artifacts)
+    if not others:
+        return ModelCorrupt(f"Model version {manifest.version} has no artifact any engine loads.")
+    logger.error(
+        "version %s needs engine %s; this runtime runs %s", manifest.version, others, engine
+    )
+    return RuntimeMismatch(
+        f"Model version {manifest.version} cannot run on the {engine} engine: "
+        f"this model needs {engine_spec(others[0]).runtime}."
+    )
 
 
 def _sha256_file(path: str) -> str:

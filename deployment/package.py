@@ -1,28 +1,38 @@
-"""`make package`: build the runtime, run `chalice package`, normalise, size-gate.
+"""`make package`: check the request, build the runtime, run `chalice package`,
+normalise, size-gate.
 
 python -m deployment.package --flavor lite|tensorflow [--stage S]
     [--format cloudformation|terraform] [--api-key]
+
+Writes build/<flavor>/<stage>-<format>/; a failed run leaves the previous one there.
+A mistake in the request (unknown stage or format, a flavor without the stage's engine)
+is one `error:` line and exit code 2, before anything is built.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from chalice.cli.factory import CLIFactory
 
+from chalicelib.config import MODEL_ENGINE, Settings
+from chalicelib.engines.registry import engine_spec
 from deployment import templates
-from deployment.stages import stage_setting
+from deployment.cli import OneLineParser
+from deployment.stages import UnknownStage, function_name, stage_environment, stage_setting
 from layer_build.build import BuildFailed, build_runtime
 from layer_build.flavors import FLAVORS, Flavor
 from layer_build.proof import ProofFailed
 from layer_build.reproducible_zip import normalise
 from layer_build.size_report import SizeLimitExceeded, ZipSize, check_limits, measure, report
-from project_paths import BUILD_DIR, PROJECT_DIR
+from modelops.cli_errors import OTHER_FAILURE_EXIT, fail
+from project_paths import BUILD_DIR, CHALICE_CONFIG, PROJECT_DIR
 
 FORMATS = ("cloudformation", "terraform")
 
@@ -31,15 +41,68 @@ class PackageOptionUnsupported(ValueError):
     """An option the chosen package format can't carry."""
 
 
+class PackageRequestError(ValueError):
+    """A stage, format or flavor `make package` refuses before building anything."""
+
+
 def _refuse_api_key() -> None:
     raise PackageOptionUnsupported(
         "--api-key is a CloudFormation merge template; Terraform output takes none"
     )
 
 
-def package_dir(flavor: Flavor) -> Path:
-    """Where `make package` writes: build/<flavor>/package/."""
-    return BUILD_DIR / flavor.name / "package"
+def package_dir(flavor: Flavor, stage: str, pkg_format: str) -> Path:
+    """Where `make package` writes: build/<flavor>/<stage>-<format>/."""
+    return BUILD_DIR / flavor.name / f"{stage}-{pkg_format}"
+
+
+def check_request(
+    flavor: Flavor, stage: str, pkg_format: str, config_path: Path = CHALICE_CONFIG
+) -> None:
+    """Refuse an unknown stage or format, or a flavor without the stage's engine (the
+    function would fail every request), before anything is built."""
+    if pkg_format not in FORMATS:
+        raise PackageRequestError(f"no format {pkg_format!r}; formats: {', '.join(FORMATS)}")
+    try:
+        engine = stage_environment(stage, config_path).get(MODEL_ENGINE, Settings.engine)
+    except UnknownStage as exc:
+        raise PackageRequestError(str(exc)) from None
+    try:
+        engine_spec(engine)
+    except ValueError as exc:
+        raise PackageRequestError(f"stage {stage}: {MODEL_ENGINE}: {exc}") from None
+    policy_file = stage_setting(stage, "iam_policy_file", config_path)
+    if stage_setting(stage, "autogen_policy", config_path) is False and not (
+            config_path.parent / str(policy_file)).is_file():  # fmt: skip
+        raise PackageRequestError(
+            f"stage {stage} names .chalice/{policy_file}, which does not exist: restore it, "
+            "or write it with python -m deployment.configure"
+        )
+    if engine not in flavor.engines:
+        able = [name for name, other in FLAVORS.items() if engine in other.engines]
+        raise PackageRequestError(
+            f"stage {stage} uses {MODEL_ENGINE}={engine}, which the {flavor.name} flavor "
+            f"lacks; use FLAVOR={' or FLAVOR='.join(able)}"
+        )
+
+
+@contextmanager
+def _replaced_when_complete(out: Path) -> Iterator[Path]:
+    """A sibling directory to build into; it replaces `out` only if the block succeeds,
+    so a failed run leaves the previous package where it was."""
+    partial, previous = out.with_name(f".{out.name}.partial"), out.with_name(f".{out.name}.old")
+    for leftover in (partial, previous):
+        shutil.rmtree(leftover, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if out.exists():
+        out.rename(previous)
+    partial.rename(out)
+    shutil.rmtree(previous, ignore_errors=True)
 
 
 def chalice_package(
@@ -47,35 +110,47 @@ def chalice_package(
     api_key: bool = False, project_dir: Path = PROJECT_DIR, out: Path | None = None,
 ) -> list[ZipSize]:  # fmt: skip
     """`chalice package` a stage of `project_dir` (with its vendor/) into `out` (default
-    build/<flavor>/package/), add what Chalice can't express (ephemeral storage, optional
-    API key and usage plan), and gate sizes. The merge template goes beside `out`."""
+    build/<flavor>/<stage>-<format>/), add what Chalice can't express (the function's
+    name, ephemeral storage, optional API key and usage plan), and gate sizes. `out` is
+    replaced only once the new package is complete; its merge template goes inside it."""
     stage = stage or flavor.stage
+    config_path = project_dir / ".chalice" / "config.json"
+    check_request(flavor, stage, pkg_format, config_path)
     if api_key and pkg_format != "cloudformation":
         _refuse_api_key()
-    out = out or package_dir(flavor)
-    shutil.rmtree(out, ignore_errors=True)
+    out = out or package_dir(flavor, stage, pkg_format)
+    with _replaced_when_complete(out) as partial:
+        sizes = _package_into(flavor, stage, pkg_format, api_key, project_dir, partial, out)
+    return sizes
+
+
+def _package_into(
+    flavor: Flavor, stage: str, pkg_format: str, api_key: bool, project_dir: Path,
+    partial: Path, out: Path,
+) -> list[ZipSize]:  # fmt: skip
     config_path = project_dir / ".chalice" / "config.json"
     retention_days = stage_setting(stage, "log_retention_in_days", config_path)
     overrides: dict[str, Any] = {}
     merge = None
     if pkg_format == "cloudformation":
         merge = _cloudformation_merge_template(
-            flavor, bool(retention_days), api_key, out.parent / "merge-template.json"
-        )
+            flavor, function_name(stage, config_path), retention_days, api_key,
+            partial / "merge-template.json")  # fmt: skip
     elif retention_days:
         overrides["log_retention_in_days"] = 0  # Chalice's Terraform output has no log groups
+    merged = " --merge-template merge-template.json" if merge else ""
     print(f"==> [{flavor.name}] chalice package --stage {stage} --pkg-format {pkg_format}"
-          f"{f' --merge-template {_shown(merge)}' if merge else ''} -> {_shown(out)}")  # fmt: skip
-    _run_chalice_package(project_dir, stage, pkg_format, merge, overrides, out)
+          f"{merged} -> {_shown(out)}")  # fmt: skip
+    _run_chalice_package(project_dir, stage, pkg_format, merge, overrides, partial)
     if pkg_format == "terraform":
         if retention_days:
             templates.write_json(templates.terraform_log_group(retention_days),
-                                 out / "log_group.tf.json")  # fmt: skip
+                                 partial / "log_group.tf.json")  # fmt: skip
         if flavor.ephemeral_storage_mb:
             templates.write_json(
                 templates.terraform_ephemeral_storage(flavor.ephemeral_storage_mb),
-                out / "ephemeral_storage_override.tf.json")  # fmt: skip
-    zips = sorted(out.glob("*.zip"))
+                partial / "ephemeral_storage_override.tf.json")  # fmt: skip
+    zips = sorted(partial.glob("*.zip"))
     for path in zips:
         normalise(path)
     sizes = [measure(path) for path in zips]
@@ -103,29 +178,27 @@ def _run_chalice_package(
 
 
 def _cloudformation_merge_template(
-    flavor: Flavor, log_retention: bool, api_key: bool, path: Path
-) -> Path | None:
-    fragments = []
-    if log_retention:
-        fragments.append(templates.log_group_name_fix())
+    flavor: Flavor, function: str, retention_days: int | None, api_key: bool, path: Path
+) -> Path:
+    fragments = [templates.function_name(function)]
+    if retention_days:
+        fragments.append(templates.log_group_name(function))
     if flavor.ephemeral_storage_mb:
         fragments.append(templates.ephemeral_storage(flavor.ephemeral_storage_mb))
     if api_key:
         fragments.append(templates.api_key())
-    if not fragments:
-        return None
     return templates.write_json(templates.compose(fragments), path)
 
 
 def main(argv: list[str] | None = None) -> int:
     """`make package`: build the flavor's runtime into vendor/, then package a stage."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m deployment.package", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--flavor", choices=sorted(FLAVORS), default="lite")
     parser.add_argument("--stage", help="Chalice stage to package (default: the flavor's)")
     parser.add_argument(
-        "--format", choices=FORMATS, default="cloudformation", help="chalice package --pkg-format"
+        "--format", default="cloudformation", help=f"chalice package --pkg-format: {FORMATS}"
     )
     parser.add_argument(
         "--api-key",
@@ -134,14 +207,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     flavor = FLAVORS[args.flavor]
+    stage = args.stage or flavor.stage
     try:
+        check_request(flavor, stage, args.format)
         if args.api_key and args.format != "cloudformation":
             _refuse_api_key()
+    except (PackageRequestError, PackageOptionUnsupported) as exc:
+        return fail(str(exc))
+    try:
         build_runtime(flavor)
-        chalice_package(flavor, args.stage, args.format, args.api_key)
-    except (BuildFailed, ProofFailed, SizeLimitExceeded, PackageOptionUnsupported) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        chalice_package(flavor, stage, args.format, args.api_key)
+    except (BuildFailed, ProofFailed, SizeLimitExceeded) as exc:
+        return fail(str(exc), OTHER_FAILURE_EXIT)
     return 0
 
 

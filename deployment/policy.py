@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 from deployment.stages import stage_setting
@@ -19,11 +20,12 @@ ALLOWED_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEv
                    "s3:GetObject", "s3:ListBucket"}  # fmt: skip
 
 
-def stage_policy(stage: str) -> dict[str, Any]:
-    """The policy document a stage's `iam_policy_file` names."""
-    if stage_setting(stage, "autogen_policy") is not False:
+def stage_policy(stage: str, chalice_dir: Path = CHALICE_DIR) -> dict[str, Any]:
+    """The policy document a stage's `iam_policy_file` names (in `chalice_dir`)."""
+    config_path = chalice_dir / "config.json"
+    if stage_setting(stage, "autogen_policy", config_path) is not False:
         raise ValueError(f"stage {stage!r} lets Chalice generate its policy (autogen_policy)")
-    policy_file = CHALICE_DIR / stage_setting(stage, "iam_policy_file")
+    policy_file = chalice_dir / stage_setting(stage, "iam_policy_file", config_path)
     policy: dict[str, Any] = json.loads(policy_file.read_text())
     return policy
 

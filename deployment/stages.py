@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.config import MODEL_PREFIX, Settings
-from project_paths import CHALICE_CONFIG
+from project_paths import CHALICE_CONFIG, PROJECT_DIR
+
+
+class UnknownStage(KeyError):
+    """A stage the config does not define; the message lists the ones it does."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def _stages(config_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -15,12 +22,39 @@ def _stages(config_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return config, config.get("stages", {})
 
 
+def _shown(path: Path) -> Path:
+    return path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path
+
+
+def unknown_stage_message(stage: str, stages: list[str], config_path: Path) -> str:
+    """`no stage 'x' in .chalice/config.json; stages: dev, prod` (no traceback needed)."""
+    return f"no stage {stage!r} in {_shown(config_path)}; stages: {', '.join(stages) or 'none'}"
+
+
+def stage_names(config_path: Path = CHALICE_CONFIG) -> list[str]:
+    """The stages the config defines, in its order."""
+    return list(_stages(config_path)[1])
+
+
 def stage_setting(stage: str, key: str, config_path: Path = CHALICE_CONFIG) -> Any:
-    """A setting as Chalice resolves it for `stage`: the stage's value, else the global one."""
+    """A setting as Chalice resolves it for `stage`: the stage's value, else the global one.
+    UnknownStage (a KeyError) if the config has no such stage."""
     config, stages = _stages(config_path)
     if stage not in stages:
-        raise KeyError(f"no stage {stage!r} in {config_path}")
+        raise UnknownStage(unknown_stage_message(stage, list(stages), config_path))
     return stages[stage].get(key, config.get(key))
+
+
+def api_function_name(config: dict[str, Any], stage: str) -> str:
+    """The REST API function's name, as `chalice deploy` names it: `<app_name>-<stage>`
+    (chalice/deploy/appgraph.py); `make package` gives CloudFormation the same name."""
+    return f"{config['app_name']}-{stage}"
+
+
+def function_name(stage: str, config_path: Path = CHALICE_CONFIG) -> str:
+    """`api_function_name` for a stage of the config at `config_path`."""
+    stage_setting(stage, "app_name", config_path)  # UnknownStage first
+    return api_function_name(_stages(config_path)[0], stage)
 
 
 def stage_environment(stage: str, config_path: Path = CHALICE_CONFIG) -> dict[str, str]:

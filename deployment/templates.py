@@ -29,15 +29,25 @@ def ephemeral_storage(size_mb: int) -> Template:
         "Size": size_mb}}}}}  # fmt: skip
 
 
-def log_group_name_fix() -> Template:
-    """Point the retention log group at the function's real log group.
+def function_name(name: str) -> Template:
+    """Name the function as `chalice deploy` does (`<app_name>-<stage>`).
+
+    Chalice's CloudFormation sets no FunctionName, so CloudFormation would generate one
+    (`<stack>-APIHandler-<random>`) and the function would log to a group the stage
+    policy, scoped to `/aws/lambda/<app_name>-<stage>`, does not let it write.
+    """
+    return {"Resources": {FUNCTION_LOGICAL_ID: {"Properties": {"FunctionName": name}}}}
+
+
+def log_group_name(function: str) -> Template:
+    """Put the retention on the log group the function writes to, `/aws/lambda/<name>`.
 
     Chalice 1.34 writes the group's name as `/aws/lambda/${ApiHandler}` and then renames
     the function resource to `APIHandler`, leaving a reference CloudFormation can't
     resolve (cfn-lint E1019). Needed whenever a stage sets `log_retention_in_days`.
     """
-    return {"Resources": {"ApiHandlerLogGroup": {"Properties": {"LogGroupName": {
-        "Fn::Sub": f"/aws/lambda/${{{FUNCTION_LOGICAL_ID}}}"}}}}}  # fmt: skip
+    return {"Resources": {"ApiHandlerLogGroup": {"Properties": {
+        "LogGroupName": f"/aws/lambda/{function}"}}}}  # fmt: skip
 
 
 def api_key(stage: str = API_GATEWAY_STAGE) -> Template:

@@ -21,7 +21,7 @@ def main() -> int:
 
         with open(f"{fixtures}/tiny_expected.json") as handle:
             expected = json.load(handle)
-        inputs = np.asarray(expected["inputs"], dtype=np.float32)
+        inputs = {"input": np.asarray(expected["inputs"], dtype=np.float32)}
         worst = 0.0
         for engine in engines:
             artifact = f"tiny{ENGINES[engine].suffixes[0]}"  # the fixture per engine

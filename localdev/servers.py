@@ -126,16 +126,23 @@ class MotoServer:
 
 
 class ChaliceLocal:
-    """`chalice local` for `stage` in a child process: single process, no autoreload
-    (Lambda-like). `port=None` picks a free port; a fixed port is used as given."""
+    """`chalice local` for `stage` of `project_dir` in a child process: single process,
+    no autoreload (Lambda-like). `port=None` picks a free port; a fixed port is used as
+    given."""
 
     name = "chalice local"
     ATTEMPTS = 5  # when a picked port is taken before chalice binds it
 
     def __init__(
-        self, stage: str, env: Mapping[str, str], port: int | None = None, quiet: bool = True
+        self,
+        stage: str,
+        env: Mapping[str, str],
+        port: int | None = None,
+        quiet: bool = True,
+        project_dir: Path = PROJECT_DIR,
     ) -> None:
         self.stage = stage
+        self.project_dir = project_dir
         self.fixed_port = port
         self.port = port or 0
         self.url = f"http://{HOST}:{self.port}"
@@ -169,7 +176,7 @@ class ChaliceLocal:
         command = [str(BIN_DIR / "chalice"), "local", "--stage", self.stage, "--host", HOST,
                    "--port", str(port), "--no-autoreload"]  # fmt: skip
         self.process = subprocess.Popen(
-            command, cwd=PROJECT_DIR, env=self._env, stdout=subprocess.PIPE,
+            command, cwd=self.project_dir, env=self._env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )  # fmt: skip
         threading.Thread(target=self._pump, args=(self.process,), daemon=True).start()

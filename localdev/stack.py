@@ -1,9 +1,12 @@
-"""`make serve`: moto S3 + demo model + `chalice local`, stopped together by Ctrl-C.
+"""`make serve`: moto S3 + a model + `chalice local`, stopped together by Ctrl-C.
 
-1. starts a moto S3 server on 127.0.0.1:5000 (in this process),
-2. trains the demo model into artifacts/demo/ unless it is there,
-3. publishes it where the `dev` stage reads its model,
-4. runs `chalice local` on 127.0.0.1:8000 and prints curl commands that work.
+1. checks the ports (5000 for S3, 8000 for the API) are free, before any work,
+2. starts a moto S3 server (in this process),
+3. the demo: trains it into artifacts/demo/ unless it is there and publishes it where
+   the `dev` stage reads its model; or `--model FILE` (`make serve MODEL=...`): publishes
+   your model as models/<name> in the stage's bucket (localdev.own_model), reading but
+   never writing your model's folder,
+4. runs `chalice local` and prints curl commands that work for that model.
 """
 
 from __future__ import annotations
@@ -17,13 +20,38 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import boto3
 
+from chalicelib.bundle_layout import is_model_name
 from deployment.stages import stage_location
-from localdev.servers import ChaliceLocal, MotoServer, ServerError, s3_env
+from localdev.own_model import (
+    OwnModel,
+    example_bodies,
+    local_project,
+    name_from_file,
+    needs_keras,
+    read_manifest,
+    usage,
+)
+from localdev.own_model import write_examples as write_own_examples
+from localdev.servers import (
+    HOST,
+    ChaliceLocal,
+    MotoServer,
+    ServerError,
+    bound_socket,
+    port_in_use,
+    s3_env,
+)
+from modelops.cli_errors import OTHER_FAILURE_EXIT, USER_MISTAKE_EXIT, UserMistake, fail
+from modelops.publish_inputs import check_model_file
 from project_paths import PROJECT_DIR
 
 DEMO_DIR = PROJECT_DIR / "artifacts" / "demo"
@@ -41,9 +69,7 @@ def ensure_demo_model(out_dir: Path) -> None:
 def publish_demo(out_dir: Path, stage: str, version: str) -> None:
     """Publish the demo bundle to the stage's bucket (created if missing)."""
     bucket, _ = stage_location(stage)
-    s3 = boto3.client("s3")
-    if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
-        s3.create_bucket(Bucket=bucket)
+    ensure_bucket(bucket)
     from modelops.publish import main as publish
 
     code = publish([
@@ -75,45 +101,181 @@ def write_examples(out_dir: Path) -> tuple[Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the local stack until Ctrl-C."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stage", default="dev")
-    parser.add_argument("--s3-port", type=int, default=5000, help="0: any free port")
-    parser.add_argument("--api-port", type=int, default=8000, help="0: any free port")
-    parser.add_argument("--version", default="1", help="bundle version to publish")
-    parser.add_argument("--model-dir", type=Path, default=DEMO_DIR, help="trained model files")
-    args = parser.parse_args(argv)
-    model_dir = args.model_dir.resolve()
+    """Run the local stack until Ctrl-C; a user mistake is one `error: ...` line, exit 2."""
+    args = _parser().parse_args(argv)
+    try:
+        _check_stage(args.stage)
+        own = _own_model(args)
+        demo_dir = _demo_dir(args.demo_dir) if own is None else None
+        _check_ports_free(args.s3_port, args.api_port)  # before any training or publishing
+    except UserMistake as exc:
+        return fail(str(exc))
 
     _stop_on_signals()
     s3 = MotoServer(args.s3_port)
     api: ChaliceLocal | None = None
+    with tempfile.TemporaryDirectory(prefix="keras-serve-") as scratch:
+        try:
+            s3.start()
+            print(f"==> moto S3 server on {s3.url}", flush=True)
+            env = s3_env(s3.url)
+            os.environ.update(env)
+            banner: Callable[[str], str]
+            if own is None:
+                assert demo_dir is not None
+                ensure_demo_model(demo_dir)
+                publish_demo(demo_dir, args.stage, args.version)
+                project_dir, banner = PROJECT_DIR, partial(_demo_usage, *write_examples(demo_dir))
+            else:
+                project_dir, banner = _publish_own(own, args.stage, args.version, Path(scratch))
+            print(f"==> starting chalice local (stage {args.stage})", flush=True)
+            api = ChaliceLocal(args.stage, env, port=args.api_port or None, quiet=False,
+                               project_dir=project_dir)  # fmt: skip
+            api.start()
+            print("\n" + banner(api.url), flush=True)
+            while api.process is not None and api.process.poll() is None:
+                time.sleep(0.5)
+            print("chalice local stopped", file=sys.stderr)
+            return 1
+        except UserMistake as exc:
+            return fail(str(exc))
+        except _PublishFailed as exc:
+            return exc.code
+        except ServerError as exc:
+            return fail(str(exc), OTHER_FAILURE_EXIT)
+        except subprocess.CalledProcessError:
+            return fail("training the demo model failed (its output is above)", OTHER_FAILURE_EXIT)
+        except KeyboardInterrupt:
+            print("\n==> stopping", flush=True)
+            return 0
+        finally:
+            if api is not None:
+                api.stop()
+            s3.stop()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stage", default="dev", help="the stage whose bucket (and engine) "
+                        "is used")  # fmt: skip
+    parser.add_argument("--s3-port", type=int, default=5000, help="0: any free port")
+    parser.add_argument("--api-port", type=int, default=8000, help="0: any free port")
+    parser.add_argument("--version", default="1", help="bundle version to publish")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--model", type=Path, help="your .keras/.h5 model (default: the demo)")
+    which.add_argument("--demo-dir", type=Path, default=DEMO_DIR,
+                       help="the demo's own folder: a trained demo, or empty to train one "
+                       "(default artifacts/demo); never your model's folder")  # fmt: skip
+    own = parser.add_argument_group("your model (with --model; as modelops.publish takes them)")
+    own.add_argument("--name", help="model name (default: the file's stem); served from "
+                     "models/<name>")  # fmt: skip
+    for option in ("labels", "task", "features", "preprocessing", "outputs"):
+        own.add_argument(f"--{option}", help=f"passed to modelops.publish --{option}")
+    return parser
+
+
+#: Files `modelops.train` writes; a folder with all of them is a trained demo.
+DEMO_FILES = ("model.keras", "preprocessing.json", "labels.json", "metrics.json", "holdout.csv")
+
+
+def _own_model(args: argparse.Namespace) -> OwnModel | None:
+    """The user's model from the arguments, its file and name checked; None: the demo."""
+    options = ("name", "labels", "task", "features", "preprocessing", "outputs")
+    if args.model is None:
+        given = [f"--{o}" for o in options if getattr(args, o) is not None]
+        if given:
+            raise UserMistake(f"{', '.join(given)} describe your model: give it with --model "
+                              "(make serve MODEL=path/to/model.keras)")  # fmt: skip
+        return None
+    check_model_file(args.model)
+    name = args.name if args.name is not None else name_from_file(args.model)
+    if not is_model_name(name):
+        raise UserMistake(f"--name {name!r} (NAME=) is not a valid model name: use 1-128 letters, "
+                          "digits, '.', '_' or '-', starting with a letter or digit")  # fmt: skip
+    values = {o: getattr(args, o) for o in options if o != "name"}
+    return OwnModel(args.model.resolve(), name, **values)
+
+
+def _demo_dir(path: Path) -> Path:
+    """The demo's folder; one that holds anything but a trained demo is refused, so
+    nothing is ever trained into (over) a folder of someone's own model."""
+    path = path.resolve()
+    if path == DEMO_DIR or not path.exists() or not any(path.iterdir()):
+        return path
+    missing = [name for name in DEMO_FILES if not (path / name).is_file()]
+    if missing:
+        raise UserMistake(f"--demo-dir {path} holds files but not a trained demo (no "
+                          f"{', '.join(missing)}), so nothing is trained into it: leave "
+                          "--demo-dir out, or serve your own model with --model "
+                          "(make serve MODEL=path/to/model.keras)")  # fmt: skip
+    return path
+
+
+def _check_stage(stage: str) -> None:
     try:
-        s3.start()
-        print(f"==> moto S3 server on {s3.url}", flush=True)
-        env = s3_env(s3.url)
-        os.environ.update(env)
-        ensure_demo_model(model_dir)
-        publish_demo(model_dir, args.stage, args.version)
-        raw_path, encoded_path = write_examples(model_dir)
-        print(f"==> starting chalice local (stage {args.stage})", flush=True)
-        api = ChaliceLocal(args.stage, env, port=args.api_port or None, quiet=False)
-        api.start()
-        _print_usage(api.url, raw_path, encoded_path)
-        while api.process is not None and api.process.poll() is None:
-            time.sleep(0.5)
-        print("chalice local stopped", file=sys.stderr)
-        return 1
-    except ServerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\n==> stopping", flush=True)
-        return 0
-    finally:
-        if api is not None:
-            api.stop()
-        s3.stop()
+        stage_location(stage)
+    except KeyError:
+        raise UserMistake(
+            f"unknown stage {stage!r}: choose one of .chalice/config.json's "
+            "stages (with a MODEL_BUCKET)"
+        ) from None
+
+
+def _check_ports_free(s3_port: int, api_port: int) -> None:
+    """Both fixed ports can be bound now (0 means any free port)."""
+    for port, variable, option in ((s3_port, "S3_PORT", "--s3-port"),
+                                   (api_port, "API_PORT", "--api-port")):  # fmt: skip
+        if not port:
+            continue
+        try:
+            bound_socket(port).close()
+            taken = port_in_use(port)
+        except ServerError:
+            taken = True
+        if taken:
+            raise UserMistake(f"port {port} on {HOST} is already in use: free it or pass "
+                              f"{variable}=<another port> (python -m localdev.stack: "
+                              f"{option}; 0 picks a free one)")  # fmt: skip
+
+
+def _publish_own(
+    own: OwnModel, stage: str, version: str, scratch: Path
+) -> tuple[Path, Callable[[str], str]]:
+    """Publish the user's model to the stage's bucket under models/<name>; return a
+    project copy (in `scratch`) serving it, and its banner given chalice local's URL."""
+    bucket, _ = stage_location(stage)
+    s3 = ensure_bucket(bucket)
+    from modelops.publish import main as publish
+
+    try:
+        code = publish(own.publish_args(bucket, version))
+    except SystemExit as exc:  # argparse's usage error: its message is printed
+        code = exc.code if isinstance(exc.code, int) else USER_MISTAKE_EXIT
+    if code:
+        raise _PublishFailed(code)
+    manifest = read_manifest(s3, bucket, own.prefix)
+    examples = write_own_examples(example_bodies(manifest), own.scratch_dir)
+    engine = "keras" if needs_keras(manifest) else None
+    if engine:
+        print(f"==> {own.name} has no LiteRT artifact: serving it with the Keras engine")
+    project = local_project(scratch / "project", stage, own.prefix, engine)
+    return project, partial(usage, model=own, manifest=manifest, examples=examples,
+                            bucket=bucket)  # fmt: skip
+
+
+def ensure_bucket(bucket: str) -> Any:
+    """An S3 client, with `bucket` created if missing."""
+    s3 = boto3.client("s3")
+    if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=bucket)
+    return s3
+
+
+class _PublishFailed(Exception):
+    """modelops.publish refused; it has said why."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
 
 
 def _stop_on_signals() -> None:
@@ -132,19 +294,15 @@ def _shown(path: Path) -> Path:
     return path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path
 
 
-def _print_usage(url: str, raw_path: Path, encoded_path: Path) -> None:
+def _demo_usage(raw_path: Path, encoded_path: Path, url: str) -> str:
     raw, encoded = _shown(raw_path), _shown(encoded_path)
-    print(
-        f"""
-The loan-grade model is being served at {url}  (Ctrl-C stops everything)
+    return f"""The loan-grade model is being served at {url}  (Ctrl-C stops everything)
 
   curl -s {url}/health
   curl -s {url}/model
   curl -s -X POST {url}/predict -H 'Content-Type: application/json' -d @{raw}
   curl -s -X POST {url}/predict -H 'Content-Type: application/json' -d @{encoded}
-""",
-        flush=True,
-    )
+"""
 
 
 if __name__ == "__main__":

@@ -9,9 +9,11 @@
 Writes `<prefix>/<version>/{model.keras|model.h5, model.tflite, manifest.json}` and
 then `<prefix>/LATEST` (the layout of chalicelib.bundle_layout, which the store reads).
 The prefix is `models/<name>` (modelops.publish_target), so one model never replaces
-another. Refuses, uploading nothing, when the LiteRT conversion's probabilities differ
-from Keras's by more than 1e-5 or any argmax differs. A user mistake ends in one
-`error: ...` line and exit code 2.
+another. When LiteRT cannot convert the model, or its conversion differs from Keras by
+more than 1e-5 or in any argmax, the bundle is Keras-only (no `model.tflite`): the
+tensorflow runtime flavor serves it, and the console says so. `--require-litert`
+refuses instead, uploading nothing. Custom layers load from chalicelib.custom_objects.
+A user mistake ends in one `error: ...` line and exit code 2.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import hashlib
 import platform
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -32,6 +34,7 @@ import numpy as np
 from chalicelib.bundle_layout import BundleLayout, is_version_name
 from chalicelib.engines.registry import ENGINES
 from chalicelib.manifest import Artifact, BundleManifest, FeatureStats, PreprocessingSpec
+from chalicelib.model_inputs import ModelInputs
 from modelops.bundle_admin import check_publishable, format_listing, list_versions, promote
 from modelops.cli_errors import OTHER_FAILURE_EXIT, S3Failure, UserMistake, fail, s3_errors
 from modelops.publish_inputs import (
@@ -43,9 +46,15 @@ from modelops.publish_inputs import (
     read_preprocessing,
 )
 from modelops.publish_target import resolve_target
+from modelops.signature import (
+    FeatureNames,
+    SignatureError,
+    keras_inputs,
+    map_features,
+    parity_matrix,
+)
 
 PARITY_TOLERANCE = 1e-5
-SAMPLE_ROWS = 512
 
 
 class PublishError(UserMistake):
@@ -58,7 +67,10 @@ class BuiltBundle:
 
     manifest: BundleManifest
     files: dict[str, bytes]
-    parity_max_difference: float
+    #: LiteRT vs Keras on the parity sample; None when LiteRT could not run it.
+    parity_max_difference: float | None
+    #: Why the bundle is Keras-only (None: it has a LiteRT artifact too).
+    litert_problem: str | None = None
 
 
 def build_bundle(
@@ -68,61 +80,73 @@ def build_bundle(
     version: str,
     labels: list[str] | None = None,
     preprocessing: PreprocessingSpec | None = None,
-    feature_names: list[str] | None = None,
+    feature_names: FeatureNames | None = None,
     metrics: dict[str, Any] | None = None,
     feature_stats: FeatureStats | None = None,
     sample: np.ndarray | None = None,
     converter: Callable[[Path], bytes] | None = None,
+    require_litert: bool = False,
 ) -> BuiltBundle:
     """Load, check and convert the model; return the bundle's files and manifest.
 
+    `feature_names` is a flat list (one input) or {input name: [names]} (several).
     `converter` (default: modelops.convert.convert_to_tflite) turns the Keras file
-    into LiteRT flatbuffer bytes; the result must match Keras within 1e-5.
-    `feature_stats` (training mean/std per encoded feature) enables the service's
-    range rule for encoded records.
+    into LiteRT flatbuffer bytes; the result must match Keras within 1e-5, else the
+    bundle is Keras-only (`litert_problem` says why) or, with `require_litert`,
+    refused. `feature_stats` (training mean/std per encoded feature) enables the
+    service's range rule for encoded records.
     """
     _check_version(version)
-    import keras
+    from chalicelib.engines.keras_engine import load_keras_model
+    from modelops.convert import try_litert
 
-    from modelops.convert import check_parity, convert_to_tflite
-
-    model = keras.saving.load_model(model_path, compile=False)
-    width, classes = _check_signature(model)
+    model = load_keras_model(str(model_path))
+    try:
+        encoded, inputs = map_features(keras_inputs(model), preprocessing, feature_names)
+    except SignatureError as exc:
+        raise PublishError(str(exc)) from exc
+    classes = _check_output(model)
     labels = labels or [str(i) for i in range(classes)]
     if len(labels) != classes:
         raise PublishError(f"the model has {classes} outputs but {len(labels)} labels were given")
-    encoded = _encoded_features(width, preprocessing, feature_names)
-    tflite = (converter or convert_to_tflite)(model_path)
-    probe = _parity_sample(width, preprocessing, sample)
-    report = check_parity(model, tflite, probe, tolerance=PARITY_TOLERANCE)
-    if not report.ok:
-        raise PublishError(
-            f"LiteRT conversion disagrees with Keras (max probability difference "
-            f"{report.max_abs_diff:.3g}, {report.argmax_mismatches} argmax mismatches); "
-            "nothing was uploaded"
-        )
-    # What each engine runs: the Keras file as given, and its LiteRT conversion.
-    contents = {"keras": model_path.read_bytes(), "litert": tflite}
+    manifest = BundleManifest(
+        name=name,
+        version=version,
+        encoded_features=tuple(encoded),
+        labels=tuple(labels),
+        artifacts={},
+        preprocessing=preprocessing,
+        frameworks=_framework_versions(),
+        metrics=metrics or {},
+        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        feature_stats=feature_stats,
+        inputs=inputs,
+    )
+    manifest.check()
+    probe = parity_matrix(model, encoded, inputs, preprocessing, sample)
+    litert = try_litert(
+        model, model_path, ModelInputs(manifest).split(probe), converter, PARITY_TOLERANCE
+    )
+    if litert.problem and require_litert:
+        raise PublishError(f"{litert.problem}; --require-litert refuses a Keras-only bundle")
+    # What each engine runs: the Keras file as given, and its LiteRT conversion if sound.
+    contents = {"keras": model_path.read_bytes()}
+    if litert.tflite is not None:
+        contents["litert"] = litert.tflite
     files: dict[str, bytes] = {}
     artifacts: dict[str, Artifact] = {}
     for engine, content in contents.items():
         spec = ENGINES[engine]
         files[spec.file_name(model_path.suffix)] = content
         artifacts[spec.artifact] = _artifact(spec.file_name(model_path.suffix), content)
-    manifest = BundleManifest(
-        name=name,
-        version=version,
-        encoded_features=tuple(encoded),
-        labels=tuple(labels),
-        artifacts=artifacts,
-        preprocessing=preprocessing,
-        frameworks=_framework_versions(),
-        metrics=(metrics or {}) | {"litert_parity_max_abs_diff": float(report.max_abs_diff)},
-        created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        feature_stats=feature_stats,
+    outcome = (
+        {"litert_unavailable": litert.problem}
+        if litert.problem
+        else {"litert_parity_max_abs_diff": litert.max_abs_diff}
     )
+    manifest = replace(manifest, artifacts=artifacts, metrics=(metrics or {}) | outcome)
     manifest.check()
-    return BuiltBundle(manifest, files, float(report.max_abs_diff))
+    return BuiltBundle(manifest, files, litert.max_abs_diff, litert.problem)
 
 
 def upload_bundle(
@@ -165,43 +189,10 @@ def _check_version(version: str) -> None:
         )
 
 
-def _check_signature(model: Any) -> tuple[int, int]:
-    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 2:
-        raise PublishError("the model must take exactly one 2-D float input (rows, features)")
+def _check_output(model: Any) -> int:
     if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
         raise PublishError("the model must have one (rows, classes) probability output")
-    return int(model.inputs[0].shape[-1]), int(model.outputs[0].shape[-1])
-
-
-def _encoded_features(
-    width: int, preprocessing: PreprocessingSpec | None, feature_names: list[str] | None
-) -> list[str]:
-    names = (
-        preprocessing.encoded_features()
-        if preprocessing
-        else (feature_names or [f"x{i}" for i in range(width)])
-    )
-    if len(names) != width:
-        raise PublishError(f"the model takes {width} inputs but {len(names)} feature names given")
-    return names
-
-
-def _parity_sample(
-    width: int, preprocessing: PreprocessingSpec | None, sample: np.ndarray | None
-) -> np.ndarray:
-    """Encoded-space rows to compare engines on: given rows plus seeded synthetic ones."""
-    rng = np.random.default_rng(0)
-    synthetic = rng.standard_normal((SAMPLE_ROWS, width)).astype(np.float32)
-    if preprocessing:
-        offset = len(preprocessing.numeric)
-        synthetic[:, offset:] = 0.0
-        for feature in preprocessing.categorical:
-            picks = rng.integers(0, len(feature.categories), SAMPLE_ROWS)
-            synthetic[np.arange(SAMPLE_ROWS), offset + picks] = 1.0
-            offset += len(feature.categories)
-    if sample is None:
-        return synthetic
-    return np.concatenate([np.asarray(sample, dtype=np.float32), synthetic])
+    return int(model.outputs[0].shape[-1])
 
 
 def _artifact(file_name: str, content: bytes) -> Artifact:
@@ -230,6 +221,16 @@ def _exists(s3_client: Any, bucket: str, key: str) -> bool:
     return True
 
 
+def _report_engines(bundle: BuiltBundle) -> None:
+    if bundle.litert_problem is None:
+        print(f"    LiteRT parity: max probability difference {bundle.parity_max_difference:.2e}")
+        return
+    print(
+        f"==> Keras-only bundle: {bundle.litert_problem}.\n"
+        f"    Serve it with {ENGINES['keras'].runtime}; the lite flavor answers 503 for it."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point; returns the exit code (2: a user mistake, one line said)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -238,7 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", help="bundle version, e.g. 1 or 2026-11-24")
     parser.add_argument("--labels", help="labels JSON file or comma-separated names")
     parser.add_argument("--preprocessing", help="preprocessing spec JSON (raw-record support)")
-    parser.add_argument("--features", help="JSON list of encoded feature names (no preprocessing)")
+    parser.add_argument(
+        "--features",
+        help="encoded feature names, JSON (file or inline): a list for one input, "
+        '{"input name": [names]} for several',
+    )
     parser.add_argument("--metrics", help="training metrics JSON to record in the manifest")
     parser.add_argument(
         "--feature-stats", help="mean/std per encoded feature JSON (range rule for encoded input)"
@@ -252,6 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     admin = parser.add_mutually_exclusive_group()
     admin.add_argument("--list", action="store_true", help="list the versions and LATEST's")
     admin.add_argument("--promote", metavar="VERSION", help="point LATEST at VERSION (rollback)")
+    parser.add_argument(
+        "--require-litert",
+        action="store_true",
+        help="refuse rather than publish a Keras-only bundle when LiteRT cannot serve the model",
+    )
     args = parser.parse_args(argv)
     _check_mode(parser, args)
     try:
@@ -277,7 +287,9 @@ def _check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     if args.list or args.promote:
         given = [f"--{o}" for o in publishing_only if getattr(args, o) is not None]
         given += [
-            f"--{o.replace('_', '-')}" for o in ("no_promote", "overwrite") if getattr(args, o)
+            f"--{o.replace('_', '-')}"
+            for o in ("no_promote", "overwrite", "require_litert")
+            if getattr(args, o)
         ]
         if given:
             parser.error(f"--list and --promote take no publishing option: drop {', '.join(given)}")
@@ -311,10 +323,11 @@ def _publish(args: argparse.Namespace) -> int:
             feature_names=features,
             metrics=metrics,
             feature_stats=feature_stats,
+            require_litert=args.require_litert,
         )
     except (OSError, ValueError) as exc:  # Keras cannot load it, or inputs disagree with it
         raise PublishError(f"cannot publish {args.model}: {exc}") from exc
-    print(f"    LiteRT parity: max probability difference {bundle.parity_max_difference:.2e}")
+    _report_engines(bundle)
     with s3_errors(target.bucket):
         url = upload_bundle(bundle, s3, target.bucket, target.prefix,
                             promote=not args.no_promote, overwrite=args.overwrite)  # fmt: skip

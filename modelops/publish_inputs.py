@@ -65,14 +65,32 @@ def read_feature_stats(path: str | None) -> FeatureStats | None:
         ) from exc
 
 
-def read_features(path: str | None) -> list[str] | None:
-    """`--features`: a JSON list of encoded feature names."""
-    if path is None:
+def read_features(value: str | None) -> list[str] | dict[str, list[str]] | None:
+    """`--features`: encoded feature names as JSON, inline (starting with `[` or `{`) or in a
+    file: a list for one input, or `{"input name": [names]}` for several."""
+    if value is None:
         return None
-    data = read_json(Path(path), "--features")
-    if not isinstance(data, list) or not all(isinstance(x, str) for x in data):
-        raise UserMistake(f'--features {path}: must hold a JSON list of names, e.g. ["x0", "x1"]')
-    return data
+    inline = value.lstrip()[:1] in ("[", "{")
+    if inline:
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise UserMistake(f"--features: not valid JSON ({_where(exc)})") from exc
+    else:
+        data = read_json(Path(value), "--features")
+    shown = "--features" if inline else f"--features {value}"
+    if _names(data):
+        return list(data)
+    if isinstance(data, dict) and data and all(_names(v) for v in data.values()):
+        return {str(k): list(v) for k, v in data.items()}
+    raise UserMistake(
+        f'{shown}: must hold a JSON list of names, e.g. ["x0", "x1"], or one list per '
+        'input, e.g. {"numbers": ["x0"], "ids": ["x1"]}'
+    )
+
+
+def _names(data: Any) -> bool:
+    return isinstance(data, list) and all(isinstance(x, str) for x in data)
 
 
 def read_metrics(path: str | None) -> dict[str, Any] | None:

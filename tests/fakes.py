@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from chalicelib.bundle_layout import BundleLayout
 from chalicelib.engines.registry import ENGINES
-from chalicelib.manifest import Artifact, BundleManifest
+from chalicelib.manifest import Artifact, BundleManifest, ModelInput
 from chalicelib.service import PredictionService
 from chalicelib.store import BundleLocation, ModelStore
 from modelops.publish import BuiltBundle
@@ -182,13 +182,13 @@ class FakeEngine:
         self.outputs = outputs
         self.error = error
         self.fail_after = fail_after
-        self.calls: list[np.ndarray] = []
+        self.calls: list[Mapping[str, np.ndarray]] = []
 
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
+    def predict(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         self.calls.append(inputs)
         if self.error is not None and len(self.calls) > self.fail_after:
             raise self.error
-        rows = inputs.shape[0]
+        rows = next(iter(inputs.values())).shape[0]
         probabilities = np.full((rows, self.outputs), 0.5 / (self.outputs - 1), np.float32)
         probabilities[np.arange(rows), np.arange(rows) % self.outputs] = 0.5
         return probabilities
@@ -218,9 +218,11 @@ def make_bundle(
     labels: Sequence[str] = ("A", "B", "C"),
     features: Sequence[str] = ("x0", "x1", "x2", "x3"),
     artifacts: dict[str, bytes] | None = None,
+    inputs: Sequence[ModelInput] = (),
 ) -> BuiltBundle:
     """A valid bundle: `artifacts` maps engine kind -> file bytes (default: a fake
-    LiteRT file), named and keyed as the engine registry says, with true sha256."""
+    LiteRT file), named and keyed as the engine registry says, with true sha256;
+    `inputs` as a manifest records several (default: none recorded, one float32 input)."""
     contents = artifacts if artifacts is not None else {"litert": b"not really a tflite file"}
     files: dict[str, bytes] = {}
     entries: dict[str, Artifact] = {}
@@ -237,6 +239,7 @@ def make_bundle(
         labels=tuple(labels),
         artifacts=entries,
         created_at="2026-11-25T00:00:00Z",
+        inputs=tuple(inputs),
     )
     manifest.check()
     return BuiltBundle(manifest, files, 0.0)

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 import numpy as np
 
 
 class InferenceEngine(Protocol):
-    """Turns an encoded (rows, features) float32 matrix into (rows, labels) probabilities."""
+    """Turns the model's inputs into its (rows, outputs) output.
+
+    `inputs` maps each input's name to a 2-D array of its dtype, in the manifest's
+    input order (`chalicelib.model_inputs` builds it). An engine whose model has one
+    input takes the only array whatever its name (manifests before several inputs
+    name none).
+    """
 
     name: str
 
-    def predict(self, inputs: np.ndarray) -> np.ndarray: ...
+    def predict(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,9 @@ class LiteRTEngine:
     """A LiteRT interpreter behind a lock: interpreters are not thread-safe.
 
     Lambda never calls concurrently, `chalice local` does; the lock costs ~100 ns.
-    The input tensor is resized only when the batch size changes.
+    Inputs are matched by name through the conversion's signature: the converter
+    orders a model's input tensors its own way (by name, not by the Keras order).
+    Each input tensor is resized only when the batch size changes.
     """
 
     name = "litert"
@@ -32,11 +35,15 @@ class LiteRTEngine:
             model_content=model_content, num_threads=num_threads
         )
         self._interpreter.allocate_tensors()
-        (input_detail,) = self._interpreter.get_input_details()
-        self._input_index = input_detail["index"]
+        #: input name -> (tensor index, features per row)
+        details = _input_details(self._interpreter)
+        self._inputs = {
+            name: (int(detail["index"]), int(detail["shape"][1]))
+            for name, detail in details.items()
+        }
+        self.input_names = list(self._inputs)
         self._output_index = self._interpreter.get_output_details()[0]["index"]
-        self._rows = int(input_detail["shape"][0])
-        self.width = int(input_detail["shape"][1])
+        self._rows = int(next(iter(details.values()))["shape"][0])
         self._lock = threading.Lock()
 
     @classmethod
@@ -44,14 +51,39 @@ class LiteRTEngine:
         with open(path, "rb") as handle:
             return cls(handle.read())
 
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """Probabilities for each row of `inputs` (float32, shape (rows, width))."""
-        rows = inputs.shape[0]
+    def predict(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The model's output for `inputs` (one array per input name)."""
+        tensors = self._tensors(inputs)
+        rows = next(iter(inputs.values())).shape[0]
         with self._lock:
             if rows != self._rows:
-                self._interpreter.resize_tensor_input(self._input_index, [rows, self.width])
+                for index, width in tensors:
+                    self._interpreter.resize_tensor_input(index, [rows, width])
                 self._interpreter.allocate_tensors()
                 self._rows = rows
-            self._interpreter.set_tensor(self._input_index, inputs)
+            for (index, _), array in tensors.items():
+                self._interpreter.set_tensor(index, array)
             self._interpreter.invoke()
             return self._interpreter.get_tensor(self._output_index).copy()
+
+    def _tensors(self, inputs: Mapping[str, np.ndarray]) -> dict[tuple[int, int], np.ndarray]:
+        """(tensor index, width) -> array; one input takes the only array by any name."""
+        if len(self._inputs) == 1 and len(inputs) == 1:
+            return {next(iter(self._inputs.values())): next(iter(inputs.values()))}
+        missing = set(self._inputs) - set(inputs)
+        if missing:
+            raise ValueError(f"the model's inputs {sorted(missing)} were not given")
+        return {self._inputs[name]: inputs[name] for name in self._inputs}
+
+
+def _input_details(interpreter: Any) -> dict[str, dict[str, Any]]:
+    """Input details by the model's input names: the serving signature's names when the
+    file has one (Keras conversions do), else the tensor names."""
+    signatures = interpreter.get_signature_list()
+    if signatures:
+        key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+        details: dict[str, dict[str, Any]] = interpreter.get_signature_runner(
+            key
+        ).get_input_details()
+        return details
+    return {detail["name"]: detail for detail in interpreter.get_input_details()}

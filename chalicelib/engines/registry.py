@@ -9,6 +9,7 @@ the `keras` engine is configured.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,8 @@ class EngineSpec:
     suffixes: tuple[str, ...]
     #: "module:Class"; the class has `from_file(path) -> InferenceEngine`.
     factory: str
+    #: Where this engine runs, for messages that tell a user what to deploy.
+    runtime: str
 
     def file_name(self, suffix: str | None = None) -> str:
         """The artifact's file name in a bundle: `model<suffix>`, the default suffix
@@ -43,9 +46,20 @@ class EngineSpec:
 ENGINES: dict[str, EngineSpec] = {
     spec.kind: spec
     for spec in (
-        EngineSpec("litert", "tflite", (".tflite",), "chalicelib.engines.litert:LiteRTEngine"),
         EngineSpec(
-            "keras", "keras", (".keras", ".h5"), "chalicelib.engines.keras_engine:KerasEngine"
+            "litert",
+            "tflite",
+            (".tflite",),
+            "chalicelib.engines.litert:LiteRTEngine",
+            "the lite runtime flavor (MODEL_ENGINE=litert, stage dev/prod)",
+        ),
+        EngineSpec(
+            "keras",
+            "keras",
+            (".keras", ".h5"),
+            "chalicelib.engines.keras_engine:KerasEngine",
+            "the tensorflow runtime flavor "
+            "(MODEL_ENGINE=keras, stage dev-tensorflow/prod-tensorflow)",
         ),
     )
 }
@@ -62,3 +76,9 @@ def engine_spec(kind: str) -> EngineSpec:
 def load_engine(kind: str, path: str) -> InferenceEngine:
     """Load the engine `kind` from the artifact at `path`."""
     return engine_spec(kind).load(path)
+
+
+def engines_for(artifacts: Iterable[str]) -> list[str]:
+    """The engine kinds that can serve a bundle holding these artifact keys."""
+    present = set(artifacts)
+    return [spec.kind for spec in ENGINES.values() if spec.artifact in present]

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from chalicelib.surfaces.json_structure import FAST_PATH_TOKENS, check_structure, token_bound
 
 _JSON_MEDIA_TYPES = ("application/json",)
 
@@ -30,12 +31,21 @@ def check_media_type(content_type: str | None) -> None:
 
 
 def parse_records(raw_body: bytes | None, max_records: int) -> list[Any]:
-    """Decode and parse the body; return its records (not yet validated one by one)."""
+    """Decode and parse the body; return its records (not yet validated one by one).
+
+    Memory stays bounded for any body: one with more values than a valid request
+    can hold goes through the structural checks before a single object is built.
+    """
     if raw_body is None or not raw_body.strip():
         raise InvalidRequest("The request body is empty.", code="empty_body")
+    checked = token_bound(raw_body) > FAST_PATH_TOKENS
+    if checked:
+        check_structure(raw_body, max_records)
     try:
         document = orjson.loads(raw_body)  # ~4x faster than json; strict RFC 8259
     except orjson.JSONDecodeError:
+        if not checked:  # the stdlib parser recurses: nesting is checked first
+            check_structure(raw_body, max_records)
         document = _parse_leniently(raw_body)
     records = _records_of(document)
     if not records:

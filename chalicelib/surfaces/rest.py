@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from chalicelib.errors import ServiceError
+from chalicelib.errors import InvalidRequest, ServiceError
 from chalicelib.service import PredictionService
 from chalicelib.surfaces.json_body import check_media_type, parse_records
 
@@ -51,17 +51,34 @@ def answer(produce: Callable[[], dict[str, Any]]) -> HttpAnswer:
 
 
 def predict(
-    service: Callable[[], PredictionService], raw_body: bytes | None, content_type: str | None
+    service: Callable[[], PredictionService],
+    read_body: Callable[[], bytes | str | None],
+    content_type: str | None,
 ) -> HttpAnswer:
     """POST /predict: checks that need no model run first, so a malformed request
-    gets its 4xx even while the model is unavailable."""
+    gets its 4xx even while the model is unavailable.
+
+    `read_body` decodes the transport's body (base64, text to UTF-8); it raises
+    ValueError when it cannot, which is the client's fault.
+    """
 
     def produce() -> dict[str, Any]:
         check_media_type(content_type)
         serving = service()
-        return serving.predict(parse_records(raw_body, serving.max_records))
+        return serving.predict(parse_records(_body_bytes(read_body), serving.max_records))
 
     return answer(produce)
+
+
+def _body_bytes(read_body: Callable[[], bytes | str | None]) -> bytes | None:
+    try:
+        body = read_body()
+        return body.encode() if isinstance(body, str) else body
+    except ValueError as exc:  # invalid base64, or a lone surrogate in a text body
+        raise InvalidRequest(
+            "The request body could not be decoded (invalid base64 or not UTF-8).",
+            code="invalid_encoding",
+        ) from exc
 
 
 def health(service: Callable[[], PredictionService]) -> HttpAnswer:
@@ -72,3 +89,32 @@ def health(service: Callable[[], PredictionService]) -> HttpAnswer:
 def model(service: Callable[[], PredictionService]) -> HttpAnswer:
     """GET /model."""
     return answer(lambda: service().model_info())
+
+
+# What the web framework answers by itself (no route matched the method, its own
+# media-type check, a crash outside a route): the same error body, and no text
+# taken from the request.
+_FRAMEWORK_ERRORS = {
+    400: ("invalid_request", "The request could not be read."),
+    403: ("forbidden", "This path or method is not part of the API."),
+    404: ("not_found", "This path is not part of the API."),
+    405: ("method_not_allowed", "This method is not allowed on this path."),
+    415: ("unsupported_media_type", "Send JSON with Content-Type: application/json."),
+}
+
+
+def framework_error(status: int, allowed: str = "") -> HttpAnswer:
+    """The API's error body for a status the framework answered with its own body.
+
+    `allowed` is the route's methods for a 405; a 405 without any means no route
+    has the path (a direct invoke with any path), which is a 404.
+    """
+    if status >= 500:
+        return error_answer(ServiceError("An internal error occurred."))
+    if status == 405 and not allowed:
+        status = 404
+    code, message = _FRAMEWORK_ERRORS.get(status, ("request_refused", "The request was refused."))
+    answer = json_answer(status, {"error": {"code": code, "message": message}})
+    if status == 405:
+        answer.headers["Allow"] = allowed
+    return answer

@@ -76,6 +76,20 @@ def test_bad_inputs_get_their_status_and_error_json(api_url: str, good: dict[str
     assert httpx.get(f"{api_url}/health").json()["status"] == "ok"
 
 
-def test_wrong_method_and_route_do_not_leak(api_url: str) -> None:
-    assert httpx.get(f"{api_url}/predict").status_code in (403, 404, 405)
-    assert httpx.post(f"{api_url}/nope", json=[]).status_code in (403, 404)
+def test_every_route_answers_the_api_error_body_whatever_the_content_type(api_url: str) -> None:
+    for path in ("/health", "/model"):  # GET routes ignore the header
+        response = httpx.get(f"{api_url}{path}", headers={"Content-Type": f"text/{SECRET}"})
+        assert response.status_code == 200, path
+        assert SECRET not in response.text
+    response = httpx.get(f"{api_url}/predict", headers={"Content-Type": f"text/{SECRET}"})
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response.headers["allow"] == "POST"
+    assert SECRET not in response.text and SECRET not in str(response.headers)
+
+
+def test_an_unknown_path_is_api_gateways_403_and_echoes_nothing(api_url: str) -> None:
+    """`chalice local` answers what API Gateway would, before the app runs."""
+    response = httpx.post(f"{api_url}/{SECRET}", json=[])
+    assert response.status_code == 403
+    assert response.json() == {"message": "Missing Authentication Token"}

@@ -29,7 +29,7 @@ def test_stack_serves_prints_working_curls_and_stops_on_ctrl_c(
     shutil.copytree(published.model_dir, model_dir)
     stack = subprocess.Popen(
         [sys.executable, "-m", "localdev.stack", "--s3-port", "0", "--api-port", "0",
-         "--model-dir", str(model_dir)],
+         "--demo-dir", str(model_dir)],
         cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     lines: queue.Queue[str] = queue.Queue()  # read in a thread: every wait has a timeout

@@ -4,6 +4,7 @@ Chalice leaves out, and stage policies without wildcards."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,11 +43,8 @@ def test_prod_cloudformation_with_api_key_passes_cfn_lint(project: Path, tmp_pat
     assert "EphemeralStorage" not in function
     role_policy = resources["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     assert role_policy == stage_policy("prod")
-    # Retention on the log group the function really writes to (Chalice's own name for it
-    # is a dangling ${ApiHandler}; the merge template corrects it).
-    log_group = resources["ApiHandlerLogGroup"]["Properties"]
-    assert log_group == {"LogGroupName": {"Fn::Sub": "/aws/lambda/${APIHandler}"},
-                         "RetentionInDays": 90}  # fmt: skip
+    assert logs_where_the_role_may_write(resources) == "/aws/lambda/keras-model-serving-prod"
+    assert resources["ApiHandlerLogGroup"]["Properties"]["RetentionInDays"] == 90
     # The optional API key: key, usage plan with throttling, and protected methods.
     plan = resources["UsagePlan"]["Properties"]
     assert plan["ApiStages"] == [{"ApiId": {"Ref": "RestAPI"}, "Stage": "api"}]
@@ -59,6 +57,21 @@ def test_prod_cloudformation_with_api_key_passes_cfn_lint(project: Path, tmp_pat
     assert "x-amazon-apigateway-integration" in paths["/predict"]["post"]  # merged, not replaced
 
 
+def logs_where_the_role_may_write(resources: dict[str, Any]) -> str:
+    """The function's name is what `chalice deploy` names it (CloudFormation would
+    otherwise generate one), and the group it logs to, the retention group and the role's
+    log permissions all name it: returns that log group."""
+    name = resources["APIHandler"]["Properties"]["FunctionName"]
+    group = f"/aws/lambda/{name}"
+    assert resources["ApiHandlerLogGroup"]["Properties"]["LogGroupName"] == group
+    document = resources["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    log_arns = {arn for statement in document["Statement"] for arn in statement["Resource"]
+                if any(action.startswith("logs:") for action in statement["Action"])}  # fmt: skip
+    prefix = "arn:aws:logs:*:*:log-group:"
+    assert log_arns == {f"{prefix}{group}", f"{prefix}{group}:log-stream:*"}
+    return group
+
+
 def test_terraform_output_carries_log_retention_and_ephemeral_storage(
     project: Path, tmp_path: Path
 ) -> None:
@@ -67,6 +80,7 @@ def test_terraform_output_carries_log_retention_and_ephemeral_storage(
     chalice_package(flavor, "dev-tensorflow", "terraform", project_dir=project, out=out)
     resources = load(out / "chalice.tf.json")["resource"]
     function = resources["aws_lambda_function"]["api_handler"]
+    assert function["function_name"] == "keras-model-serving-dev-tensorflow"  # as the policy's
     assert (function["runtime"], function["memory_size"], function["timeout"]) == (
         "python3.12", 1769, 30)  # fmt: skip
     assert function["environment"]["variables"]["MODEL_ENGINE"] == "keras"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,8 @@ import pytest
 from chalicelib.config import Settings
 from chalicelib.manifest import PreprocessingSpec
 from chalicelib.service import PredictionService
-from chalicelib.wiring import build_service
+from chalicelib.wiring import build_service, get_service
+from deployment.stages import stage_environment
 from localdev.servers import MotoServer
 from modelops.publish import BuiltBundle, build_bundle, upload_bundle
 from tests.conftest import PublishedModel
@@ -66,3 +67,21 @@ def service_for(tmp_path: Path) -> Callable[..., PredictionService]:
         return build_service(settings)
 
     return _service
+
+
+Handler = Any  # the Chalice app, called as Lambda calls it: app(event, context)
+
+
+@pytest.fixture
+def handler(
+    published: PublishedModel, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Handler]:
+    """The Chalice app as Lambda calls it, configured like the dev stage."""
+    from app import app
+
+    for name, value in stage_environment("dev").items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path))
+    get_service.cache_clear()
+    yield app
+    get_service.cache_clear()

@@ -25,7 +25,7 @@ MESSAGE = "The model cache on local disk cannot be written"
 
 
 def predict(service: PredictionService, records: list[dict[str, object]]) -> rest.HttpAnswer:
-    return rest.predict(lambda: service, json.dumps(records).encode(), "application/json")
+    return rest.predict(lambda: service, lambda: json.dumps(records).encode(), "application/json")
 
 
 def assert_unavailable(answer: rest.HttpAnswer) -> None:

@@ -1,4 +1,5 @@
-"""Publishing refuses a bad conversion; the Keras engine serves .keras and legacy .h5."""
+"""A bad conversion gives a Keras-only bundle (or, with --require-litert, a refusal); the
+Keras engine serves .keras and legacy .h5."""
 
 from __future__ import annotations
 
@@ -35,14 +36,26 @@ def other_models_tflite(model_dir: Path) -> Callable[[Path], bytes]:
     return convert
 
 
-def test_publish_refuses_a_conversion_that_disagrees(
+def test_a_conversion_that_disagrees_gives_a_keras_only_bundle(published: PublishedModel) -> None:
+    built = build_bundle(
+        published.model_dir / "model.keras", name="loan-grade", version="9",
+        labels=list("ABCDEFG"), preprocessing=spec_of(published.model_dir),
+        converter=other_models_tflite(published.model_dir),
+    )  # fmt: skip
+    assert built.litert_problem is not None and "disagrees with Keras" in built.litert_problem
+    assert sorted(built.files) == ["model.keras"]
+    assert built.manifest.metrics is not None
+    assert built.manifest.metrics["litert_unavailable"] == built.litert_problem
+
+
+def test_require_litert_refuses_a_conversion_that_disagrees(
     published: PublishedModel, fresh_bucket: str
 ) -> None:
     with pytest.raises(PublishError, match="disagrees"):
         build_bundle(
             published.model_dir / "model.keras", name="loan-grade", version="9",
             labels=list("ABCDEFG"), preprocessing=spec_of(published.model_dir),
-            converter=other_models_tflite(published.model_dir),
+            converter=other_models_tflite(published.model_dir), require_litert=True,
         )  # fmt: skip
     assert boto3.client("s3").list_objects_v2(Bucket=fresh_bucket)["KeyCount"] == 0
 

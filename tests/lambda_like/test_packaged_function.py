@@ -74,3 +74,39 @@ def test_packaged_function_serves_like_keras(
         if ".venv" in p or ("site-packages" in p and not p.startswith(str(lambda_layout.opt)))
     ]
     assert not leaked  # fmt: skip
+
+
+def test_a_keras_only_bundle_is_served_by_the_tensorflow_flavor_only(
+    layout: tuple[str, LambdaLayout], published: PublishedModel, s3_server: MotoServer,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    import boto3
+
+    from modelops.publish import build_bundle, upload_bundle
+    from tests.keras_models import lstm_model
+
+    flavor, lambda_layout = layout
+    model = lstm_model()
+    model.save(tmp_path / "lstm.keras")
+    built = build_bundle(tmp_path / "lstm.keras", name="lstm", version="1")
+    assert built.litert_problem is not None  # Keras-only
+    prefix = f"models/lstm-{flavor}"
+    upload_bundle(built, boto3.client("s3"), published.bucket, prefix, overwrite=True)
+    rows = np.random.default_rng(2).standard_normal((20, 6)).astype(np.float32)
+    records = [{f"x{i}": float(v) for i, v in enumerate(row)} for row in rows]
+    env = s3_env(s3_server.url) | {
+        "MODEL_CACHE_DIR": str(tmp_path / "cache"),
+        "RUNTIME_UNPACK_DIR": str(tmp_path),
+        "MODEL_PREFIX": prefix,
+    }
+    report = invoke(lambda_layout, [proxy_event("POST", "/predict", records)], env)  # fmt: skip
+    (answer,) = (r["response"] for r in report["results"])
+    if flavor == "lite":
+        assert answer["statusCode"] == 503
+        error = json.loads(answer["body"])["error"]
+        assert "needs the tensorflow runtime flavor (MODEL_ENGINE=keras" in error["message"]
+        return
+    assert answer["statusCode"] == 200, answer["body"]
+    served = np.array([list(p["probabilities"].values())
+                       for p in json.loads(answer["body"])["predictions"]])  # fmt: skip
+    assert np.abs(served - np.asarray(model(rows))).max() <= 1e-5

@@ -3,6 +3,7 @@ same checks and outputs as the all-or-nothing path."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,11 +66,11 @@ def test_header_problems_name_missing_unknown_and_duplicate_columns() -> None:
 class NanForNegativeEngine(FakeEngine):
     """Row by row: the winner is the first input mod 3; a negative one scores NaN."""
 
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        probabilities = np.full((len(inputs), 3), 0.25, np.float32)
-        winners = np.abs(inputs[:, 0]).astype(int) % 3
-        probabilities[np.arange(len(inputs)), winners] = 0.5
-        probabilities[inputs[:, 0] < 0] = np.nan
+    def predict(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        first = next(iter(inputs.values()))[:, 0]
+        probabilities = np.full((len(first), 3), 0.25, np.float32)
+        probabilities[np.arange(len(first)), np.abs(first).astype(int) % 3] = 0.5
+        probabilities[first < 0] = np.nan
         return probabilities
 
 

@@ -31,7 +31,7 @@ def test_a_bundle_the_publisher_writes_is_read_by_the_store(prefix: str, tmp_pat
         loaded = store.get()
         assert loaded.manifest == bundle.manifest
         expected = tiny_expected()
-        got = loaded.engine.predict(np.asarray(expected["inputs"], dtype=np.float32))
+        got = loaded.engine.predict({"input": np.asarray(expected["inputs"], dtype=np.float32)})
         assert np.abs(got - np.asarray(expected["probabilities"])).max() <= 1e-5
 
 

@@ -1,4 +1,5 @@
-"""Body parsing: media type, encoding, JSON, top-level shape and record count."""
+"""Body parsing: media type, encoding, JSON, top-level shape, record count and the
+structural checks that refuse hostile bodies before parsing them."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import json
 
 import pytest
 
-from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from chalicelib.errors import InvalidRecords, InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from chalicelib.surfaces.json_body import check_media_type, parse_records
+from chalicelib.surfaces.json_structure import (
+    FAST_PATH_TOKENS,
+    MAX_VALUES_PER_RECORD,
+    check_structure,
+    token_bound,
+)
 
 
 @pytest.mark.parametrize(
@@ -84,3 +91,74 @@ def test_more_records_than_the_maximum_is_413() -> None:
     with pytest.raises(PayloadTooLarge) as caught:
         parse_records(json.dumps([{}] * 11).encode(), max_records=10)
     assert caught.value.status == 413
+
+
+# Structural checks: what cannot be a valid request is refused before parsing.
+
+
+def _records_body(count: int, fields: int = 3) -> bytes:
+    record = {f"f{i}": i + 0.5 for i in range(fields)} | {"text": 'a "quoted", [bracket] {x}\\'}
+    return json.dumps({"instances": [record] * count}).encode()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _records_body(1000),
+        _records_body(1000)[len(b'{"instances": ') : -1],  # the bare-array form
+        b"\xef\xbb\xbf" + _records_body(10),
+        json.dumps([{"s": "],[" * 1000, "t": "\\\\", "u": '\\"]'}] * 10).encode(),
+        json.dumps([{f"f{i}": 1.5 for i in range(MAX_VALUES_PER_RECORD)}]).encode(),
+        b'"just a string"',
+        b"[]",
+    ],
+)
+def test_the_structure_of_valid_bodies_passes(body: bytes) -> None:
+    check_structure(body, max_records=1000)
+
+
+def test_a_body_beyond_the_fast_path_bound_is_still_parsed() -> None:
+    body = _records_body(1000, fields=250)
+    assert token_bound(body) > FAST_PATH_TOKENS
+    assert len(parse_records(body, max_records=1000)) == 1000
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "code"),
+    [
+        (b"[" * 65 + b"]" * 65, InvalidRequest, "invalid_json"),
+        (b"[" + b"[],[[]]," * 600 + b"[]]", PayloadTooLarge, "too_many_records"),
+        (b"[" + b"{}," * 1000 + b"{}]", PayloadTooLarge, "too_many_records"),
+        (b'{"instances": [' + b"{}," * 1000 + b"{}]}", PayloadTooLarge, "too_many_records"),
+        (b'{"instances": [{}], "extra": [1, 2]}', InvalidRequest, "invalid_shape"),
+        (b'{"records": [{}, {}]}', InvalidRequest, "invalid_shape"),
+        (b'{"instances": {"a": 1}}', InvalidRequest, "invalid_shape"),
+    ],
+)
+def test_structures_no_valid_request_has_are_refused(
+    body: bytes, error: type[Exception], code: str
+) -> None:
+    with pytest.raises(error) as caught:
+        check_structure(body, max_records=1000)
+    assert getattr(caught.value, "code", None) == code
+
+
+def test_too_many_records_counts_them_exactly() -> None:
+    with pytest.raises(PayloadTooLarge) as caught:
+        check_structure(_records_body(11), max_records=10)
+    assert caught.value.message == "11 records exceed the maximum of 10 per request."
+
+
+def test_a_record_with_too_many_values_is_named() -> None:
+    wide = {f"k{i}": 0 for i in range(MAX_VALUES_PER_RECORD + 1)}
+    with pytest.raises(InvalidRecords) as caught:
+        check_structure(json.dumps([{"a": 1}, wide, [[1, 2]] * 600]).encode(), 10)
+    assert [(p.record, p.field) for p in caught.value.details] == [(1, None), (2, None)]
+    assert "k1" not in caught.value.message
+
+
+def test_hostile_bodies_get_their_codes_from_parse_records() -> None:
+    """Memory is measured per body in a subprocess (tests/functional/test_hostile_bodies)."""
+    for body in (b"[" * 3_000_000 + b"]" * 3_000_000, b"[" + b"{}," * 2_000_000 + b"{}]"):
+        with pytest.raises(InvalidRequest if body[1:2] == b"[" else PayloadTooLarge):
+            parse_records(body, max_records=1000)

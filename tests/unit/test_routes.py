@@ -45,8 +45,10 @@ def factory(service: PredictionService) -> Callable[[], PredictionService]:
     return lambda: service
 
 
-def body(records: Any) -> bytes:
-    return json.dumps({"instances": records}).encode()
+def body(records: Any) -> Callable[[], bytes]:
+    """A body reader for rest.predict, as app.py passes one."""
+    raw = json.dumps({"instances": records}).encode()
+    return lambda: raw
 
 
 def broken_engine_service(s3: FakeS3, tmp_path: Path) -> PredictionService:
@@ -108,7 +110,7 @@ def test_a_malformed_request_gets_its_4xx_while_the_model_is_unavailable(
     tmp_path: Path,
 ) -> None:
     service = factory(make_service(FakeS3(), tmp_path))  # no bucket at all
-    assert rest.predict(service, b"{", JSON).status == 400
+    assert rest.predict(service, lambda: b"{", JSON).status == 400
     assert rest.predict(service, body(RECORDS), "text/plain").status == 415
     assert rest.predict(service, body(RECORDS), JSON).status == 503
 
@@ -141,7 +143,7 @@ def test_the_app_serves_the_installed_service(
 ) -> None:
     with install(make_service(s3, tmp_path)) as client:
         response = client.http.post(
-            "/predict", headers={"Content-Type": JSON}, body=body(RECORDS).decode()
+            "/predict", headers={"Content-Type": JSON}, body=body(RECORDS)().decode()
         )
         assert response.status_code == 200
         assert [p["label"] for p in response.json_body["predictions"]] == ["A", "B"]
@@ -159,7 +161,7 @@ def test_the_app_answers_500_without_a_trace(
 ) -> None:
     with install(broken_engine_service(s3, tmp_path)) as client:
         response = client.http.post(
-            "/predict", headers={"Content-Type": JSON}, body=body(RECORDS).decode()
+            "/predict", headers={"Content-Type": JSON}, body=body(RECORDS)().decode()
         )
     assert response.status_code == 500 and response.json_body == INTERNAL_ERROR
     assert b"Traceback" not in response.body and b"exploded" not in response.body

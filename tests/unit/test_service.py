@@ -40,7 +40,7 @@ def test_predictions_come_back_in_input_order_with_labels(s3: FakeS3, tmp_path: 
     assert answer["model"] == {"name": "tiny", "version": "4"}
     assert [p["label"] for p in answer["predictions"]] == ["A", "B", "C", "A"]
     assert answer["predictions"][1]["probabilities"] == {"A": 0.25, "B": 0.5, "C": 0.25}
-    fed = engine.calls[-1]
+    fed = engine.calls[-1]["input"]
     assert fed.dtype == np.float32 and fed[:, 0].tolist() == [0, 1, 2, 3]
 
 

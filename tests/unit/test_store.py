@@ -15,7 +15,7 @@ from botocore.exceptions import ReadTimeoutError
 
 from chalicelib.bundle_layout import BundleLayout
 from chalicelib.engines import load_engine
-from chalicelib.errors import ModelCorrupt, ModelNotFound, StorageUnreachable
+from chalicelib.errors import ModelCorrupt, ModelNotFound, RuntimeMismatch, StorageUnreachable
 from tests.fakes import (
     BUCKET,
     PREFIX,
@@ -67,17 +67,31 @@ def test_each_engine_gets_its_own_artifact(s3: FakeS3, tmp_path: Path) -> None:
     assert loader.loads == [("keras", b"keras bytes")]
 
 
-def test_a_bundle_without_the_engines_artifact_is_corrupt(s3: FakeS3, tmp_path: Path) -> None:
-    put_bundle(s3, BUCKET, PREFIX, make_bundle(artifacts={"litert": b"lite only"}))
-    with pytest.raises(ModelCorrupt, match="no keras artifact"):
-        make_store(s3, tmp_path, engine="keras").get()
+def test_a_bundle_for_another_engine_names_the_runtime_it_needs(s3: FakeS3, tmp_path: Path) -> None:
+    put_bundle(s3, BUCKET, PREFIX, make_bundle(artifacts={"keras": b"a big keras file"}))
+    loader = FakeEngineLoader()
+    with pytest.raises(RuntimeMismatch) as raised:
+        make_store(s3, tmp_path, loader, engine="litert").get()
+    assert raised.value.status == 503 and raised.value.code == "model_unavailable"
+    assert "needs the tensorflow runtime flavor (MODEL_ENGINE=keras, stage dev-tensorflow/" in (
+        raised.value.message
+    )
+    assert loader.loads == []  # decided from the manifest: the model file is never fetched
+    assert [key for op, _, key in s3.calls if op == "GetObject"][-1].endswith("manifest.json")
+
+
+def test_a_bundle_no_engine_can_load_is_corrupt(s3: FakeS3, tmp_path: Path) -> None:
+    bundle = make_bundle(artifacts={})
+    put_bundle(s3, BUCKET, PREFIX, bundle)
+    with pytest.raises(ModelCorrupt, match="no artifact any engine loads"):
+        make_store(s3, tmp_path).get()
 
 
 def test_the_real_litert_engine_loads_the_committed_fixture(s3: FakeS3, tmp_path: Path) -> None:
     put_bundle(s3, BUCKET, PREFIX, tiny_litert_bundle())
     loaded = make_store(s3, tmp_path, load_engine).get()
     expected = tiny_expected()
-    got = loaded.engine.predict(np.asarray(expected["inputs"], dtype=np.float32))
+    got = loaded.engine.predict({"input": np.asarray(expected["inputs"], dtype=np.float32)})
     assert loaded.engine.name == "litert"
     assert np.abs(got - np.asarray(expected["probabilities"])).max() <= 1e-5
 
@@ -276,5 +290,5 @@ def test_the_load_probe_feeds_the_manifests_width(s3: FakeS3, tmp_path: Path) ->
     put_bundle(s3, BUCKET, PREFIX, make_bundle(features=("a", "b", "c", "d", "e")))
     engine = FakeEngine()
     make_store(s3, tmp_path, FakeEngineLoader(engine)).get()
-    assert [probe.shape for probe in engine.calls] == [(1, 5)]
-    assert engine.calls[0].dtype == np.float32
+    assert [{n: a.shape for n, a in probe.items()} for probe in engine.calls] == [{"input": (1, 5)}]
+    assert engine.calls[0]["input"].dtype == np.float32

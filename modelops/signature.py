@@ -1,0 +1,151 @@
+"""What a Keras model takes, for publishing: its inputs, the features each one gets,
+and a parity sample that respects integer inputs.
+
+    --features names.json            a flat list: the model has one input
+    --features '{"numbers": [...], "codes": [...]}'   one list per input name
+
+Records stay flat; the manifest's `inputs` maps each feature to its input and position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from chalicelib.manifest import INPUT_DTYPES, ModelInput, PreprocessingSpec
+
+SAMPLE_ROWS = 512
+#: Integer inputs feeding no Embedding/CategoryEncoding are sampled in [0, this).
+DEFAULT_INTEGER_BOUND = 2
+
+FeatureNames = Sequence[str] | Mapping[str, Sequence[str]]
+
+
+class SignatureError(ValueError):
+    """The model's inputs or the given feature names do not fit a bundle."""
+
+
+@dataclass(frozen=True)
+class KerasInput:
+    """One input of the Keras model, as loaded from its file."""
+
+    name: str
+    dtype: str
+    width: int
+
+
+def keras_inputs(model: Any) -> list[KerasInput]:
+    """The model's inputs in its order; each must be 2-D (rows, features) and numeric."""
+    found = []
+    for tensor in model.inputs:
+        dtype = str(getattr(tensor.dtype, "name", tensor.dtype))
+        if len(tensor.shape) != 2 or tensor.shape[-1] is None:
+            raise SignatureError(
+                f"input {tensor.name!r} must be 2-D (rows, features); it has shape {tensor.shape}"
+            )
+        if dtype not in INPUT_DTYPES:
+            raise SignatureError(
+                f"input {tensor.name!r} has dtype {dtype}; supported: {', '.join(INPUT_DTYPES)}"
+            )
+        found.append(KerasInput(str(tensor.name), dtype, int(tensor.shape[-1])))
+    return found
+
+
+def map_features(
+    inputs: list[KerasInput],
+    preprocessing: PreprocessingSpec | None,
+    names: FeatureNames | None,
+) -> tuple[list[str], tuple[ModelInput, ...]]:
+    """The encoded feature order and each input's features (the manifest's `inputs`)."""
+    if names is None or not isinstance(names, Mapping):
+        if len(inputs) > 1 and (names is not None or preprocessing is not None):
+            raise SignatureError(
+                f"the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}): "
+                'give --features as {"input name": [feature names], ...}'
+            )
+        if len(inputs) == 1:
+            flat = preprocessing.encoded_features() if preprocessing else names
+            names = {inputs[0].name: list(flat or (f"x{i}" for i in range(inputs[0].width)))}
+        else:
+            names = {i.name: [f"{i.name}_{n}" for n in range(i.width)] for i in inputs}
+    unknown = sorted(set(names) - {i.name for i in inputs})
+    missing = [i.name for i in inputs if i.name not in names]
+    if unknown or missing:
+        raise SignatureError(
+            f"--features names inputs {unknown or '[]'} the model does not have and lacks "
+            f"{missing or '[]'}; the model's inputs are {', '.join(i.name for i in inputs)}"
+        )
+    mapped = []
+    for model_input in inputs:
+        given = names[model_input.name]
+        if isinstance(given, str) or not isinstance(given, Sequence):
+            raise SignatureError(f"--features for input {model_input.name!r} must be a list")
+        features = tuple(str(name) for name in given)
+        if len(features) != model_input.width:
+            raise SignatureError(
+                f"input {model_input.name!r} takes {model_input.width} features but "
+                f"{len(features)} names were given"
+            )
+        mapped.append(ModelInput(model_input.name, model_input.dtype, features))
+    concatenated = [name for model_input in mapped for name in model_input.features]
+    return (preprocessing.encoded_features() if preprocessing else concatenated), tuple(mapped)
+
+
+def parity_matrix(
+    model: Any,
+    encoded: list[str],
+    inputs: Sequence[ModelInput],
+    preprocessing: PreprocessingSpec | None,
+    sample: np.ndarray | None,
+) -> np.ndarray:
+    """Encoded-space rows to compare engines on (float64): given rows plus seeded
+    synthetic ones; integer features get whole numbers the model can index with."""
+    rng = np.random.default_rng(0)
+    synthetic = rng.standard_normal((SAMPLE_ROWS, len(encoded)))
+    if preprocessing:
+        offset = len(preprocessing.numeric)
+        synthetic[:, offset:] = 0.0
+        for feature in preprocessing.categorical:
+            picks = rng.integers(0, len(feature.categories), SAMPLE_ROWS)
+            synthetic[np.arange(SAMPLE_ROWS), offset + picks] = 1.0
+            offset += len(feature.categories)
+    synthetic = synthetic.astype(np.float32).astype(np.float64)  # what float32 inputs get
+    column = {name: i for i, name in enumerate(encoded)}
+    for model_input in inputs:
+        if model_input.dtype != "float32":
+            bound = integer_bound(model, model_input.name)
+            for name in model_input.features:
+                synthetic[:, column[name]] = rng.integers(0, bound, SAMPLE_ROWS)
+    if sample is None:
+        return synthetic
+    return np.concatenate([np.asarray(sample, dtype=np.float64), synthetic])
+
+
+def integer_bound(model: Any, input_name: str) -> int:
+    """Exclusive upper bound for sampling an integer input: the smallest `input_dim`
+    (Embedding) or `num_tokens` (CategoryEncoding) of the layers it feeds, else a small
+    default. Follows Keras's layer graph, so an unknown structure falls back safely."""
+    try:
+        start = next(layer for layer in model.layers if layer.name == input_name)
+        seen: set[int] = set()
+        frontier, bounds = [start], []
+        while frontier:
+            layer = frontier.pop()
+            for node in getattr(layer, "_outbound_nodes", []):
+                consumer = node.operation
+                if id(consumer) in seen:
+                    continue
+                seen.add(id(consumer))
+                bound = getattr(consumer, "input_dim", None) or getattr(
+                    consumer, "num_tokens", None
+                )
+                if bound:
+                    bounds.append(int(bound))
+                else:
+                    frontier.append(consumer)
+    except (StopIteration, AttributeError, TypeError):
+        return DEFAULT_INTEGER_BOUND
+    return min(bounds, default=DEFAULT_INTEGER_BOUND)

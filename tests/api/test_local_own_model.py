@@ -1,0 +1,303 @@
+"""`make serve MODEL=...` end to end: a user's model is published to the local S3 and
+served by a real `chalice local`, its printed curl commands work, the user's folder is
+left exactly as it was, and every mistake is one `error:` line before any work."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.bundle_layout import BundleLayout
+from localdev.own_model import SCRATCH_ROOT, local_project, needs_keras, read_manifest
+from localdev.servers import HOST, ChaliceLocal, MotoServer, port_in_use, s3_env
+from project_paths import CHALICE_DIR, PROJECT_DIR
+from tests.conftest import PublishedModel
+
+STARTUP_TIMEOUT = 180.0
+STACK = [sys.executable, "-m", "localdev.stack"]
+
+
+def _publish_takes_task() -> bool:
+    """Whether this checkout's modelops.publish has --task (model kinds)."""
+    help_text = subprocess.run([sys.executable, "-m", "modelops.publish", "--help"],
+                               cwd=PROJECT_DIR, capture_output=True, text=True).stdout  # fmt: skip
+    return "--task" in help_text
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen[str]
+    lines: list[str] = field(default_factory=list)
+    curls: list[str] = field(default_factory=list)
+    ports: set[int] = field(default_factory=set)
+
+
+@contextmanager
+def running_stack(args: list[str], curls: int) -> Iterator[Stack]:
+    """The stack until it printed `curls` curl lines; Ctrl-C'd afterwards."""
+    process = subprocess.Popen(
+        [*STACK, "--s3-port", "0", "--api-port", "0", *args],
+        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    stack = Stack(process)
+    lines: queue.Queue[str] = queue.Queue()  # read in a thread: every wait has a timeout
+    reader = threading.Thread(target=_read_lines, args=(process, lines), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    try:
+        while len(stack.curls) < curls and time.monotonic() < deadline and process.poll() is None:
+            try:
+                line = lines.get(timeout=1).rstrip()
+            except queue.Empty:
+                continue
+            stack.lines.append(line)
+            stack.ports.update(int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", line))
+            if line.strip().startswith("curl "):
+                stack.curls.append(line.strip())
+        assert len(stack.curls) == curls, "no curl examples:\n" + "\n".join(stack.lines)
+        yield stack
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        reader.join(timeout=10)
+        while not lines.empty():
+            stack.lines.append(lines.get().rstrip())
+
+
+def _read_lines(process: subprocess.Popen[str], into: queue.Queue[str]) -> None:
+    for line in process.stdout or []:
+        into.put(line)
+
+
+def _curl(command: str) -> dict[str, Any]:
+    answer = subprocess.run(shlex.split(command), cwd=PROJECT_DIR, capture_output=True,
+                            text=True, check=True, timeout=30).stdout  # fmt: skip
+    result: dict[str, Any] = json.loads(answer)
+    return result
+
+
+def _build_model(kind: str, path: Path) -> None:
+    """A tiny 3-feature model: one sigmoid unit (binary) or a 2-class softmax."""
+    script = f"""
+import keras
+keras.utils.set_random_seed(0)
+units, activation = {(1, "sigmoid") if kind == "binary" else (2, "softmax")!r}
+model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"),
+                          keras.layers.Dense(units, activation=activation)])
+model.save({str(path)!r})
+"""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=120)
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    } | {"<entries>": ",".join(sorted(str(p) for p in folder.rglob("*")))}
+
+
+@pytest.mark.parametrize("kind", ["classification", "binary"])
+def test_own_model_is_served_with_working_curls_and_its_folder_untouched(
+    kind: str, tmp_path: Path
+) -> None:
+    if kind == "binary" and not _publish_takes_task():
+        pytest.skip("modelops.publish has no --task yet (model kinds come from wt-data)")
+    folder = tmp_path / "my models"
+    folder.mkdir()
+    name = f"risk-{kind}-{os.getpid()}"
+    model = folder / f"{name}.keras"
+    _build_model(kind, model)
+    (folder / "labels.json").write_text('["mine"]')  # a file the demo once overwrote
+    before = _hashes(folder)
+    task = ["--task", "binary"] if kind == "binary" else []
+    try:
+        with running_stack(["--model", str(model), "--labels", "good,bad", *task], 3) as stack:
+            health, info, prediction = (_curl(c) for c in stack.curls)
+            assert health["status"] == "ok"
+            assert info["name"] == name
+            assert f"-d @artifacts/local/{name}/example-encoded.json" in stack.curls[2]
+            [answer] = prediction["predictions"]
+            probabilities = answer["probabilities"]
+            assert set(probabilities) == {"good", "bad"}
+            assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+            assert answer["label"] in ("good", "bad")
+    finally:
+        shutil.rmtree(SCRATCH_ROOT / name, ignore_errors=True)
+    banner = "\n".join(stack.lines)
+    assert f"Your model {name} " in banner
+    assert '"probabilities": {"good": p, "bad": p}' in banner
+    assert "Keras engine" not in banner  # LiteRT converts it
+    assert _hashes(folder) == before
+    assert len(stack.ports) == 2 and not any(port_in_use(p) for p in stack.ports)
+
+
+def test_with_preprocessing_it_prints_a_raw_and_an_encoded_curl_that_agree(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "trained"
+    shutil.copytree(model_dir, folder)
+    before = _hashes(folder)
+    name = f"loans-{os.getpid()}"
+    args = ["--model", str(folder / "model.keras"), "--name", name,
+            "--preprocessing", str(folder / "preprocessing.json"),
+            "--labels", str(folder / "labels.json")]  # fmt: skip
+    try:
+        with running_stack(args, 4) as stack:
+            raw, encoded = (_curl(c)["predictions"] for c in stack.curls[2:])
+            assert "example-raw.json" in stack.curls[2]
+            assert "example-encoded.json" in stack.curls[3]
+            assert [p["label"] for p in raw] == [p["label"] for p in encoded]
+            assert set(raw[0]["probabilities"]) == set("ABCDEFG")
+    finally:
+        shutil.rmtree(SCRATCH_ROOT / name, ignore_errors=True)
+    assert _hashes(folder) == before
+
+
+@pytest.mark.parametrize(("option", "variable"), [("--s3-port", "S3_PORT"),
+                                                  ("--api-port", "API_PORT")])  # fmt: skip
+def test_a_port_in_use_is_reported_before_any_work(
+    option: str, variable: str, tmp_path: Path
+) -> None:
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"not opened before the ports are checked")
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        other = "--api-port" if option == "--s3-port" else "--s3-port"
+        result = subprocess.run([*STACK, "--model", str(model), option, str(port), other, "0"],
+                                cwd=PROJECT_DIR, capture_output=True, text=True,
+                                timeout=60)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: port {port} on 127.0.0.1 is already in use: free it or pass "
+        f"{variable}=<another port> (python -m localdev.stack: {option}; 0 picks a free one)"
+    )
+    assert result.stdout == ""  # no server started, nothing converted or trained
+
+
+def test_make_serve_passes_the_variables_given_on_its_command_line(tmp_path: Path) -> None:
+    """MODEL (a path with a space) and S3_PORT reach the stack; NAME from the environment
+    (WSL sets one) does not: an invalid name would be refused before the ports."""
+    model = tmp_path / "my models" / "model.keras"
+    model.parent.mkdir()
+    model.write_bytes(b"not opened before the ports are checked")
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            # -o venv: never (re)install the environment from a test
+            ["make", "-s", "-o", "venv", "serve", f"MODEL={model}", "LABELS=good,bad",
+             f"S3_PORT={port}", "API_PORT=0"],
+            cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60,
+            env={**os.environ, "NAME": "not a model name!"},
+        )  # fmt: skip
+    assert result.returncode != 0
+    assert result.stderr.splitlines()[0] == (
+        f"error: port {port} on 127.0.0.1 is already in use: free it or pass "
+        "S3_PORT=<another port> (python -m localdev.stack: --s3-port; 0 picks a free one)"
+    )
+
+
+def test_a_missing_model_file_is_one_error_line(tmp_path: Path) -> None:
+    result = subprocess.run([*STACK, "--model", str(tmp_path / "nope.keras")], cwd=PROJECT_DIR,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: --model {tmp_path / 'nope.keras'}: no such file; give the path of your model file"
+    )
+
+
+def test_a_publish_refusal_is_one_line_and_stops_the_s3_server(tmp_path: Path) -> None:
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"labels are read before the model is opened")
+    result = subprocess.run([*STACK, "--model", str(model), "--labels", ",", "--s3-port", "0",
+                             "--api-port", "0"], cwd=PROJECT_DIR, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: --labels: give comma-separated names (A,B,C) or a JSON file"
+    ]
+    [port] = re.findall(r"moto S3 server on http://127\.0\.0\.1:(\d+)", result.stdout)
+    assert not port_in_use(int(port))
+
+
+def test_a_folder_that_is_not_the_demos_is_never_trained_into(tmp_path: Path) -> None:
+    (tmp_path / "model.keras").write_bytes(b"the user's own model")
+    (tmp_path / "labels.json").write_text('["yes", "no"]')
+    before = _hashes(tmp_path)
+    result = subprocess.run([*STACK, "--demo-dir", str(tmp_path), "--s3-port", "0"],
+                            cwd=PROJECT_DIR, capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: --demo-dir {tmp_path} holds files but not a "
+                                    "trained demo")  # fmt: skip
+    assert "MODEL=" in result.stderr and result.stdout == ""
+    assert _hashes(tmp_path) == before
+
+
+def test_a_keras_only_bundle_is_served_by_the_keras_engine_from_a_project_copy(
+    published: PublishedModel, s3_server: MotoServer, tmp_path: Path
+) -> None:
+    """What the stack does for a bundle without model.tflite (published Keras-only),
+    with the tracked Chalice config left as it was."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    source, target = BundleLayout(published.prefix), BundleLayout("models/keras-only")
+    manifest = read_manifest(s3, published.bucket, published.prefix)
+    manifest["name"] = "keras-only"
+    del manifest["artifacts"]["tflite"]
+    keras_file = manifest["artifacts"]["keras"]["file"]
+    body = s3.get_object(Bucket=published.bucket, Key=source.file_key("1", keras_file))["Body"]
+    s3.put_object(Bucket=published.bucket, Key=target.file_key("1", keras_file), Body=body.read())
+    s3.put_object(Bucket=published.bucket, Key=target.manifest_key("1"),
+                  Body=json.dumps(manifest).encode())  # fmt: skip
+    s3.put_object(Bucket=published.bucket, Key=target.pointer_key(), Body=b"1")
+    config_before = _hashes(CHALICE_DIR)
+
+    served = read_manifest(s3, published.bucket, target.prefix)
+    assert needs_keras(served)
+    project = local_project(tmp_path / "project", "dev", target.prefix, "keras")
+    env = s3_env(s3_server.url) | {"MODEL_CACHE_DIR": str(tmp_path / "cache")}
+    with ChaliceLocal("dev", env, project_dir=project) as api:
+        info = _curl(f"curl -s {api.url}/model")
+        records = json.dumps({"instances": [{name: 0.0 for name in served["encoded_features"]}]})
+        answer = _curl(f"curl -s -X POST {api.url}/predict -H 'Content-Type: application/json' "
+                       f"-d {shlex.quote(records)}")  # fmt: skip
+    assert info["name"] == "keras-only" and info["engine"] == "keras"
+    [prediction] = answer["predictions"]
+    assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert _hashes(CHALICE_DIR) == config_before
+    assert not (project / "vendor").exists()
+
+    # Why a copy: Chalice sets the stage's environment_variables over the process's.
+    exported = env | {"MODEL_PREFIX": target.prefix, "MODEL_ENGINE": "keras"}
+    with ChaliceLocal("dev", exported) as api:
+        info = _curl(f"curl -s {api.url}/model")
+    assert info["name"] == "loan-grade" and info["engine"] == "litert"
