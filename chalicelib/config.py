@@ -125,7 +125,7 @@ class BatchSettings:
     output_prefix: str = "batch/out/"
     queues: BatchQueues = BatchQueues()
     # 50,000 rows take ~1.6 s of CPU here (32 µs/row, benchmarks.batch): ~11 s on a
-    # 256 MB Lambda (0.145 vCPU), well under a 60 s worker timeout; parts stay ~15 MB.
+    # 256 MB Lambda (0.145 vCPU), well under a 60 s worker timeout; parts stay ~11 MB.
     rows_per_chunk: int = 50_000
     # Rows parsed, validated and predicted at once: bounds a worker's memory.
     predict_rows: int = 5_000
