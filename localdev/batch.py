@@ -182,31 +182,41 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+@dataclass
+class Workers:
+    """Running worker processes, and each stopped one's peak RSS in MB."""
+
+    processes: list[Any]
+    peaks: list[float]
+
+
 @contextmanager
 def worker_processes(
     env: dict[str, str], queues: Queues, count: int, batch_size: int = 1
-) -> Iterator[list[float]]:
-    """`count` worker processes for the duration; yields a list filled with each one's
-    peak RSS in MB once they stopped."""
+) -> Iterator[Workers]:
+    """`count` worker processes for the duration; `peaks` fills once they stopped (a
+    killed one reports none)."""
     context = multiprocessing.get_context("spawn")
     stop, out = context.Event(), context.Queue()
-    processes = [
-        context.Process(target=worker_main, args=(env, queues, batch_size, stop, out))
-        for _ in range(count)
-    ]
-    for process in processes:
+    workers = Workers(
+        [
+            context.Process(target=worker_main, args=(env, queues, batch_size, stop, out))
+            for _ in range(count)
+        ],
+        [],
+    )
+    for process in workers.processes:
         process.start()
-    peaks: list[float] = []
     try:
-        yield peaks
+        yield workers
     finally:
         stop.set()
-        for process in processes:
+        for process in workers.processes:
             process.join(timeout=30)
             if process.is_alive():
                 process.kill()
         while not out.empty():
-            peaks.append(out.get())
+            workers.peaks.append(out.get())
 
 
 def wait_for_summary(
@@ -343,7 +353,7 @@ def run_job(
     )
     s3.upload_file(str(path), batch.bucket, key)
     jobs = build_batch_jobs(settings)
-    with worker_processes(env, queues, workers, batch.queues.worker_batch_size) as peaks:
+    with worker_processes(env, queues, workers, batch.queues.worker_batch_size) as pool:
         print(f"==> splitting (input event -> splitter handler); {workers} worker process(es)")
         job = _split(sqs, queues, app.start_batch_jobs, jobs, batch.bucket, key)
         print(f"==> job {job}")
@@ -355,7 +365,7 @@ def run_job(
         summary = wait_for_summary(jobs, job, dead_letters, timeout, show_progress)
     target = results_dir(path, job)
     download_results(s3, batch.bucket, f"{batch.output_prefix}{job}/", target)
-    return summary, target, peaks
+    return summary, target, pool.peaks
 
 
 def _split(sqs: Any, queues: Queues, handler: Any, jobs: Any, bucket: str, key: str) -> str:

@@ -290,6 +290,38 @@ def test_killed_worker_chunk_is_redelivered_and_rows_appear_once(
     assert all("label" in p for p in parts)
 
 
+def test_worker_killed_mid_chunk_by_sigkill_loses_and_repeats_no_row(
+    batch: Batch, published: PublishedModel
+) -> None:
+    env = batch.env | {"BATCH_ROWS_PER_CHUNK": "1500", "BATCH_PREDICT_ROWS": "50"}
+    jobs = build_batch_jobs(Settings.from_env(env))
+    records, _ = holdout_records(published.model_dir, 500)
+    rows = 6000
+    data = csv_bytes([records[i % len(records)] for i in range(rows)])
+    job = jobs.start(batch.bucket, batch.upload("sigkill.csv", data))
+    sqs = boto3.client("sqs")
+    with worker_processes(env, batch.queues, count=1) as doomed:
+        started = time.monotonic()
+        while time.monotonic() - started < 60:  # until it holds a chunk message
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=batch.queues.chunks,
+                AttributeNames=["ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            if attributes["ApproximateNumberOfMessagesNotVisible"] != "0":
+                break
+            time.sleep(0.02)
+        else:
+            pytest.fail("the worker never took a chunk message")
+        doomed.processes[0].kill()  # SIGKILL: no cleanup, the message is not deleted
+        doomed.processes[0].join()
+    assert jobs.progress(job)["status"] == "running"  # killed before the job was done
+    with worker_processes(env, batch.queues, count=2):
+        summary = _wait(jobs, job)
+    parts, errors, _ = batch.outputs(job)
+    assert (summary["status"], summary["scored"], summary["parts"]) == ("completed", rows, 4)
+    assert_each_row_once(parts, errors, rows)
+
+
 def _wait(jobs: BatchJobs, job: str, timeout: float = 120) -> dict[str, Any]:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
