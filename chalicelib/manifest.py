@@ -1,7 +1,8 @@
 """The model bundle's manifest: what a bundle holds and how to feed its model.
 
 Where a bundle's files live is `chalicelib.bundle_layout`'s business; which engine
-runs which artifact is `chalicelib.engines.registry`'s. The manifest is written by
+runs which artifact is `chalicelib.engines.registry`'s; what a task's outputs mean
+is `chalicelib.tasks`'s. The manifest is written by
 `modelops.publish` and read by `chalicelib.store`.
 """
 
@@ -10,7 +11,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chalicelib.tasks import Task
 
 from chalicelib.engines.registry import engines_for
 
@@ -185,6 +189,13 @@ class BundleManifest:
     #: Empty in manifests written before several inputs: one float32 input of all features.
     inputs: tuple[ModelInput, ...] = ()
 
+    #: The model kind (chalicelib.tasks); manifests without one are classifiers.
+    task: str = "classification"
+    #: Regression's output names (the probabilistic tasks name theirs in `labels`).
+    outputs: tuple[str, ...] = ()
+    #: binary/multilabel: a label is given at p >= threshold (absent: 0.5).
+    threshold: float | None = None
+
     def model_inputs(self) -> tuple[ModelInput, ...]:
         """The model's inputs in its own order (the default single input if none recorded)."""
         return self.inputs or (ModelInput(DEFAULT_INPUT, "float32", self.encoded_features),)
@@ -195,7 +206,12 @@ class BundleManifest:
             optional["feature_stats"] = self.feature_stats.to_json()
         if self.inputs:
             optional["inputs"] = [model_input.to_json() for model_input in self.inputs]
+        if self.outputs:
+            optional["outputs"] = list(self.outputs)
+        if self.threshold is not None:
+            optional["threshold"] = self.threshold
         return optional | {
+            "task": self.task,
             "format_version": self.format_version,
             "name": self.name,
             "version": self.version,
@@ -220,17 +236,20 @@ class BundleManifest:
                 {"name": f.name, "kind": "categorical", "categories": list(f.categories)}
                 for f in self.preprocessing.categorical
             ]
-        return {
-            "name": self.name,
-            "version": self.version,
-            "labels": list(self.labels),
+        takes = {
             "features": features,
             "encoded_features": list(self.encoded_features),
             "inputs": [model_input.to_json() for model_input in self.model_inputs()],
             "engines": engines_for(self.artifacts),
             "accepts": ["raw", "encoded"] if self.preprocessing else ["encoded"],
-            "metrics": self.metrics,
         }
+        answers = _task(self.task).public_json(self)  # task, labels/outputs, threshold
+        return (
+            {"name": self.name, "version": self.version}
+            | answers
+            | takes
+            | {"metrics": self.metrics}
+        )
 
     @classmethod
     def loads(cls, raw: bytes) -> BundleManifest:
@@ -262,6 +281,9 @@ class BundleManifest:
                     else None
                 ),
                 inputs=tuple(ModelInput.from_json(i) for i in data.get("inputs") or ()),
+                task=str(data.get("task", "classification")),
+                outputs=tuple(str(name) for name in data.get("outputs") or ()),
+                threshold=None if data.get("threshold") is None else float(data["threshold"]),
             )
         except ManifestError:
             raise
@@ -274,8 +296,9 @@ class BundleManifest:
         """Raise ManifestError unless the manifest is internally consistent."""
         if not self.encoded_features or _duplicates(list(self.encoded_features)):
             raise ManifestError("encoded_features must be non-empty and unique")
-        if len(self.labels) < 2 or _duplicates(list(self.labels)):
-            raise ManifestError("labels must be at least two unique names")
+        problem = _task(self.task).manifest_problem(self)
+        if problem:
+            raise ManifestError(problem)
         if self.preprocessing and self.preprocessing.encoded_features() != list(
             self.encoded_features
         ):
@@ -311,6 +334,16 @@ class BundleManifest:
         assigned = [name for model_input in self.inputs for name in model_input.features]
         if sorted(assigned) != sorted(self.encoded_features):
             raise ManifestError("the inputs must take every encoded feature exactly once")
+
+
+def _task(name: str) -> Task:
+    # chalicelib.tasks imports chalicelib.records, which imports this module.
+    from chalicelib.tasks import task_named
+
+    try:
+        return task_named(name)
+    except ValueError as exc:
+        raise ManifestError(str(exc)) from exc
 
 
 def _duplicates(names: list[str]) -> list[str]:

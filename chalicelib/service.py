@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from chalicelib.errors import FieldProblem
-from chalicelib.scores import NO_VALID_SCORE, SUSPECT, check_probabilities, valid_probability_rows
 from chalicelib.store import ModelBundle, ModelStore
+from chalicelib.tasks import task_named
+from chalicelib.tasks.checks import NO_VALID_SCORE, SUSPECT, check_rows
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,13 @@ class PredictionService:
         """
         bundle = self.store.get()
         inputs = bundle.reader.to_matrix(records)
-        probabilities = bundle.engine.predict(bundle.inputs.split(inputs))
-        check_probabilities(
-            probabilities, lambda row: bundle.reader.suspect_fields(records[row], inputs[row])
+        outputs = bundle.engine.predict(bundle.inputs.split(inputs))
+        task = task_named(bundle.manifest.task)
+        check_rows(
+            task.valid_rows(outputs),
+            lambda row: bundle.reader.suspect_fields(records[row], inputs[row]),
         )
-        return {"model": _model_ref(bundle), "predictions": _postprocess(bundle, probabilities)}
+        return {"model": _model_ref(bundle), "predictions": task.respond(bundle.manifest, outputs)}
 
     def predict_each(self, records: Sequence[Any]) -> BatchScores:
         """Predictions for the records that can be scored and problems for the others,
@@ -56,11 +59,11 @@ class PredictionService:
         the rest). The same checks and outputs as `predict`."""
         bundle = self.store.get()
         valid, inputs, problems = bundle.reader.partition(records)
-        if valid:
-            probabilities = bundle.engine.predict(bundle.inputs.split(inputs))
-        else:
-            probabilities = np.empty((0, len(bundle.manifest.labels)), dtype=np.float32)
-        scored = valid_probability_rows(probabilities) if valid else np.ones(0, dtype=bool)
+        if not valid:
+            return BatchScores(_model_ref(bundle), [], problems)
+        outputs = bundle.engine.predict(bundle.inputs.split(inputs))
+        task = task_named(bundle.manifest.task)
+        scored = task.valid_rows(outputs)
         if not scored.all():
             for row in np.flatnonzero(~scored).tolist():
                 index = valid[row]
@@ -69,8 +72,8 @@ class PredictionService:
                     FieldProblem(index, name, SUSPECT) for name in suspects
                 ]
             valid = [index for index, ok in zip(valid, scored.tolist(), strict=True) if ok]
-            probabilities = probabilities[scored]
-        predictions = _postprocess(bundle, probabilities) if valid else []
+            outputs = outputs[scored]
+        predictions = task.respond(bundle.manifest, outputs) if valid else []
         return BatchScores(_model_ref(bundle), list(zip(valid, predictions, strict=True)), problems)
 
     def health(self) -> dict[str, Any]:
@@ -90,12 +93,3 @@ class PredictionService:
 
 def _model_ref(bundle: ModelBundle) -> dict[str, str]:
     return {"name": bundle.manifest.name, "version": bundle.manifest.version}
-
-
-def _postprocess(bundle: ModelBundle, probabilities: np.ndarray) -> list[dict[str, Any]]:
-    labels = bundle.manifest.labels
-    winners = probabilities.argmax(axis=1).tolist()
-    return [
-        {"label": labels[winner], "probabilities": dict(zip(labels, row, strict=True))}
-        for winner, row in zip(winners, probabilities.tolist(), strict=True)
-    ]

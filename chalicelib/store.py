@@ -33,6 +33,7 @@ from chalicelib.errors import (
 from chalicelib.manifest import BundleManifest, ManifestError
 from chalicelib.model_inputs import ModelInputs
 from chalicelib.records import DEFAULT_MAX_DEVIATIONS, RecordReader
+from chalicelib.tasks import task_named
 
 logger = logging.getLogger(__name__)
 
@@ -169,18 +170,21 @@ class ModelStore:
     def _start_engine(
         self, path: str, manifest: BundleManifest, inputs: ModelInputs
     ) -> InferenceEngine:
-        """Load the engine and prove it maps the manifest's inputs to its labels."""
-        width, classes = len(manifest.encoded_features), len(manifest.labels)
+        """Load the engine and prove it maps the manifest's inputs to its task's outputs."""
+        width, outputs = (
+            len(manifest.encoded_features),
+            task_named(manifest.task).output_width(manifest),
+        )
         try:
             engine = self._engine_loader(self.engine_kind, path)
             probe = engine.predict(inputs.zeros(1))
         except Exception as exc:  # any framework error means this file cannot serve
             logger.exception("engine %s failed to load %s", self.engine_kind, path)
             raise ModelCorrupt("The model file could not be loaded by the engine.") from exc
-        if probe.shape != (1, classes):
+        if probe.shape != (1, outputs):
             raise ModelCorrupt(
                 f"The model maps {width} inputs to {probe.shape[-1]} outputs; "
-                f"the manifest names {classes} labels."
+                f"the manifest's {manifest.task} task expects {outputs}."
             )
         return engine
 

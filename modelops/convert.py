@@ -14,19 +14,25 @@ from typing import Any
 
 import numpy as np
 
+from chalicelib.tasks import DEFAULT_TASK, DEFAULT_THRESHOLD, TASKS, Task
+
 
 @dataclass(frozen=True)
 class ParityReport:
-    """How LiteRT's probabilities compare with Keras's on a sample."""
+    """How LiteRT's outputs compare with Keras's on a sample."""
 
     rows: int
     max_abs_diff: float
-    argmax_mismatches: int
+    #: Rows whose decision differs: argmax for classification, thresholded labels for
+    #: binary/multilabel (regression decides nothing).
+    label_mismatches: int
+    #: Every value within the task's tolerance (absolute; relative on large regression values).
+    within_tolerance: bool
     tolerance: float
 
     @property
     def ok(self) -> bool:
-        return self.max_abs_diff <= self.tolerance and self.argmax_mismatches == 0
+        return self.within_tolerance and self.label_mismatches == 0
 
 
 @dataclass(frozen=True)
@@ -79,21 +85,35 @@ def litert_predict(tflite: bytes, inputs: Mapping[str, np.ndarray]) -> np.ndarra
 
 
 def check_parity(
-    keras_model: Any, tflite: bytes, sample: Mapping[str, np.ndarray], tolerance: float = 1e-5
+    keras_model: Any,
+    tflite: bytes,
+    sample: Mapping[str, np.ndarray],
+    tolerance: float = 1e-5,
+    task: Task | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> ParityReport:
-    """Compare Keras and LiteRT probabilities (max abs difference, argmax mismatches),
-    both fed through the service's engines."""
+    """Compare Keras and LiteRT outputs on `sample` (one array per input name), both fed
+    through the service's engines, as `task` (default classification) reads them: every
+    value within tolerance, and the same decisions."""
     from chalicelib.engines.keras_engine import KerasEngine
 
+    task = task or TASKS[DEFAULT_TASK]
     rows = len(next(iter(sample.values())))
     expected = KerasEngine(keras_model).predict(sample)
     actual = litert_predict(tflite, sample)
     if actual.shape != expected.shape:
-        return ParityReport(rows, float("inf"), rows, tolerance)
+        return ParityReport(rows, float("inf"), rows, False, tolerance)
+    difference = np.abs(actual - expected)
+    decided, expected_decisions = (task.decisions(o, threshold) for o in (actual, expected))
+    mismatches = 0
+    if decided is not None and expected_decisions is not None:
+        differs = decided != expected_decisions
+        mismatches = int((differs.any(axis=1) if differs.ndim > 1 else differs).sum())
     return ParityReport(
         rows=rows,
-        max_abs_diff=float(np.abs(actual - expected).max()),
-        argmax_mismatches=int((actual.argmax(axis=1) != expected.argmax(axis=1)).sum()),
+        max_abs_diff=float(difference.max()),
+        label_mismatches=mismatches,
+        within_tolerance=bool((difference <= task.parity_tolerance(expected, tolerance)).all()),
         tolerance=tolerance,
     )
 
@@ -104,6 +124,8 @@ def try_litert(
     sample: Mapping[str, np.ndarray],
     converter: Callable[[Path], bytes] | None = None,
     tolerance: float = 1e-5,
+    task: Task | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
 ) -> LiteRTOutcome:
     """Convert and compare; any failure (ops LiteRT lacks, a file it cannot run, a
     disagreement with Keras) is a reason to publish Keras-only, not an exception."""
@@ -114,14 +136,14 @@ def try_litert(
             None, f"LiteRT cannot convert this model: {conversion_problem(exc)}", None
         )
     try:
-        report = check_parity(keras_model, tflite, sample, tolerance)
+        report = check_parity(keras_model, tflite, sample, tolerance, task, threshold)
     except Exception as exc:  # converted, but the interpreter cannot load or run it
         return LiteRTOutcome(None, f"LiteRT cannot run its conversion: {_first_line(exc)}", None)
     if not report.ok:
         return LiteRTOutcome(
             None,
             f"LiteRT's conversion disagrees with Keras (max difference {report.max_abs_diff:.3g}, "
-            f"{report.argmax_mismatches} argmax mismatches; tolerance {tolerance:g})",
+            f"{report.label_mismatches} rows decided differently; tolerance {tolerance:g})",
             report.max_abs_diff,
         )
     return LiteRTOutcome(tflite, None, report.max_abs_diff)

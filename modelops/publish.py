@@ -1,4 +1,4 @@
-"""Publish a Keras classifier as a versioned model bundle in S3; list and roll back.
+"""Publish a Keras model as a versioned model bundle in S3; list and roll back.
 
     python -m modelops.publish --model artifacts/demo/model.keras \\
         --preprocessing artifacts/demo/preprocessing.json --labels artifacts/demo/labels.json \\
@@ -9,11 +9,15 @@
 Writes `<prefix>/<version>/{model.keras|model.h5, model.tflite, manifest.json}` and
 then `<prefix>/LATEST` (the layout of chalicelib.bundle_layout, which the store reads).
 The prefix is `models/<name>` (modelops.publish_target), so one model never replaces
-another. When LiteRT cannot convert the model, or its conversion differs from Keras by
-more than 1e-5 or in any argmax, the bundle is Keras-only (no `model.tflite`): the
-tensorflow runtime flavor serves it, and the console says so. `--require-litert`
-refuses instead, uploading nothing. Custom layers load from chalicelib.custom_objects.
-A user mistake ends in one `error: ...` line and exit code 2.
+another. The task (`--task`: classification, binary, multilabel, regression;
+chalicelib.tasks) is detected from the final activation where that is unambiguous and
+always verified on a sample: a probabilistic task whose outputs are not probabilities
+is refused. When LiteRT cannot convert the model, or its conversion differs from Keras
+by more than 1e-5 (regression: of each output's scale) or in any decided label, the
+bundle is Keras-only (no `model.tflite`): the tensorflow runtime flavor serves it, and
+the console says so. `--require-litert` refuses instead, uploading nothing. Custom
+layers load from chalicelib.custom_objects. A user mistake ends in one `error: ...`
+line and exit code 2.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from chalicelib.bundle_layout import BundleLayout, is_version_name
 from chalicelib.engines.registry import ENGINES
 from chalicelib.manifest import Artifact, BundleManifest, FeatureStats, PreprocessingSpec
 from chalicelib.model_inputs import ModelInputs
+from chalicelib.tasks import DEFAULT_THRESHOLD, TASKS, Task, task_named
 from modelops.bundle_admin import check_publishable, format_listing, list_versions, promote
 from modelops.cli_errors import OTHER_FAILURE_EXIT, S3Failure, UserMistake, fail, s3_errors
 from modelops.publish_inputs import (
@@ -86,6 +91,9 @@ def build_bundle(
     sample: np.ndarray | None = None,
     converter: Callable[[Path], bytes] | None = None,
     require_litert: bool = False,
+    task: str | None = None,
+    outputs: list[str] | None = None,
+    threshold: float | None = None,
 ) -> BuiltBundle:
     """Load, check and convert the model; return the bundle's files and manifest.
 
@@ -94,10 +102,11 @@ def build_bundle(
     into LiteRT flatbuffer bytes; the result must match Keras within 1e-5, else the
     bundle is Keras-only (`litert_problem` says why) or, with `require_litert`,
     refused. `feature_stats` (training mean/std per encoded feature) enables the
-    service's range rule for encoded records.
+    service's range rule for encoded records. `task` (default: detected) with `labels` for
+    the probabilistic tasks, `outputs` for regression and `threshold` for binary/multilabel.
     """
     _check_version(version)
-    from chalicelib.engines.keras_engine import load_keras_model
+    from chalicelib.engines.keras_engine import KerasEngine, load_keras_model
     from modelops.convert import try_litert
 
     model = load_keras_model(str(model_path))
@@ -105,15 +114,14 @@ def build_bundle(
         encoded, inputs = map_features(keras_inputs(model), preprocessing, feature_names)
     except SignatureError as exc:
         raise PublishError(str(exc)) from exc
-    classes = _check_output(model)
-    labels = labels or [str(i) for i in range(classes)]
-    if len(labels) != classes:
-        raise PublishError(f"the model has {classes} outputs but {len(labels)} labels were given")
+    units = _check_output(model)
+    kind = task_named(task) if task else detect_task(model, units)
+    answer = output_section(kind, units, labels, outputs, threshold)
     manifest = BundleManifest(
         name=name,
         version=version,
         encoded_features=tuple(encoded),
-        labels=tuple(labels),
+        labels=answer.labels,
         artifacts={},
         preprocessing=preprocessing,
         frameworks=_framework_versions(),
@@ -121,12 +129,19 @@ def build_bundle(
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         feature_stats=feature_stats,
         inputs=inputs,
+        task=kind.name,
+        outputs=answer.outputs,
+        threshold=answer.threshold,
     )
     manifest.check()
-    probe = parity_matrix(model, encoded, inputs, preprocessing, sample)
-    litert = try_litert(
-        model, model_path, ModelInputs(manifest).split(probe), converter, PARITY_TOLERANCE
+    probe = ModelInputs(manifest).split(
+        parity_matrix(model, encoded, inputs, preprocessing, sample)
     )
+    verify_outputs(kind, KerasEngine(model).predict(probe))
+    litert = try_litert(
+        model, model_path, probe, converter, PARITY_TOLERANCE, kind,
+        answer.threshold or DEFAULT_THRESHOLD,
+    )  # fmt: skip
     if litert.problem and require_litert:
         raise PublishError(f"{litert.problem}; --require-litert refuses a Keras-only bundle")
     # What each engine runs: the Keras file as given, and its LiteRT conversion if sound.
@@ -191,8 +206,95 @@ def _check_version(version: str) -> None:
 
 def _check_output(model: Any) -> int:
     if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
-        raise PublishError("the model must have one (rows, classes) probability output")
+        raise PublishError("the model must have one 2-D output (rows, outputs)")
     return int(model.outputs[0].shape[-1])
+
+
+@dataclass(frozen=True)
+class OutputSection:
+    """The manifest's task-specific part: labels or output names, and the threshold."""
+
+    labels: tuple[str, ...]
+    outputs: tuple[str, ...]
+    threshold: float | None
+
+
+def detect_task(model: Any, units: int) -> Task:
+    """The task the final activation makes unambiguous; else a refusal saying what to pass."""
+    activation = final_activation(model)
+    if activation == "softmax" and units >= 2:
+        return task_named("classification")
+    if activation == "sigmoid":
+        return task_named("binary" if units == 1 else "multilabel")
+    raise PublishError(
+        f"cannot tell the model's task from its output ({units} unit(s), final activation "
+        f"{activation or 'unknown'}): for numeric outputs pass --task regression; for "
+        "probabilities end the model with a softmax (classification) or sigmoid (binary, "
+        "multilabel) layer"
+    )
+
+
+def final_activation(model: Any) -> str | None:
+    """The name of the activation that produces the model's output, if it has one."""
+    layer = model.outputs[0]._keras_history.operation
+    if type(layer).__name__ == "Softmax":
+        return "softmax"
+    return getattr(getattr(layer, "activation", None), "__name__", None)
+
+
+def output_section(
+    task: Task,
+    units: int,
+    labels: list[str] | None,
+    outputs: list[str] | None,
+    threshold: float | None,
+) -> OutputSection:
+    """Labels/output names and threshold for `task`, checked against the output width."""
+    if threshold is not None and not task.thresholded:
+        raise PublishError("--threshold applies to binary and multilabel models only")
+    if threshold is not None and not 0.0 < threshold < 1.0:
+        raise PublishError("--threshold must be between 0 and 1 (exclusive)")
+    if not task.probabilistic:
+        if labels:
+            raise PublishError("a regression model has no labels: name its outputs with --outputs")
+        names = outputs or [f"y{i}" for i in range(units)]
+        if len(names) != units:
+            raise PublishError(f"the model has {units} outputs but {len(names)} names were given")
+        return OutputSection((), tuple(names), None)
+    if outputs:
+        raise PublishError("--outputs names regression outputs; name classes with --labels")
+    if task.name == "binary" and units != 1:
+        raise PublishError(
+            f"a binary model has one sigmoid output, this one has {units}: "
+            "use --task multilabel (sigmoids) or --task classification (softmax)"
+        )
+    if task.name == "classification" and units < 2:
+        raise PublishError(
+            "a classification model has a softmax over 2 or more outputs; "
+            "a one-unit sigmoid is --task binary"
+        )
+    expected = 2 if task.name == "binary" else units
+    names = labels or [str(i) for i in range(expected)]
+    if len(names) != expected:
+        what = "the model has 2 classes (negative first: --labels neg,pos)"
+        if task.name != "binary":
+            what = f"the model has {units} outputs"
+        raise PublishError(f"{what} but {len(names)} labels were given")
+    default = DEFAULT_THRESHOLD if task.thresholded else None
+    return OutputSection(tuple(names), (), default if threshold is None else threshold)
+
+
+def verify_outputs(task: Task, outputs: np.ndarray) -> None:
+    """Refuse a model whose sample outputs are not what `task` answers with."""
+    problem = task.sample_problem(outputs)
+    if problem is None:
+        return
+    if task.probabilistic:
+        raise PublishError(
+            f"the model's outputs are not {task.name} probabilities on a sample ({problem}): "
+            f"{task.remedy}; nothing was uploaded"
+        )
+    raise PublishError(f"the model's outputs are not numbers on a sample ({problem})")
 
 
 def _artifact(file_name: str, content: bytes) -> Artifact:
@@ -223,7 +325,7 @@ def _exists(s3_client: Any, bucket: str, key: str) -> bool:
 
 def _report_engines(bundle: BuiltBundle) -> None:
     if bundle.litert_problem is None:
-        print(f"    LiteRT parity: max probability difference {bundle.parity_max_difference:.2e}")
+        print(f"    LiteRT parity: max difference {bundle.parity_max_difference:.2e}")
         return
     print(
         f"==> Keras-only bundle: {bundle.litert_problem}.\n"
@@ -237,7 +339,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help=".keras or legacy .h5 file")
     parser.add_argument("--name", help="model name, e.g. loan-grade; its prefix is models/<name>")
     parser.add_argument("--version", help="bundle version, e.g. 1 or 2026-11-24")
-    parser.add_argument("--labels", help="labels JSON file or comma-separated names")
+    parser.add_argument(
+        "--task",
+        choices=sorted(TASKS),
+        help="model kind (default: detected from the final activation where unambiguous)",
+    )
+    parser.add_argument(
+        "--labels", help="labels JSON file or comma-separated names (binary: negative first)"
+    )
+    parser.add_argument("--outputs", help="regression output names: JSON file or comma-separated")
+    parser.add_argument(
+        "--threshold", type=float, help="binary/multilabel: a label at p >= this (default 0.5)"
+    )
     parser.add_argument("--preprocessing", help="preprocessing spec JSON (raw-record support)")
     parser.add_argument(
         "--features",
@@ -278,7 +391,10 @@ def _check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     publishing_only = (
         "model",
         "version",
+        "task",
         "labels",
+        "outputs",
+        "threshold",
         "preprocessing",
         "features",
         "metrics",
@@ -319,6 +435,9 @@ def _publish(args: argparse.Namespace) -> int:
             name=args.name,
             version=args.version,
             labels=labels,
+            task=args.task,
+            outputs=read_labels(args.outputs, "--outputs"),
+            threshold=args.threshold,
             preprocessing=preprocessing,
             feature_names=features,
             metrics=metrics,
@@ -327,6 +446,7 @@ def _publish(args: argparse.Namespace) -> int:
         )
     except (OSError, ValueError) as exc:  # Keras cannot load it, or inputs disagree with it
         raise PublishError(f"cannot publish {args.model}: {exc}") from exc
+    print(f"    task: {bundle.manifest.task}")
     _report_engines(bundle)
     with s3_errors(target.bucket):
         url = upload_bundle(bundle, s3, target.bucket, target.prefix,

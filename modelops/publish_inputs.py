@@ -24,18 +24,19 @@ def check_model_file(path: Path) -> None:
     _readable(path, "--model")
 
 
-def read_labels(value: str | None) -> list[str] | None:
-    """`--labels`: a JSON file holding a list of names, or comma-separated names."""
+def read_labels(value: str | None, option: str = "--labels") -> list[str] | None:
+    """`--labels` (or `--outputs`): a JSON file holding a list of names, or
+    comma-separated names."""
     if value is None:
         return None
     if value.endswith(".json") or Path(value).is_file():
-        data = read_json(Path(value), "--labels")
+        data = read_json(Path(value), option)
         if not isinstance(data, list) or not all(isinstance(x, str | int) for x in data):
-            raise UserMistake(f'--labels {value}: must hold a JSON list of names, e.g. ["A", "B"]')
+            raise UserMistake(f'{option} {value}: must hold a JSON list of names, e.g. ["A", "B"]')
         return [str(label) for label in data]
     names = [label.strip() for label in value.split(",") if label.strip()]
     if not names:
-        raise UserMistake("--labels: give comma-separated names (A,B,C) or a JSON file")
+        raise UserMistake(f"{option}: give comma-separated names (A,B,C) or a JSON file")
     return names
 
 

@@ -165,7 +165,8 @@ class FakeS3:
 
 
 class FakeEngine:
-    """Answers a fixed, valid probability row per input row: row i's winner is i mod n.
+    """Answers a fixed, valid probability row per input row: row i's winner is i mod n;
+    or, given `rows`, input row i gets `rows[i % len(rows)]` (any task's outputs).
 
     `fail_after` successful calls it raises `error` (the store's load probe is call 1).
     """
@@ -178,8 +179,10 @@ class FakeEngine:
         *,
         error: Exception | None = None,
         fail_after: int = 0,
+        rows: Sequence[Sequence[float]] | None = None,
     ) -> None:
-        self.outputs = outputs
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.float32)
+        self.outputs = outputs if self.rows is None else self.rows.shape[1]
         self.error = error
         self.fail_after = fail_after
         self.calls: list[Mapping[str, np.ndarray]] = []
@@ -189,6 +192,8 @@ class FakeEngine:
         if self.error is not None and len(self.calls) > self.fail_after:
             raise self.error
         rows = next(iter(inputs.values())).shape[0]
+        if self.rows is not None:
+            return self.rows[np.arange(rows) % len(self.rows)]
         probabilities = np.full((rows, self.outputs), 0.5 / (self.outputs - 1), np.float32)
         probabilities[np.arange(rows), np.arange(rows) % self.outputs] = 0.5
         return probabilities
@@ -219,6 +224,9 @@ def make_bundle(
     features: Sequence[str] = ("x0", "x1", "x2", "x3"),
     artifacts: dict[str, bytes] | None = None,
     inputs: Sequence[ModelInput] = (),
+    task: str = "classification",
+    outputs: Sequence[str] = (),
+    threshold: float | None = None,
 ) -> BuiltBundle:
     """A valid bundle: `artifacts` maps engine kind -> file bytes (default: a fake
     LiteRT file), named and keyed as the engine registry says, with true sha256;
@@ -240,6 +248,9 @@ def make_bundle(
         artifacts=entries,
         created_at="2026-11-25T00:00:00Z",
         inputs=tuple(inputs),
+        task=task,
+        outputs=tuple(outputs),
+        threshold=threshold,
     )
     manifest.check()
     return BuiltBundle(manifest, files, 0.0)

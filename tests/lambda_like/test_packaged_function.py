@@ -16,7 +16,9 @@ from layer_build.lambda_like import LambdaLayout, invoke, unpack
 from localdev.apigw_events import proxy_event
 from localdev.servers import MotoServer, s3_env
 from modelops.examples import holdout_records
+from modelops.publish import build_bundle, upload_bundle
 from tests.conftest import PublishedModel
+from tests.model_kinds import FEATURES, as_records, keras_outputs, sample_rows, tiny_model
 
 pytestmark = pytest.mark.lambda_like
 
@@ -110,3 +112,51 @@ def test_a_keras_only_bundle_is_served_by_the_tensorflow_flavor_only(
     served = np.array([list(p["probabilities"].values())
                        for p in json.loads(answer["body"])["predictions"]])  # fmt: skip
     assert np.abs(served - np.asarray(model(rows))).max() <= 1e-5
+
+
+KINDS: dict[str, dict[str, Any]] = {
+    "binary": {"labels": ["good", "bad"]},
+    "regression": {"task": "regression", "outputs": ["loss", "recovery"]},
+}
+
+
+@pytest.fixture(scope="module")
+def kinds_bucket(
+    s3_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    """A binary and a regression model published to their own prefixes; their Keras files."""
+    import boto3
+
+    s3, bucket, paths = boto3.client("s3"), "model-kinds", {}
+    s3.create_bucket(Bucket=bucket)
+    for kind, options in KINDS.items():
+        path = tiny_model(kind, tmp_path_factory.mktemp(kind) / "model.keras")
+        built = build_bundle(path, name=kind, version="1", feature_names=FEATURES, **options)
+        upload_bundle(built, s3, bucket, f"models/{kind}", overwrite=True)
+        paths[kind] = path
+    return paths
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_packaged_function_serves_each_model_kind_like_keras(
+    kind: str, layout: tuple[str, LambdaLayout], kinds_bucket: dict[str, Path],
+    s3_server: MotoServer, tmp_path: Path,
+) -> None:  # fmt: skip
+    _, lambda_layout = layout
+    rows = sample_rows(50)
+    env = s3_env(s3_server.url) | {
+        "MODEL_BUCKET": "model-kinds", "MODEL_PREFIX": f"models/{kind}",
+        "MODEL_CACHE_DIR": str(tmp_path / "cache"), "RUNTIME_UNPACK_DIR": str(tmp_path),
+    }  # fmt: skip
+    report = invoke(lambda_layout, [proxy_event("POST", "/predict", as_records(rows))], env)
+    response = report["results"][0]["response"]
+    assert response["statusCode"] == 200, response["body"]
+    predictions = json.loads(response["body"])["predictions"]
+    expected = keras_outputs(kinds_bucket[kind], rows)
+    if kind == "binary":
+        served = np.array([[p["probabilities"]["good"], p["probabilities"]["bad"]]
+                           for p in predictions])  # fmt: skip
+        assert np.abs(served - np.hstack([1 - expected, expected])).max() <= 1e-5
+    else:
+        served = np.array([[p["values"]["loss"], p["values"]["recovery"]] for p in predictions])
+        assert (np.abs(served - expected) <= 1e-5 * np.abs(expected).max(axis=0)).all()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from chalicelib.records import RecordReader
-from chalicelib.scores import NO_VALID_SCORE
+from chalicelib.tasks.checks import NO_VALID_SCORE
 from tests.fakes import (
     BUCKET,
     PREFIX,

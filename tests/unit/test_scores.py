@@ -10,9 +10,9 @@ import pytest
 
 from chalicelib.errors import UnscorableRecords
 from chalicelib.records import RecordReader
-from chalicelib.scores import NO_VALID_SCORE, check_probabilities, valid_probability_rows
 from chalicelib.service import PredictionService
 from chalicelib.store import ModelBundle
+from chalicelib.tasks.checks import NO_VALID_SCORE, check_probabilities, valid_probability_rows
 from tests.unit.schema_fixtures import encoded_record, loan_manifest, raw_record
 
 GOOD = [0.1, 0.2, 0.3, 0.1, 0.1, 0.1, 0.1]

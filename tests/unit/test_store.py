@@ -282,7 +282,8 @@ def test_an_output_width_that_does_not_match_the_labels_is_corrupt(
 ) -> None:
     put_bundle(s3, BUCKET, PREFIX, make_bundle(labels=("A", "B", "C")))
     loader = FakeEngineLoader(FakeEngine(outputs=outputs))
-    with pytest.raises(ModelCorrupt, match=f"to {outputs} outputs; the manifest names 3 labels"):
+    expected = f"to {outputs} outputs; the manifest.s classification task expects 3"
+    with pytest.raises(ModelCorrupt, match=expected):
         make_store(s3, tmp_path, loader).get()
 
 

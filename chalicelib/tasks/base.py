@@ -1,0 +1,93 @@
+"""What a task is: how many outputs the manifest promises, which output rows are
+valid, the response objects, and how publishing compares and verifies outputs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from chalicelib.manifest import BundleManifest
+
+DEFAULT_THRESHOLD = 0.5
+
+
+class Task:
+    """One model kind. Subclasses are stateless; the registry holds one of each."""
+
+    name: ClassVar[str]
+    #: Outputs are probabilities: publishing refuses a model whose sample outputs are not.
+    probabilistic: ClassVar[bool] = True
+    #: Whether the manifest's `threshold` applies.
+    thresholded: ClassVar[bool] = False
+    #: What a publisher should do when the sample outputs are not this task's kind.
+    remedy: ClassVar[str] = ""
+
+    def output_names(self, manifest: BundleManifest) -> tuple[str, ...]:
+        """The names the response uses: labels, or regression's output names."""
+        return manifest.labels
+
+    def output_width(self, manifest: BundleManifest) -> int:
+        """How many values per row the model must return."""
+        return len(self.output_names(manifest))
+
+    def threshold(self, manifest: BundleManifest) -> float:
+        return DEFAULT_THRESHOLD if manifest.threshold is None else manifest.threshold
+
+    def manifest_problem(self, manifest: BundleManifest) -> str | None:
+        """Why the manifest's output section does not fit this task, or None."""
+        raise NotImplementedError
+
+    def valid_rows(self, outputs: np.ndarray) -> np.ndarray:
+        """Per row: may a response be built from it (else 422 unscorable_records)."""
+        raise NotImplementedError
+
+    def sample_problem(self, outputs: np.ndarray) -> str | None:
+        """At publish: why outputs on a sample are not this task's kind, or None."""
+        raise NotImplementedError
+
+    def decisions(self, outputs: np.ndarray, threshold: float) -> np.ndarray | None:
+        """What the response decides per row (labels), compared across engines."""
+        return None
+
+    def parity_tolerance(self, expected: np.ndarray, tolerance: float) -> np.ndarray:
+        """The allowed |engine - Keras| per value (absolute on probabilities)."""
+        return np.full(expected.shape, tolerance)
+
+    def respond(self, manifest: BundleManifest, outputs: np.ndarray) -> list[dict[str, Any]]:
+        """One response object per (already checked) output row."""
+        raise NotImplementedError
+
+    def public_json(self, manifest: BundleManifest) -> dict[str, Any]:
+        """The task's part of GET /model."""
+        body: dict[str, Any] = {"task": self.name, "labels": list(manifest.labels)}
+        if self.thresholded:
+            body["threshold"] = self.threshold(manifest)
+        return body
+
+
+def labels_problem(manifest: BundleManifest, minimum: int, exactly: bool = False) -> str | None:
+    """Checks shared by the probabilistic tasks: label count and no stray sections."""
+    labels = manifest.labels
+    count = f"exactly {minimum}" if exactly else f"at least {minimum}"
+    if (len(labels) != minimum if exactly else len(labels) < minimum) or _repeats(labels):
+        return f"a {manifest.task} model needs {count} unique labels"
+    if manifest.outputs:
+        return f"a {manifest.task} model has labels, not output names"
+    return None
+
+
+def threshold_problem(manifest: BundleManifest, applies: bool) -> str | None:
+    threshold = manifest.threshold
+    if threshold is None:
+        return None
+    if not applies:
+        return f"a {manifest.task} model takes no threshold"
+    if not 0.0 < threshold < 1.0:
+        return "threshold must be between 0 and 1 (exclusive)"
+    return None
+
+
+def _repeats(names: tuple[str, ...]) -> bool:
+    return len(set(names)) != len(names)

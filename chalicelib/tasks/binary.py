@@ -1,0 +1,46 @@
+"""`binary`: one sigmoid unit p = P(second label); the answer has the shape of
+classification's, with both labels' probabilities (1 - p, p)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from chalicelib.tasks.base import Task, labels_problem, threshold_problem
+from chalicelib.tasks.checks import not_probabilities, probability_rows
+
+if TYPE_CHECKING:
+    from chalicelib.manifest import BundleManifest
+
+
+class Binary(Task):
+    name = "binary"
+    thresholded = True
+    remedy = "end the model with a sigmoid unit, or publish a numeric output with --task regression"
+
+    def output_width(self, manifest: BundleManifest) -> int:
+        return 1
+
+    def manifest_problem(self, manifest: BundleManifest) -> str | None:
+        return labels_problem(manifest, 2, exactly=True) or threshold_problem(manifest, True)
+
+    def valid_rows(self, outputs: np.ndarray) -> np.ndarray:
+        return probability_rows(outputs)
+
+    def sample_problem(self, outputs: np.ndarray) -> str | None:
+        return not_probabilities(outputs, sums_to_one=False)
+
+    def decisions(self, outputs: np.ndarray, threshold: float) -> np.ndarray:
+        return outputs[:, 0] >= threshold
+
+    def respond(self, manifest: BundleManifest, outputs: np.ndarray) -> list[dict[str, Any]]:
+        negative, positive = manifest.labels
+        threshold = self.threshold(manifest)
+        return [
+            {
+                "label": positive if p >= threshold else negative,
+                "probabilities": {negative: 1.0 - p, positive: p},
+            }
+            for p in outputs[:, 0].tolist()
+        ]

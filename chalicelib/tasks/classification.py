@@ -1,0 +1,40 @@
+"""`classification`: softmax over k >= 2 classes; the winner and every probability."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from chalicelib.tasks.base import Task, labels_problem, threshold_problem
+from chalicelib.tasks.checks import not_probabilities, valid_probability_rows
+
+if TYPE_CHECKING:
+    from chalicelib.manifest import BundleManifest
+
+
+class Classification(Task):
+    name = "classification"
+    remedy = (
+        "end the model with a softmax layer, or publish a numeric output with --task regression"
+    )
+
+    def manifest_problem(self, manifest: BundleManifest) -> str | None:
+        return labels_problem(manifest, 2) or threshold_problem(manifest, applies=False)
+
+    def valid_rows(self, outputs: np.ndarray) -> np.ndarray:
+        return valid_probability_rows(outputs)
+
+    def sample_problem(self, outputs: np.ndarray) -> str | None:
+        return not_probabilities(outputs, sums_to_one=True)
+
+    def decisions(self, outputs: np.ndarray, threshold: float) -> np.ndarray:
+        return outputs.argmax(axis=1)
+
+    def respond(self, manifest: BundleManifest, outputs: np.ndarray) -> list[dict[str, Any]]:
+        labels = manifest.labels
+        winners = outputs.argmax(axis=1).tolist()
+        return [
+            {"label": labels[winner], "probabilities": dict(zip(labels, row, strict=True))}
+            for winner, row in zip(winners, outputs.tolist(), strict=True)
+        ]

@@ -1,0 +1,42 @@
+"""`multilabel`: k independent sigmoid units; every label at or above the threshold."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from chalicelib.tasks.base import Task, labels_problem, threshold_problem
+from chalicelib.tasks.checks import not_probabilities, probability_rows
+
+if TYPE_CHECKING:
+    from chalicelib.manifest import BundleManifest
+
+
+class Multilabel(Task):
+    name = "multilabel"
+    thresholded = True
+    remedy = "end the model with sigmoid units, or publish a numeric output with --task regression"
+
+    def manifest_problem(self, manifest: BundleManifest) -> str | None:
+        return labels_problem(manifest, 1) or threshold_problem(manifest, True)
+
+    def valid_rows(self, outputs: np.ndarray) -> np.ndarray:
+        return probability_rows(outputs)
+
+    def sample_problem(self, outputs: np.ndarray) -> str | None:
+        return not_probabilities(outputs, sums_to_one=False)
+
+    def decisions(self, outputs: np.ndarray, threshold: float) -> np.ndarray:
+        return outputs >= threshold
+
+    def respond(self, manifest: BundleManifest, outputs: np.ndarray) -> list[dict[str, Any]]:
+        labels = manifest.labels
+        threshold = self.threshold(manifest)
+        return [
+            {
+                "labels": [label for label, p in zip(labels, row, strict=True) if p >= threshold],
+                "probabilities": dict(zip(labels, row, strict=True)),
+            }
+            for row in outputs.tolist()
+        ]

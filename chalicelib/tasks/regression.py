@@ -1,0 +1,50 @@
+"""`regression`: any number of named numeric outputs, answered as they come."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from chalicelib.tasks.base import Task, threshold_problem
+from chalicelib.tasks.checks import finite_rows
+
+if TYPE_CHECKING:
+    from chalicelib.manifest import BundleManifest
+
+
+class Regression(Task):
+    name = "regression"
+    probabilistic = False
+
+    def output_names(self, manifest: BundleManifest) -> tuple[str, ...]:
+        return manifest.outputs
+
+    def manifest_problem(self, manifest: BundleManifest) -> str | None:
+        outputs = manifest.outputs
+        if not outputs or len(set(outputs)) != len(outputs):
+            return "a regression model needs at least one unique output name"
+        if manifest.labels:
+            return "a regression model has output names, not labels"
+        return threshold_problem(manifest, applies=False)
+
+    def valid_rows(self, outputs: np.ndarray) -> np.ndarray:
+        return finite_rows(outputs)
+
+    def sample_problem(self, outputs: np.ndarray) -> str | None:
+        bad = int((~finite_rows(outputs)).sum())
+        return f"{bad} of {len(outputs)} rows have non-finite values" if bad else None
+
+    def parity_tolerance(self, expected: np.ndarray, tolerance: float) -> np.ndarray:
+        """Relative to each output's scale on the sample (its largest |value|, at least 1):
+        float32 keeps ~7 significant digits of the terms summed, so a value near zero
+        in an output of thousands carries the thousands' rounding."""
+        scale = np.maximum(1.0, np.abs(expected).max(axis=0, initial=0.0))
+        return np.broadcast_to(tolerance * scale, expected.shape)
+
+    def respond(self, manifest: BundleManifest, outputs: np.ndarray) -> list[dict[str, Any]]:
+        names = manifest.outputs
+        return [{"values": dict(zip(names, row, strict=True))} for row in outputs.tolist()]
+
+    def public_json(self, manifest: BundleManifest) -> dict[str, Any]:
+        return {"task": self.name, "outputs": list(manifest.outputs)}
