@@ -5,9 +5,11 @@
 2. hostile bodies up to 6 MB through the handler: status, time, peak RSS growth
    (benchmarks.hostile_bodies, a fresh process per body);
 3. per Lambda runtime flavor: package size, cold init, warm latency, peak RSS
-   (benchmarks.flavors; builds the packages if needed). `--skip-flavors` skips it.
+   (benchmarks.flavors; builds the packages if needed). `--skip-flavors` skips it;
+4. batch scoring (benchmarks.batch): rows/s per worker, 1,000,000 rows with 2 workers,
+   peak memory, and the Lambda cost projection. `--skip-batch` skips it.
 
-`--only latency|hostile|flavors` runs one of them.
+`--only latency|hostile|flavors|batch` runs one of them.
 """
 
 from __future__ import annotations
@@ -61,11 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-flavors", action="store_true")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the flavor packages")
-    parser.add_argument("--only", choices=["latency", "hostile", "flavors"])
+    parser.add_argument("--only", choices=["latency", "hostile", "flavors", "batch"])
+    parser.add_argument("--skip-batch", action="store_true")
     args = parser.parse_args(argv)
-    wanted = {args.only} if args.only else {"latency", "hostile", "flavors"}
+    wanted = {args.only} if args.only else {"latency", "hostile", "flavors", "batch"}
     if args.skip_flavors:
         wanted.discard("flavors")
+    if args.skip_batch:
+        wanted.discard("batch")
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     ensure_demo_model(DEMO_DIR)
     if "latency" in wanted:
@@ -84,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         print_flavor_table(flavors)
         plot_flavors(flavors, OUT_DIR / "flavors.png")
         print(f"plot: {(OUT_DIR / 'flavors.png').relative_to(PROJECT_DIR)}")
+    if "batch" in wanted:
+        from benchmarks.batch import run_batch_benchmarks
+
+        run_batch_benchmarks(rows=1_000_000, workers=2)
     return 0
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib.config import BatchQueues
 from deployment.moto_aws import aws_stand_in
 from deployment.policy import stage_policy
 from deployment.project import copy_project
@@ -63,7 +64,18 @@ def with_reserved_concurrency(config: dict[str, Any]) -> None:
 
 def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) -> None:
     project = copy_project(tmp_path / "project", lite_vendor, with_reserved_concurrency)
+    # Chalice subscribes the batch handlers to queues it does not create (issue 11).
+    queues = BatchQueues()
+    sqs = client(aws, "sqs")
+    arns = {
+        sqs.get_queue_attributes(
+            QueueUrl=sqs.create_queue(QueueName=name)["QueueUrl"], AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        for name in (queues.chunks, queues.dead_letters, queues.input_events)
+    }
     print(chalice(project, aws, "deploy", "--stage", "dev"))
+    mappings = client(aws, "lambda").list_event_source_mappings()["EventSourceMappings"]
+    assert {m["EventSourceArn"] for m in mappings} == arns
     deployed = json.loads((project / ".chalice" / "deployed" / "dev.json").read_text())
     by_type = {r["resource_type"]: r for r in deployed["resources"]}
 
@@ -96,7 +108,8 @@ def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) 
             integration = apigw.get_integration(restApiId=api_id, resourceId=resource["id"],
                                                 httpMethod=method)  # fmt: skip
             methods[(method, resource["path"])] = integration
-    assert set(methods) == {("POST", "/predict"), ("GET", "/health"), ("GET", "/model")}
+    assert set(methods) == {("POST", "/predict"), ("GET", "/health"), ("GET", "/model"),
+                            ("POST", "/batch"), ("GET", "/batch/{job}")}  # fmt: skip
     for integration in methods.values():
         assert integration["type"].upper() == "AWS_PROXY"  # Chalice writes aws_proxy
         assert function["FunctionArn"] in integration["uri"]
@@ -106,10 +119,11 @@ def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) 
 
     # Retention lands on Chalice's own name for the group (<function>-api_handler), not on
     # /aws/lambda/<function> where Lambda writes; the README gives the one-line fix.
-    [log_group] = client(aws, "logs").describe_log_groups(
+    groups = client(aws, "logs").describe_log_groups(
         logGroupNamePrefix=f"/aws/lambda/{FUNCTION}")["logGroups"]  # fmt: skip
-    assert log_group["logGroupName"] == by_type["log_group"]["log_group_name"]
-    assert log_group["retentionInDays"] == 14
+    deployed_groups = [r for r in deployed["resources"] if r["resource_type"] == "log_group"]
+    assert {g["logGroupName"] for g in groups} == {r["log_group_name"] for r in deployed_groups}
+    assert {g["retentionInDays"] for g in groups} == {14}  # the API's and the batch handlers'
 
     print(chalice(project, aws, "delete", "--stage", "dev"))
     with pytest.raises(lam.exceptions.ResourceNotFoundException):

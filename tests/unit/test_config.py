@@ -38,3 +38,18 @@ def test_every_variable_is_read() -> None:
 def test_bad_settings_raise(env: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError):
         Settings.from_env(env)
+
+
+def test_batch_settings_default_to_the_model_bucket_and_read_their_variables() -> None:
+    assert Settings.from_env({"MODEL_BUCKET": "b"}).batch.bucket == "b"
+    batch = Settings.from_env({
+        "MODEL_BUCKET": "b", "BATCH_BUCKET": "jobs", "BATCH_INPUT_PREFIX": "/in",
+        "BATCH_OUTPUT_PREFIX": "out/", "BATCH_CHUNK_QUEUE": "c", "BATCH_DEAD_LETTER_QUEUE": "d",
+        "BATCH_EVENTS_QUEUE": "e", "BATCH_ROWS_PER_CHUNK": "10", "BATCH_PREDICT_ROWS": "5",
+        "BATCH_WORKER_BATCH_SIZE": "2", "BATCH_WORKER_CONCURRENCY": "7",
+    }).batch  # fmt: skip
+    assert (batch.bucket, batch.input_prefix, batch.output_prefix) == ("jobs", "in/", "out/")
+    assert (batch.queues.chunks, batch.queues.dead_letters, batch.queues.input_events) == (
+        "c", "d", "e")  # fmt: skip
+    assert (batch.rows_per_chunk, batch.predict_rows) == (10, 5)
+    assert (batch.queues.worker_batch_size, batch.queues.worker_concurrency) == (2, 7)
