@@ -7,7 +7,7 @@ FORMAT ?= cloudformation
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt | cksum | cut -d' ' -f1)
 TYPED := app.py project_paths.py chalicelib modelops localdev deployment layer_build benchmarks tests
 
-.PHONY: serve test test-fast lint bench package vendor venv lock clean
+.PHONY: serve batch test test-fast lint bench package vendor venv lock clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,11 @@ $(STAMP): requirements/dev.txt
 
 serve: venv
 	$(PY) -m localdev.stack
+
+# Score a file locally as Lambda would: make batch [INPUT=file.csv|.jsonl] [WORKERS=2] [ROWS=100000]
+batch: venv
+	$(PY) -m localdev.batch $(if $(INPUT),--input $(INPUT)) $(if $(WORKERS),--workers $(WORKERS)) \
+	  $(if $(ROWS),--rows $(ROWS))
 
 test: venv
 	$(PY) -m pytest

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from chalice import Chalice, Response
+from chalice.app import SQSEvent
 
-from chalicelib.surfaces import rest
+from chalicelib.config import BatchQueues
+from chalicelib.surfaces import batch_rest, batch_sqs, rest
 from chalicelib.surfaces.rest import HttpAnswer
-from chalicelib.wiring import get_service
+from chalicelib.wiring import get_batch_jobs, get_service
 
 app = Chalice(app_name="keras-model-serving")
 app.debug = False  # never return stack traces to clients, in any stage
@@ -66,3 +68,39 @@ def health() -> Response:
 @app.route("/model", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
 def model() -> Response:
     return _send(rest.model(get_service))
+
+
+# Batch scoring: a REST way in, and three SQS event sources (queue names in config.py).
+_QUEUES = BatchQueues.from_env()
+
+
+@app.route("/batch", methods=["POST"], content_types=_ANY_MEDIA_TYPE)
+def start_batch() -> Response:
+    request = app.current_request
+    assert request is not None
+    body = request.raw_body
+    return _send(batch_rest.start(get_batch_jobs, body.encode() if isinstance(body, str) else body))
+
+
+@app.route("/batch/{job}", methods=["GET"])
+def batch_progress(job: str) -> Response:
+    return _send(batch_rest.progress(get_batch_jobs, job))
+
+
+def _messages(event: SQSEvent) -> list[tuple[str, str]]:
+    return [(record.to_dict()["messageId"], record.body) for record in event]
+
+
+@app.on_sqs_message(queue=_QUEUES.chunks, batch_size=1)
+def score_batch_chunks(event: SQSEvent) -> dict[str, Any]:
+    return batch_sqs.score_chunks(get_batch_jobs, _messages(event))
+
+
+@app.on_sqs_message(queue=_QUEUES.dead_letters, batch_size=10)
+def fail_batch_chunks(event: SQSEvent) -> dict[str, Any]:
+    return batch_sqs.dead_letters(get_batch_jobs, _messages(event))
+
+
+@app.on_sqs_message(queue=_QUEUES.input_events, batch_size=1)
+def start_batch_jobs(event: SQSEvent) -> dict[str, Any]:
+    return batch_sqs.input_events(get_batch_jobs, _messages(event))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.bundle_layout import DEFAULT_PREFIX, FOLLOW_LATEST
 from chalicelib.engines.registry import ENGINES
@@ -23,6 +23,14 @@ MAX_DEVIATIONS = "MAX_DEVIATIONS"
 S3_CONNECT_TIMEOUT = "S3_CONNECT_TIMEOUT"
 S3_READ_TIMEOUT = "S3_READ_TIMEOUT"
 S3_MAX_ATTEMPTS = "S3_MAX_ATTEMPTS"
+BATCH_BUCKET = "BATCH_BUCKET"
+BATCH_INPUT_PREFIX = "BATCH_INPUT_PREFIX"
+BATCH_OUTPUT_PREFIX = "BATCH_OUTPUT_PREFIX"
+BATCH_CHUNK_QUEUE = "BATCH_CHUNK_QUEUE"
+BATCH_DEAD_LETTER_QUEUE = "BATCH_DEAD_LETTER_QUEUE"
+BATCH_EVENTS_QUEUE = "BATCH_EVENTS_QUEUE"
+BATCH_ROWS_PER_CHUNK = "BATCH_ROWS_PER_CHUNK"
+BATCH_PREDICT_ROWS = "BATCH_PREDICT_ROWS"
 
 
 class ConfigurationError(ValueError):
@@ -47,6 +55,7 @@ class Settings:
     # Inputs further than this many training standard deviations from the training
     # mean are refused (422): far outside what the model saw, its score means nothing.
     max_deviations: float = 1000.0
+    batch: BatchSettings = field(default_factory=lambda: BatchSettings(""))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -69,7 +78,58 @@ class Settings:
             s3_read_timeout=_positive(env, S3_READ_TIMEOUT, cls.s3_read_timeout, float),
             s3_max_attempts=_positive(env, S3_MAX_ATTEMPTS, cls.s3_max_attempts, int),
             max_deviations=_positive(env, MAX_DEVIATIONS, cls.max_deviations, float),
+            batch=BatchSettings.from_env(env, default_bucket=bucket),
         )
+
+
+@dataclass(frozen=True)
+class BatchQueues:
+    """The batch path's SQS queue names (app.py names them in its decorators)."""
+
+    chunks: str = "model-batch-chunks"
+    dead_letters: str = "model-batch-chunks-dlq"
+    input_events: str = "model-batch-input-events"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> BatchQueues:
+        env = os.environ if environ is None else environ
+        return cls(
+            chunks=env.get(BATCH_CHUNK_QUEUE, "").strip() or cls.chunks,
+            dead_letters=env.get(BATCH_DEAD_LETTER_QUEUE, "").strip() or cls.dead_letters,
+            input_events=env.get(BATCH_EVENTS_QUEUE, "").strip() or cls.input_events,
+        )
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Where batch jobs read and write, their queues and how they are cut."""
+
+    bucket: str
+    input_prefix: str = "batch/in/"
+    output_prefix: str = "batch/out/"
+    queues: BatchQueues = BatchQueues()
+    # 50,000 rows score in ~2 s on a laptop core; a 256 MB Lambda (~1/7 vCPU) takes
+    # ~15-20 s, well under a 60 s worker timeout, and parts stay ~10 MB.
+    rows_per_chunk: int = 50_000
+    # Rows parsed, validated and predicted at once: bounds a worker's memory.
+    predict_rows: int = 5_000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], default_bucket: str) -> BatchSettings:
+        return cls(
+            bucket=env.get(BATCH_BUCKET, "").strip() or default_bucket,
+            input_prefix=_prefix(env, BATCH_INPUT_PREFIX, cls.input_prefix),
+            output_prefix=_prefix(env, BATCH_OUTPUT_PREFIX, cls.output_prefix),
+            queues=BatchQueues.from_env(env),
+            rows_per_chunk=_positive(env, BATCH_ROWS_PER_CHUNK, cls.rows_per_chunk, int),
+            predict_rows=_positive(env, BATCH_PREDICT_ROWS, cls.predict_rows, int),
+        )
+
+
+def _prefix(env: Mapping[str, str], name: str, default: str) -> str:
+    """A key prefix ending in one "/" (never the bucket's root)."""
+    value = env.get(name, "").strip().strip("/")
+    return f"{value}/" if value else default
 
 
 def _positive[T: (int, float)](env: Mapping[str, str], name: str, default: T, kind: type[T]) -> T:

@@ -5,6 +5,7 @@
     │   └── InvalidRecords       400 invalid_records, with per-record details
     ├── PayloadTooLarge          413 too_many_records
     ├── UnscorableRecords        422 unscorable_records, with per-record details
+    ├── NotFound                 404 not_found (a batch job or its input)
     ├── UnsupportedMediaType     415 unsupported_media_type
     └── ModelUnavailable         503 model_unavailable
         ├── ModelNotFound            nothing at the configured location
@@ -111,3 +112,10 @@ class StorageUnreachable(ModelUnavailable):
 
 class CacheUnwritable(ModelUnavailable):
     pass
+
+
+class NotFound(ServiceError):
+    """The thing asked for does not exist (a batch job, its input object)."""
+
+    status = 404
+    default_code = "not_found"

@@ -97,6 +97,56 @@ class RecordReader:
             name for name, far in zip(names, deviations > SUSPECT_DEVIATIONS, strict=True) if far
         ]
 
+    def partition(
+        self, records: Sequence[Any]
+    ) -> tuple[list[int], np.ndarray, dict[int, list[FieldProblem]]]:
+        """Per-row validation for batch scoring: (indexes of the valid records, their
+        encoded matrix, each invalid record's problems by index).
+
+        The same checks as `to_matrix`: one vectorised pass when all records are valid,
+        else halves are retried until each bad record stands alone, so a chunk with k
+        bad rows of n costs about k log n extra passes. Problems are not capped across
+        records; each record's own list is capped as `to_matrix` caps it.
+        """
+        valid: list[int] = []
+        parts: list[np.ndarray] = []
+        problems: dict[int, list[FieldProblem]] = {}
+        pending = [(0, len(records))]
+        while pending:
+            start, stop = pending.pop()
+            try:
+                matrix = self.to_matrix(records[start:stop])
+            except (InvalidRecords, UnscorableRecords) as exc:
+                if stop - start == 1:
+                    problems[start] = [
+                        FieldProblem(start, p.field, p.problem) for p in exc.details
+                    ] or [FieldProblem(start, None, exc.message)]
+                else:
+                    middle = (start + stop) // 2
+                    pending += [(middle, stop), (start, middle)]  # popped in order
+                continue
+            valid.extend(range(start, stop))
+            parts.append(matrix)
+        matrix = np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else self._empty(0)
+        return valid, matrix, problems
+
+    def header_problems(self, names: Sequence[str]) -> list[FieldProblem]:
+        """Problems with a file's column names (record None): they must be exactly the
+        raw fields or the encoded features, each once."""
+        columns = dict.fromkeys(names)
+        problems = [
+            FieldProblem(None, name, "duplicate column")
+            for name in sorted({n for n in names if names.count(n) > 1})
+            if _FIELD_NAME.fullmatch(name)
+        ]
+        keys = columns.keys()
+        if keys == self._encoded_set or (self._raw_set and keys == self._raw_set):
+            return problems
+        return problems + [
+            FieldProblem(None, p.field, p.problem.replace("field", "column"))
+            for p in self._key_problems(0, columns)
+        ]
+
     def _empty(self, rows: int) -> np.ndarray:
         return np.empty((rows, len(self.encoded_names)), dtype=np.float32)
 

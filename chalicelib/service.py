@@ -8,12 +8,24 @@ encode the plain result.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from chalicelib.scores import check_probabilities
+from chalicelib.errors import FieldProblem
+from chalicelib.scores import NO_VALID_SCORE, SUSPECT, check_probabilities, valid_probability_rows
 from chalicelib.store import ModelBundle, ModelStore
+
+
+@dataclass(frozen=True)
+class BatchScores:
+    """`PredictionService.predict_each`'s answer: (index, prediction) in input order,
+    and the problems of each record that was not scored."""
+
+    model: dict[str, str]
+    predictions: list[tuple[int, dict[str, Any]]]
+    problems: dict[int, list[FieldProblem]]
 
 
 class PredictionService:
@@ -37,6 +49,26 @@ class PredictionService:
             probabilities, lambda row: bundle.reader.suspect_fields(records[row], inputs[row])
         )
         return {"model": _model_ref(bundle), "predictions": _postprocess(bundle, probabilities)}
+
+    def predict_each(self, records: Sequence[Any]) -> BatchScores:
+        """Predictions for the records that can be scored and problems for the others,
+        each by its index in `records` (batch scoring: a bad record does not refuse
+        the rest). The same checks and outputs as `predict`."""
+        bundle = self.store.get()
+        valid, inputs, problems = bundle.reader.partition(records)
+        probabilities = bundle.engine.predict(inputs) if valid else inputs[:, :0]
+        scored = valid_probability_rows(probabilities) if valid else np.ones(0, dtype=bool)
+        if not scored.all():
+            for row in np.flatnonzero(~scored).tolist():
+                index = valid[row]
+                suspects = bundle.reader.suspect_fields(records[index], inputs[row])
+                problems[index] = [FieldProblem(index, None, NO_VALID_SCORE)] + [
+                    FieldProblem(index, name, SUSPECT) for name in suspects
+                ]
+            valid = [index for index, ok in zip(valid, scored.tolist(), strict=True) if ok]
+            probabilities = probabilities[scored]
+        predictions = _postprocess(bundle, probabilities) if valid else []
+        return BatchScores(_model_ref(bundle), list(zip(valid, predictions, strict=True)), problems)
 
     def health(self) -> dict[str, Any]:
         """Liveness plus whether the model is in memory; never loads it."""

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
+from chalicelib.bundle_layout import FOLLOW_LATEST
 from chalicelib.config import Settings
+from chalicelib.errors import ModelNotFound
 from chalicelib.service import PredictionService
 from chalicelib.store import BundleLocation, ModelStore
+
+if TYPE_CHECKING:
+    from chalicelib.batch import BatchJobs
 
 
 def build_service(settings: Settings) -> PredictionService:
@@ -76,3 +85,38 @@ def install_service(service: PredictionService | None) -> None:
     """Make get_service() answer `service` (tests, embedding); None restores the
     environment-built one. No patching of modules needed."""
     get_service.use(_service_from_env if service is None else (lambda: service))
+
+
+def build_batch_jobs(settings: Settings) -> BatchJobs:
+    """The batch path: S3 with read timeouts for multi-megabyte ranges, SQS, the
+    container's service for "the current version" and one service per pinned version."""
+    from chalicelib.batch import BatchJobs, ServicesByVersion
+
+    s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "total_max_attempts": 3}))
+    return BatchJobs(
+        s3,
+        boto3.client("sqs"),
+        settings.batch,
+        functools.partial(current_version, s3, settings),
+        ServicesByVersion(lambda version: build_service(replace(settings, model_version=version))),
+    )
+
+
+def current_version(s3: Any, settings: Settings) -> str:
+    """The version a job starting now pins: the configured one, or LATEST read afresh
+    (a warm container's loaded model may be older)."""
+    if settings.model_version != FOLLOW_LATEST:
+        return settings.model_version
+    location = BundleLocation(settings.model_bucket, settings.model_prefix)
+    key = location.layout.pointer_key()
+    try:
+        pointer: bytes = s3.get_object(Bucket=location.bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        raise ModelNotFound("The model's version pointer was not found.") from exc
+    return pointer.decode("utf-8", "replace").strip()
+
+
+@functools.cache
+def get_batch_jobs() -> BatchJobs:
+    """The container's batch jobs, built from the environment on first use."""
+    return build_batch_jobs(Settings.from_env())
