@@ -123,7 +123,7 @@ def _roles(stack: BatchStack) -> dict[str, BatchQueue]:
             "input_events": stack.input_events}  # fmt: skip
 
 
-def _s3_may_send(stack: BatchStack, queue_arn: Any, account: Any) -> Template:
+def s3_may_send(stack: BatchStack, queue_arn: Any, account: Any) -> Template:
     """The input-events queue's policy: the stage's bucket in this account may send."""
     return {"Version": "2012-10-17", "Statement": [{
         "Sid": "InputNotifications", "Effect": "Allow",
@@ -173,7 +173,7 @@ def batch_queues(stack: BatchStack, log_groups: bool) -> Template:
     resources["BatchInputEventsQueuePolicy"] = {
         "Type": "AWS::SQS::QueuePolicy",
         "Properties": {"Queues": [{"Ref": QUEUE_IDS["input_events"]}],
-                       "PolicyDocument": _s3_may_send(stack, events_arn,
+                       "PolicyDocument": s3_may_send(stack, events_arn,
                                                       {"Ref": "AWS::AccountId"})},
     }  # fmt: skip
     return {"Resources": resources}
@@ -196,7 +196,7 @@ def terraform_batch_queues(stack: BatchStack) -> Template:
             queue_tf["message_retention_seconds"] = DEAD_LETTER_RETENTION_S
         queues[TERRAFORM_QUEUES[role]] = queue_tf
     events = TERRAFORM_QUEUES["input_events"]
-    document = _s3_may_send(stack, f"${{aws_sqs_queue.{events}.arn}}",
+    document = s3_may_send(stack, f"${{aws_sqs_queue.{events}.arn}}",
                             "${data.aws_caller_identity.chalice.account_id}")  # fmt: skip
     return {"resource": {
         "aws_sqs_queue": queues,
