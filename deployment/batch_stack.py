@@ -166,20 +166,24 @@ def queue_environment(stage: str, config_path: Path = CHALICE_CONFIG) -> dict[st
 
 
 def shared_resources(config_path: Path = CHALICE_CONFIG) -> list[str]:
-    """Queues or (bucket, prefix) pairs two configured stages would share."""
-    owners: dict[tuple[str, ...], str] = {}
+    """Queues, or prefixes in one bucket (equal or one inside the other: S3 refuses
+    overlapping notifications), that two configured stages would share."""
+    queues: dict[str, str] = {}
+    prefixes: list[tuple[str, str, str]] = []  # (bucket, prefix, stage)
     problems = []
-    stages = json.loads(config_path.read_text()).get("stages", {})
-    for stage in stages:
+    for stage in json.loads(config_path.read_text()).get("stages", {}):
         try:
             stack = batch_stack(stage, config_path)
         except BatchStackError:
             continue
-        keys = [("queue", q.name) for q in stack.queues] + [
-            ("prefix", stack.bucket, stack.input_prefix),
-            ("prefix", stack.bucket, stack.output_prefix)]  # fmt: skip
-        for key in keys:
-            if key in owners:
-                problems.append(f"stages {owners[key]} and {stage} share {' '.join(key[1:])}")
-            owners.setdefault(key, stage)
+        for queue in stack.queues:
+            if queue.name in queues:
+                problems.append(f"stages {queues[queue.name]} and {stage} share {queue.name}")
+            queues.setdefault(queue.name, stage)
+        for prefix in (stack.input_prefix, stack.output_prefix):
+            for bucket, other, owner in prefixes:
+                if bucket == stack.bucket and owner != stage and (
+                        prefix.startswith(other) or other.startswith(prefix)):  # fmt: skip
+                    problems.append(f"stages {owner} and {stage} share {bucket} {other}")
+            prefixes.append((stack.bucket, prefix, stage))
     return problems
