@@ -267,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         chalice_package(flavor, stage, args.format, args.api_key)
     except (BuildFailed, ProofFailed, SizeLimitExceeded) as exc:
         return fail(str(exc), OTHER_FAILURE_EXIT)
+    print("once deployed, batch input events need the bucket's notification: python -m "
+          f"deployment.batch_setup --stage {stage} --notification-only")  # fmt: skip
     return 0
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
+from deployment import batch_setup, deploy
 from deployment.batch_setup import notify_on_input
 from deployment.batch_stack import batch_stack
 
@@ -57,3 +60,16 @@ def test_the_stage_notification_is_added_beside_the_others_once() -> None:
         "Events": ["s3:ObjectCreated:*"],
         "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "batch/dev/in/"}]}},
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("main", [batch_setup.main, deploy.main])
+def test_an_unknown_stage_is_one_error_line_before_any_aws_call(
+    main: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--stage", "staging"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "error: no stage 'staging' in .chalice/config.json; "
+        "stages: dev, prod, dev-tensorflow, prod-tensorflow\n"
+    )
