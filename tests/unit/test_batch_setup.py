@@ -1,5 +1,6 @@
-"""deployment.batch_setup's bucket notification over an in-memory S3: it adds the
-stage's own and keeps every other notification, and a second run changes nothing."""
+"""deployment.batch_setup's bucket notification over an in-memory S3 (it adds the
+stage's own, keeps every other notification, and a second run changes nothing), and the
+deploy commands' refusal of an unknown stage."""
 
 from __future__ import annotations
 
