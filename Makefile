@@ -7,7 +7,7 @@ FORMAT ?= cloudformation
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt | cksum | cut -d' ' -f1)
 TYPED := app.py project_paths.py chalicelib modelops localdev deployment layer_build benchmarks tests
 
-.PHONY: serve batch test test-fast lint bench package vendor venv lock clean
+.PHONY: serve batch test test-fast lint bench package deploy vendor venv lock clean
 
 venv: $(STAMP)
 
@@ -63,6 +63,13 @@ vendor: venv
 package: venv
 	@$(PY) -m deployment.package --flavor $(FLAVOR) --format $(FORMAT) \
 	  $(if $(STAGE),--stage $(STAGE)) $(if $(API_KEY),--api-key)
+
+# chalice deploy with the batch path: queues first, then the mappings' partial batch
+# responses and the bucket's notification (deployment/deploy.py). Lite stages only.
+deploy: venv
+	@test -n "$(STAGE)" || { echo "error: make deploy STAGE=<stage>"; exit 2; }
+	$(PY) -m layer_build --flavor lite
+	$(PY) -m deployment.deploy --stage $(STAGE)
 
 lock:
 	@python312=$$(scripts/find-python312) || exit 1; tmp=$$(mktemp -d); \

@@ -4,9 +4,13 @@ python -m deployment.configure --bucket B --model NAME [--stage S ...] [--memory
     [--project-dir DIR]
 
 For each stage (every stage when none is named) it sets MODEL_BUCKET=B and
-MODEL_PREFIX=models/NAME, and writes the stage's own policy file `policy-<stage>.json`:
-logs only for the stage's function (`<app_name>-<stage>`, the name `chalice deploy`
-and `make package` give it) and `s3:GetObject` on `arn:aws:s3:::B/models/NAME/*`.
+MODEL_PREFIX=models/NAME, the batch path's queue names and prefixes (the stage's own,
+`deployment.batch_stack`; names already set are kept) and its handlers' timeouts, and
+writes the stage's own policy file `policy-<stage>.json`: logs only for the stage's
+functions (`<app_name>-<stage>` and `<app_name>-<stage>-<handler>`, the names `chalice
+deploy` and `make package` give them), `s3:GetObject` on `arn:aws:s3:::B/models/NAME/*`,
+and the batch path's grants: read its input prefix, read and write its output prefix,
+list only those prefixes, consume its three queues and send to its chunk queue.
 A stage that shared its policy file with another (dev and dev-tensorflow once did)
 gets a file of its own, and so does the other stage (with its permissions unchanged),
 so configuring one stage never widens or narrows another's role. Statements other
@@ -27,7 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.bundle_layout import is_model_name, model_prefix
-from chalicelib.config import MODEL_BUCKET, MODEL_PREFIX
+from chalicelib.config import MODEL_BUCKET, MODEL_PREFIX, BatchQueues, Settings
+from deployment.batch_stack import (
+    CHUNK_HANDLER,
+    DEAD_LETTER_HANDLER,
+    EVENTS_HANDLER,
+    batch_environment,
+)
 from deployment.cli import OneLineParser
 from deployment.stages import api_function_name
 from modelops.cli_errors import fail
@@ -37,6 +47,16 @@ Document = dict[str, Any]
 
 LOG_SID, READ_SID = "OwnLogGroups", "ReadModelBundles"
 LOG_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+# What Lambda's SQS event source mapping calls with the function's role.
+CONSUME_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                   "sqs:ChangeMessageVisibility"]  # fmt: skip
+# The splitter looks its queue up by name, then sends (SendMessageBatch is SendMessage).
+SEND_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
+BATCH_SIDS = ("ReadBatchInput", "WriteBatchOutput", "ListBatchPrefixes", "ConsumeBatchQueues",
+              "SendBatchChunks")  # fmt: skip
+# Each batch handler's Lambda timeout (s): a 50,000-row chunk takes ~20 s at 256 MB;
+# the splitter streams the whole input once. Queue visibility is 6x these.
+BATCH_TIMEOUTS = {CHUNK_HANDLER: 60, DEAD_LETTER_HANDLER: 60, EVENTS_HANDLER: 300}
 MEMORY_RANGE = (128, 10240)  # Lambda's limits, MB
 
 _BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -94,15 +114,58 @@ def policy_file_for(stage: str) -> str:
     return f"policy-{stage}.json"
 
 
-def log_statement(function: str) -> Document:
-    """Create and write the function's own log group, nothing else."""
-    group = f"arn:aws:logs:*:*:log-group:/aws/lambda/{function}"
+def log_statement(*functions: str) -> Document:
+    """Create and write the functions' own log groups, nothing else."""
+    groups = [f"arn:aws:logs:*:*:log-group:/aws/lambda/{function}" for function in functions]
     return {
         "Sid": LOG_SID,
         "Effect": "Allow",
         "Action": list(LOG_ACTIONS),
-        "Resource": [group, f"{group}:log-stream:*"],
+        "Resource": [arn for group in groups for arn in (group, f"{group}:log-stream:*")],
     }
+
+
+def stage_functions(config: Document, stage: str) -> list[str]:
+    """Every function a stage deploys: the REST API's and one per batch handler."""
+    api = api_function_name(config, stage)
+    return [api] + [f"{api}-{handler}" for handler in BATCH_TIMEOUTS]
+
+
+def queue_arn(name: str) -> str:
+    """A queue of this name in whatever account and region the stage is deployed to
+    (like the log groups: the file is the same in every account)."""
+    return f"arn:aws:sqs:*:*:{name}"
+
+
+def batch_statements(
+    bucket: str, input_prefix: str, output_prefix: str, queues: BatchQueues
+) -> list[Document]:
+    """The batch path's grants: read the input prefix; read and write the output prefix
+    (parts, plan, markers, summary); list only those two (so a missing marker is a 404,
+    not a 403); consume the three queues; send chunks to the chunk queue."""
+    objects = f"arn:aws:s3:::{bucket}/"
+    consumed = [queue_arn(q) for q in (queues.chunks, queues.dead_letters, queues.input_events)]
+    return [
+        {"Sid": BATCH_SIDS[0], "Effect": "Allow", "Action": ["s3:GetObject"],
+         "Resource": f"{objects}{input_prefix}*"},
+        {"Sid": BATCH_SIDS[1], "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+         "Resource": f"{objects}{output_prefix}*"},
+        {"Sid": BATCH_SIDS[2], "Effect": "Allow", "Action": ["s3:ListBucket"],
+         "Resource": f"arn:aws:s3:::{bucket}",
+         "Condition": {"StringLike": {"s3:prefix": [f"{input_prefix}*", f"{output_prefix}*"]}}},
+        {"Sid": BATCH_SIDS[3], "Effect": "Allow", "Action": list(CONSUME_ACTIONS),
+         "Resource": consumed},
+        {"Sid": BATCH_SIDS[4], "Effect": "Allow", "Action": list(SEND_ACTIONS),
+         "Resource": queue_arn(queues.chunks)},
+    ]  # fmt: skip
+
+
+def stage_batch_statements(config: Document, stage: str) -> list[Document]:
+    """`batch_statements` for the stage's batch settings as its function resolves them."""
+    env = dict(config.get("environment_variables", {}))
+    env.update(config["stages"][stage].get("environment_variables", {}))
+    batch = Settings.from_env(env).batch
+    return batch_statements(batch.bucket, batch.input_prefix, batch.output_prefix, batch.queues)
 
 
 def read_statement(bucket: str, prefix: str) -> Document:
@@ -201,12 +264,19 @@ def plan(config: Document, policies: dict[str, Document], request: Request) -> P
             if old_file
             else {"Version": "2012-10-17", "Statement": []}
         )
-        document = _with_statement(document, log_statement(api_function_name(config, stage)))
+        document = _with_statement(document, log_statement(*stage_functions(config, stage)))
         settings = new_config["stages"][stage]
         if stage in request.stages:
             document = _with_statement(document, read_statement(request.bucket, prefix))
             environment = settings.setdefault("environment_variables", {})
             environment[MODEL_BUCKET], environment[MODEL_PREFIX] = request.bucket, prefix
+            for name, value in batch_environment(config["app_name"], stage).items():
+                environment.setdefault(name, value)
+            functions = settings.setdefault("lambda_functions", {})
+            for handler, timeout in BATCH_TIMEOUTS.items():
+                functions.setdefault(handler, {}).setdefault("lambda_timeout", timeout)
+            for statement in stage_batch_statements(new_config, stage):
+                document = _with_statement(document, statement)
             if request.memory_mb is not None:
                 settings["lambda_memory_size"] = request.memory_mb
         settings["autogen_policy"] = False

@@ -24,6 +24,13 @@ from chalice.cli.factory import CLIFactory
 from chalicelib.config import MODEL_ENGINE, Settings
 from chalicelib.engines.registry import engine_spec
 from deployment import templates
+from deployment.batch_stack import (
+    BatchStack,
+    BatchStackError,
+    batch_stack,
+    queue_environment,
+    shared_resources,
+)
 from deployment.cli import OneLineParser
 from deployment.stages import UnknownStage, function_name, stage_environment, stage_setting
 from layer_build.build import BuildFailed, build_runtime
@@ -78,6 +85,13 @@ def check_request(
             f"stage {stage} names .chalice/{policy_file}, which does not exist: restore it, "
             "or write it with python -m deployment.configure"
         )
+    try:
+        batch_stack(stage, config_path)
+    except BatchStackError as exc:
+        raise PackageRequestError(str(exc)) from None
+    shared = shared_resources(config_path)
+    if shared:
+        raise PackageRequestError(f"{'; '.join(shared)}: give each stage its own")
     if engine not in flavor.engines:
         able = [name for name, other in FLAVORS.items() if engine in other.engines]
         raise PackageRequestError(
@@ -130,25 +144,33 @@ def _package_into(
 ) -> list[ZipSize]:  # fmt: skip
     config_path = project_dir / ".chalice" / "config.json"
     retention_days = stage_setting(stage, "log_retention_in_days", config_path)
+    stack = batch_stack(stage, config_path)
     overrides: dict[str, Any] = {}
     merge = None
     if pkg_format == "cloudformation":
         merge = _cloudformation_merge_template(
-            flavor, function_name(stage, config_path), retention_days, api_key,
+            flavor, function_name(stage, config_path), retention_days, api_key, stack,
             partial / "merge-template.json")  # fmt: skip
     elif retention_days:
         overrides["log_retention_in_days"] = 0  # Chalice's Terraform output has no log groups
     merged = " --merge-template merge-template.json" if merge else ""
     print(f"==> [{flavor.name}] chalice package --stage {stage} --pkg-format {pkg_format}"
           f"{merged} -> {_shown(out)}")  # fmt: skip
-    _run_chalice_package(project_dir, stage, pkg_format, merge, overrides, partial)
+    with app_imported_for(queue_environment(stage, config_path)):
+        _run_chalice_package(project_dir, stage, pkg_format, merge, overrides, partial)
     if pkg_format == "terraform":
+        templates.write_json(templates.terraform_batch_queues(stack),
+                             partial / "batch_queues.tf.json")  # fmt: skip
+        templates.write_json(templates.terraform_batch_event_sources(stack),
+                             partial / "batch_event_sources_override.tf.json")  # fmt: skip
         if retention_days:
-            templates.write_json(templates.terraform_log_group(retention_days),
+            functions = (templates.TERRAFORM_FUNCTION, *(q.handler for q in stack.queues))
+            templates.write_json(templates.terraform_log_group(retention_days, functions),
                                  partial / "log_group.tf.json")  # fmt: skip
         if flavor.ephemeral_storage_mb:
+            functions = (templates.TERRAFORM_FUNCTION, *(q.handler for q in stack.queues))
             templates.write_json(
-                templates.terraform_ephemeral_storage(flavor.ephemeral_storage_mb),
+                templates.terraform_ephemeral_storage(flavor.ephemeral_storage_mb, functions),
                 partial / "ephemeral_storage_override.tf.json")  # fmt: skip
     zips = sorted(partial.glob("*.zip"))
     for path in zips:
@@ -161,6 +183,27 @@ def _package_into(
 
 def _shown(path: Path) -> Path:
     return path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path
+
+
+@contextmanager
+def app_imported_for(environment: dict[str, str]) -> Iterator[None]:
+    """Chalice imports app.py in this process, and its decorators read the queue names
+    at import: set them, import app.py afresh (not a copy another stage imported), and
+    restore the environment and any app module imported before."""
+    saved_env = {name: os.environ.get(name) for name in environment}
+    saved_app = sys.modules.pop("app", None)
+    os.environ.update(environment)
+    try:
+        yield
+    finally:
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        sys.modules.pop("app", None)
+        if saved_app is not None:
+            sys.modules["app"] = saved_app
 
 
 def _run_chalice_package(
@@ -178,13 +221,18 @@ def _run_chalice_package(
 
 
 def _cloudformation_merge_template(
-    flavor: Flavor, function: str, retention_days: int | None, api_key: bool, path: Path
-) -> Path:
-    fragments = [templates.function_name(function)]
+    flavor: Flavor, function: str, retention_days: int | None, api_key: bool,
+    stack: BatchStack, path: Path,
+) -> Path:  # fmt: skip
+    fragments = [
+        templates.function_name(function),
+        templates.batch_queues(stack, log_groups=bool(retention_days)),
+    ]
     if retention_days:
         fragments.append(templates.log_group_name(function))
     if flavor.ephemeral_storage_mb:
-        fragments.append(templates.ephemeral_storage(flavor.ephemeral_storage_mb))
+        functions = (templates.FUNCTION_LOGICAL_ID, *(q.logical_id for q in stack.queues))
+        fragments.append(templates.ephemeral_storage(flavor.ephemeral_storage_mb, functions))
     if api_key:
         fragments.append(templates.api_key())
     return templates.write_json(templates.compose(fragments), path)
@@ -219,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         chalice_package(flavor, stage, args.format, args.api_key)
     except (BuildFailed, ProofFailed, SizeLimitExceeded) as exc:
         return fail(str(exc), OTHER_FAILURE_EXIT)
+    print("once deployed, batch input events need the bucket's notification: python -m "
+          f"deployment.batch_setup --stage {stage} --notification-only")  # fmt: skip
     return 0
 
 

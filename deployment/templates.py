@@ -14,6 +14,14 @@ from typing import Any
 
 from chalice.package import TemplateDeepMerger
 
+from deployment.batch_stack import (
+    CHUNK_MAX_CONCURRENCY,
+    DEAD_LETTER_RETENTION_S,
+    MAX_RECEIVES,
+    BatchQueue,
+    BatchStack,
+)
+
 Template = dict[str, Any]
 
 # The API Gateway stage in .chalice/config.json; SAM names its stage resource after it.
@@ -23,10 +31,11 @@ TERRAFORM_FUNCTION = "api_handler"
 KEY_PROTECTED_ROUTES = {"/predict": "post", "/model": "get"}  # /health stays open for probes
 
 
-def ephemeral_storage(size_mb: int) -> Template:
-    """Raise the function's /tmp (512 MB by default) so an archived runtime unpacks."""
-    return {"Resources": {FUNCTION_LOGICAL_ID: {"Properties": {"EphemeralStorage": {
-        "Size": size_mb}}}}}  # fmt: skip
+def ephemeral_storage(size_mb: int, functions: tuple[str, ...] = (FUNCTION_LOGICAL_ID,)
+                      ) -> Template:  # fmt: skip
+    """Raise the functions' /tmp (512 MB by default) so an archived runtime unpacks."""
+    return {"Resources": {function: {"Properties": {"EphemeralStorage": {
+        "Size": size_mb}}} for function in functions}}  # fmt: skip
 
 
 def function_name(name: str) -> Template:
@@ -101,6 +110,116 @@ def api_key(stage: str = API_GATEWAY_STAGE) -> Template:
     }  # fmt: skip
 
 
+# The queues' logical ids (CloudFormation) and resource names (Terraform).
+QUEUE_IDS = {"chunks": "BatchChunkQueue", "dead_letters": "BatchDeadLetterQueue",
+             "input_events": "BatchInputEventsQueue"}  # fmt: skip
+TERRAFORM_QUEUES = {"chunks": "batch_chunks", "dead_letters": "batch_dead_letters",
+                    "input_events": "batch_input_events"}  # fmt: skip
+PARTIAL_BATCH = ["ReportBatchItemFailures"]  # every batch handler returns batchItemFailures
+
+
+def _roles(stack: BatchStack) -> dict[str, BatchQueue]:
+    return {"chunks": stack.chunks, "dead_letters": stack.dead_letters,
+            "input_events": stack.input_events}  # fmt: skip
+
+
+def s3_may_send(stack: BatchStack, queue_arn: Any, account: Any) -> Template:
+    """The input-events queue's policy: the stage's bucket in this account may send."""
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "InputNotifications", "Effect": "Allow",
+        "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{stack.bucket}"},
+                      "StringEquals": {"aws:SourceAccount": account}}}]}  # fmt: skip
+
+
+def batch_queues(stack: BatchStack, log_groups: bool) -> Template:
+    """The batch path for CloudFormation: the three queues (chunk queue redriven to the
+    dead-letter queue after MAX_RECEIVES, visibility 6x each consumer's timeout), S3 allowed
+    to send to the input-events queue, and on each SQS event source what Chalice can't
+    set: the queue by reference (created before the mapping), partial batch responses
+    and, on the chunk mapping, the maximum concurrency. Names each handler's function as
+    `chalice deploy` does, so its logs land where the stage policy lets it write.
+
+    The bucket's notification is not here: the bucket exists outside the stack
+    (`python -m deployment.batch_setup --stage S --notification-only` adds it)."""
+    resources: Template = {}
+    for role, queue in _roles(stack).items():
+        properties: Template = {"QueueName": queue.name,
+                                "VisibilityTimeout": queue.visibility_timeout_s}  # fmt: skip
+        if role == "chunks":
+            properties["RedrivePolicy"] = {
+                "deadLetterTargetArn": {"Fn::GetAtt": [QUEUE_IDS["dead_letters"], "Arn"]},
+                "maxReceiveCount": MAX_RECEIVES}  # fmt: skip
+        if role == "dead_letters":
+            properties["MessageRetentionPeriod"] = DEAD_LETTER_RETENTION_S
+        resources[QUEUE_IDS[role]] = {"Type": "AWS::SQS::Queue", "Properties": properties}
+        # Fn::Sub, like Chalice's value, so the merge replaces it (a reference: the
+        # queue is created before the mapping).
+        event: Template = {"Queue": {"Fn::Sub": f"${{{QUEUE_IDS[role]}.Arn}}"},
+                           "FunctionResponseTypes": PARTIAL_BATCH}  # fmt: skip
+        if role == "chunks":
+            event["ScalingConfig"] = {"MaximumConcurrency": CHUNK_MAX_CONCURRENCY}
+        resources[queue.logical_id] = {
+            "Properties": {
+                "FunctionName": queue.function,
+                "Events": {f"{queue.logical_id}SqsEventSource": {"Properties": event}},
+            }
+        }
+        if log_groups:  # Chalice made one (log_retention_in_days) named by a reference
+            resources[f"{queue.logical_id}LogGroup"] = {"Properties": {
+                "LogGroupName": f"/aws/lambda/{queue.function}"}}  # fmt: skip
+    events_arn = {"Fn::GetAtt": [QUEUE_IDS["input_events"], "Arn"]}
+    resources["BatchInputEventsQueuePolicy"] = {
+        "Type": "AWS::SQS::QueuePolicy",
+        "Properties": {"Queues": [{"Ref": QUEUE_IDS["input_events"]}],
+                       "PolicyDocument": s3_may_send(stack, events_arn,
+                                                      {"Ref": "AWS::AccountId"})},
+    }  # fmt: skip
+    return {"Resources": resources}
+
+
+def terraform_batch_queues(stack: BatchStack) -> Template:
+    """The batch path's queues and the input-events queue policy, for Terraform."""
+    queues: Template = {}
+    for role, queue in _roles(stack).items():
+        queue_tf: Template = {
+            "name": queue.name,
+            "visibility_timeout_seconds": queue.visibility_timeout_s,
+        }
+        if role == "chunks":
+            dlq = TERRAFORM_QUEUES["dead_letters"]
+            queue_tf["redrive_policy"] = (
+                f"${{jsonencode({{deadLetterTargetArn = aws_sqs_queue.{dlq}.arn, "
+                f"maxReceiveCount = {MAX_RECEIVES}}})}}")  # fmt: skip
+        if role == "dead_letters":
+            queue_tf["message_retention_seconds"] = DEAD_LETTER_RETENTION_S
+        queues[TERRAFORM_QUEUES[role]] = queue_tf
+    events = TERRAFORM_QUEUES["input_events"]
+    document = s3_may_send(stack, f"${{aws_sqs_queue.{events}.arn}}",
+                            "${data.aws_caller_identity.chalice.account_id}")  # fmt: skip
+    return {"resource": {
+        "aws_sqs_queue": queues,
+        "aws_sqs_queue_policy": {events: {
+            "queue_url": f"${{aws_sqs_queue.{events}.id}}",
+            "policy": json.dumps(document)}},
+    }}  # fmt: skip
+
+
+def terraform_batch_event_sources(stack: BatchStack) -> Template:
+    """An override for Chalice's event source mappings: the queue by reference (created
+    first), partial batch responses, the chunk mapping's maximum concurrency."""
+    mappings: Template = {}
+    for role, queue in _roles(stack).items():
+        mapping: Template = {
+            "event_source_arn": f"${{aws_sqs_queue.{TERRAFORM_QUEUES[role]}.arn}}",
+            "function_response_types": PARTIAL_BATCH}  # fmt: skip
+        if role == "chunks":
+            mapping["scaling_config"] = {"maximum_concurrency": CHUNK_MAX_CONCURRENCY}
+        mappings[queue.terraform_mapping] = mapping
+    return {"resource": {"aws_lambda_event_source_mapping": mappings}}
+
+
 def compose(fragments: list[Template]) -> Template:
     """Deep-merge fragments into one merge template (later fragments win on conflict)."""
     merger = TemplateDeepMerger()
@@ -110,17 +229,21 @@ def compose(fragments: list[Template]) -> Template:
     return merged
 
 
-def terraform_ephemeral_storage(size_mb: int) -> Template:
+def terraform_ephemeral_storage(
+    size_mb: int, functions: tuple[str, ...] = (TERRAFORM_FUNCTION,)
+) -> Template:
     """The Terraform override equivalent of `ephemeral_storage`."""
-    return {"resource": {"aws_lambda_function": {TERRAFORM_FUNCTION: {
-        "ephemeral_storage": {"size": size_mb}}}}}  # fmt: skip
+    return {"resource": {"aws_lambda_function": {function: {
+        "ephemeral_storage": {"size": size_mb}} for function in functions}}}  # fmt: skip
 
 
-def terraform_log_group(retention_days: int) -> Template:
-    """The function's log group with retention, which Chalice's Terraform output lacks."""
-    return {"resource": {"aws_cloudwatch_log_group": {TERRAFORM_FUNCTION: {
-        "name": f"/aws/lambda/${{aws_lambda_function.{TERRAFORM_FUNCTION}.function_name}}",
-        "retention_in_days": retention_days}}}}  # fmt: skip
+def terraform_log_group(
+    retention_days: int, functions: tuple[str, ...] = (TERRAFORM_FUNCTION,)
+) -> Template:
+    """The functions' log groups with retention, which Chalice's Terraform output lacks."""
+    return {"resource": {"aws_cloudwatch_log_group": {function: {
+        "name": f"/aws/lambda/${{aws_lambda_function.{function}.function_name}}",
+        "retention_in_days": retention_days} for function in functions}}}  # fmt: skip
 
 
 def write_json(template: Template, path: Path) -> Path:

@@ -7,15 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from deployment.batch_stack import batch_stack
 from deployment.cfn_lint import cfn_lint_errors
 from deployment.configure import Request, configure
 from deployment.package import chalice_package
-from deployment.policy import privilege_problems, stage_policy
+from deployment.policy import batch_problems, privilege_problems, stage_policy
 from deployment.project import copy_project
 from layer_build.flavors import FLAVORS
 from project_paths import CHALICE_DIR
 from tests.deploy.conftest import load
-from tests.deploy.test_templates import logs_where_the_role_may_write
+from tests.deploy.test_templates import (
+    check_cloudformation_batch_path,
+    logs_where_the_role_may_write,
+)
 
 pytestmark = pytest.mark.deploy
 
@@ -45,13 +49,19 @@ def test_a_configured_stage_packages_with_matching_names_and_least_privilege(
     role_policy = resources["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     assert role_policy == policy
     reads = [s["Resource"] for s in role_policy["Statement"] if "s3:GetObject" in s["Action"]]
-    assert reads == [f"arn:aws:s3:::{BUCKET}/models/{MODEL}/*"]
+    paths = (f"models/{MODEL}", "batch/prod/in", "batch/prod/out")
+    assert reads == [f"arn:aws:s3:::{BUCKET}/{path}/*" for path in paths]
+    assert batch_problems("prod", chalice_dir) == []
+    check_cloudformation_batch_path(resources, batch_stack("prod", chalice_dir / "config.json"),
+                                    policy)  # fmt: skip
     assert logs_where_the_role_may_write(resources) == "/aws/lambda/keras-model-serving-prod"
     # The other prod stage kept its own bucket, model and log group.
     twin = stage_policy("prod-tensorflow", chalice_dir)
     assert privilege_problems(twin) == []
     assert [s["Resource"] for s in twin["Statement"] if "s3:GetObject" in s["Action"]] == [
-        "arn:aws:s3:::loan-models-prod/models/loan-grade/*"]  # fmt: skip
+        f"arn:aws:s3:::loan-models-prod/{path}/*"
+        for path in ("models/loan-grade", "batch/prod-tensorflow/in", "batch/prod-tensorflow/out")
+    ]
     assert {path.name: path.read_text() for path in CHALICE_DIR.glob("*.json")} == tracked
 
 

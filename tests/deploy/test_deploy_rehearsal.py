@@ -1,5 +1,6 @@
-"""`chalice deploy` and `chalice delete` against moto's server standing in for AWS
-(AWS_ENDPOINT_URL, dummy credentials), read back with boto3.
+"""`make deploy`'s steps (the batch queues, `chalice deploy`, the batch helper) and
+`chalice delete` against moto's server standing in for AWS (AWS_ENDPOINT_URL, dummy
+credentials), read back with boto3.
 
 moto can't import Chalice's Swagger 2.0 REST API unaided; `deployment/moto_aws.py` says
 exactly why and shims those two calls in the stand-in (a moto server in this process,
@@ -18,12 +19,13 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.config import BatchQueues
+from deployment.batch_stack import CHUNK_MAX_CONCURRENCY, batch_stack
 from deployment.moto_aws import aws_stand_in
 from deployment.policy import stage_policy
 from deployment.project import copy_project
 from deployment.stages import stage_environment
 from localdev.servers import LOCAL_AWS_ENV, MotoServer
+from project_paths import PROJECT_DIR
 
 FUNCTION = "keras-model-serving-dev"
 ROLE = "keras-model-serving-dev-api_handler"  # Chalice: <app>-<stage>-<function>
@@ -38,14 +40,23 @@ def aws() -> Iterator[MotoServer]:
         yield server
 
 
-def chalice(project: Path, aws: MotoServer, *args: str) -> str:
+def run(command: list[str], cwd: Path, aws: MotoServer) -> str:
     env = {**LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": aws.url, "PATH": str(Path(sys.executable).parent)}
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "chalice"), *args], cwd=project, env=env,
-        capture_output=True, text=True, check=False, timeout=300,
-    )  # fmt: skip
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                            check=False, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
+
+
+def chalice(project: Path, aws: MotoServer, *args: str) -> str:
+    return run([str(Path(sys.executable).parent / "chalice"), *args], project, aws)
+
+
+def make_deploy(project: Path, aws: MotoServer, stage: str) -> str:
+    """What `make deploy STAGE=` runs after building vendor/ (the copy has its own)."""
+    command = [sys.executable, "-m", "deployment.deploy", "--stage", stage,
+               "--project-dir", str(project)]  # fmt: skip
+    return run(command, PROJECT_DIR, aws)
 
 
 def client(aws: MotoServer, service: str) -> Any:
@@ -64,18 +75,9 @@ def with_reserved_concurrency(config: dict[str, Any]) -> None:
 
 def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) -> None:
     project = copy_project(tmp_path / "project", lite_vendor, with_reserved_concurrency)
-    # Chalice subscribes the batch handlers to queues it does not create (issue 11).
-    queues = BatchQueues()
-    sqs = client(aws, "sqs")
-    arns = {
-        sqs.get_queue_attributes(
-            QueueUrl=sqs.create_queue(QueueName=name)["QueueUrl"], AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
-        for name in (queues.chunks, queues.dead_letters, queues.input_events)
-    }
-    print(chalice(project, aws, "deploy", "--stage", "dev"))
-    mappings = client(aws, "lambda").list_event_source_mappings()["EventSourceMappings"]
-    assert {m["EventSourceArn"] for m in mappings} == arns
+    stack = batch_stack("dev")
+    client(aws, "s3").create_bucket(Bucket=stack.bucket)  # the model bucket exists already
+    print(make_deploy(project, aws, "dev"))
     deployed = json.loads((project / ".chalice" / "deployed" / "dev.json").read_text())
     by_type = {r["resource_type"]: r for r in deployed["resources"]}
 
@@ -119,11 +121,20 @@ def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) 
 
     # Retention lands on Chalice's own name for the group (<function>-api_handler), not on
     # /aws/lambda/<function> where Lambda writes; the README gives the one-line fix.
-    groups = client(aws, "logs").describe_log_groups(
+    # The batch functions' groups are named as they log (<function> is <app>-<stage>-<handler>).
+    log_groups = client(aws, "logs").describe_log_groups(
         logGroupNamePrefix=f"/aws/lambda/{FUNCTION}")["logGroups"]  # fmt: skip
-    deployed_groups = [r for r in deployed["resources"] if r["resource_type"] == "log_group"]
-    assert {g["logGroupName"] for g in groups} == {r["log_group_name"] for r in deployed_groups}
-    assert {g["retentionInDays"] for g in groups} == {14}  # the API's and the batch handlers'
+    assert {group["logGroupName"] for group in log_groups} == {
+        f"/aws/lambda/{FUNCTION}-{handler}" for handler in
+        ("api_handler", "score_batch_chunks", "fail_batch_chunks", "start_batch_jobs")}  # fmt: skip
+    assert {group["retentionInDays"] for group in log_groups} == {14}
+
+    check_batch_path(aws, function["Role"].rsplit("/", 1)[0], stage_policy("dev"))
+    # The helper alone, again (after a plain `chalice deploy`): nothing doubles.
+    helper = [sys.executable, "-m", "deployment.batch_setup", "--stage", "dev",
+              "--project-dir", str(project)]  # fmt: skip
+    print(run(helper, PROJECT_DIR, aws))
+    check_batch_path(aws, function["Role"].rsplit("/", 1)[0], stage_policy("dev"))
 
     print(chalice(project, aws, "delete", "--stage", "dev"))
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
@@ -138,3 +149,55 @@ def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) 
         for version in lam.list_layer_versions(LayerName=listed["LayerName"])["LayerVersions"]
     ]
     assert remaining_layers == []
+    assert lam.list_event_source_mappings()["EventSourceMappings"] == []
+    # The queues are the helper's, not Chalice's: they stay (README: teardown).
+    sqs = client(aws, "sqs")
+    assert {sqs.get_queue_url(QueueName=q.name)["QueueUrl"].rsplit("/", 1)[1]
+            for q in stack.queues} == {q.name for q in stack.queues}  # fmt: skip
+
+
+def check_batch_path(aws: MotoServer, role_prefix: str, policy: dict[str, Any]) -> None:
+    """The stage's queues, the DLQ redrive, the queue policy for S3, the three event
+    source mappings with partial batch responses, the bucket's notification, and each
+    batch function with its own role holding the stage policy."""
+    stack = batch_stack("dev")
+    sqs, lam, iam = client(aws, "sqs"), client(aws, "lambda"), client(aws, "iam")
+    attributes = {}
+    for queue in stack.queues:
+        url = sqs.get_queue_url(QueueName=queue.name)["QueueUrl"]
+        attributes[queue.name] = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["All"])["Attributes"]  # fmt: skip
+    chunks, dlq, events = (attributes[q.name] for q in stack.queues)
+    assert json.loads(chunks["RedrivePolicy"]) == {
+        "deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 3}  # fmt: skip
+    for queue in stack.queues:  # above 6x the consumer's timeout, as AWS advises
+        assert int(attributes[queue.name]["VisibilityTimeout"]) >= 6 * queue.timeout_s
+    assert (int(chunks["VisibilityTimeout"]), int(events["VisibilityTimeout"])) == (360, 1800)
+    [may_send] = json.loads(events["Policy"])["Statement"]
+    assert may_send["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert may_send["Condition"]["ArnEquals"] == {"aws:SourceArn": f"arn:aws:s3:::{stack.bucket}"}
+
+    for queue in stack.queues:
+        function = lam.get_function(FunctionName=queue.function)["Configuration"]
+        assert function["Handler"] == f"app.{queue.handler}"
+        assert function["Timeout"] == queue.timeout_s
+        assert function["Environment"]["Variables"] == stage_environment("dev")
+        role = f"{role_prefix}/keras-model-serving-dev-{queue.handler}"
+        assert function["Role"] == role
+        [name] = iam.list_role_policies(RoleName=role.rsplit("/", 1)[1])["PolicyNames"]
+        assert iam.get_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyName=name)[
+            "PolicyDocument"] == policy  # fmt: skip
+        [mapping] = lam.list_event_source_mappings(
+            EventSourceArn=attributes[queue.name]["QueueArn"])["EventSourceMappings"]  # fmt: skip
+        assert mapping["FunctionArn"] == function["FunctionArn"]
+        assert mapping["BatchSize"] == queue.batch_size
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        if queue is stack.chunks:
+            assert mapping["ScalingConfig"] == {"MaximumConcurrency": CHUNK_MAX_CONCURRENCY}
+
+    notification = client(aws, "s3").get_bucket_notification_configuration(Bucket=stack.bucket)
+    [input_events] = notification["QueueConfigurations"]
+    assert input_events["QueueArn"] == events["QueueArn"]
+    assert input_events["Events"] == ["s3:ObjectCreated:*"]
+    [rule] = input_events["Filter"]["Key"]["FilterRules"]  # S3 answers "Prefix", moto as sent
+    assert (rule["Name"].lower(), rule["Value"]) == ("prefix", stack.input_prefix)

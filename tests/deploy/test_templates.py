@@ -3,14 +3,27 @@ Chalice leaves out, and stage policies without wildcards."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from deployment.batch_stack import (
+    CHUNK_MAX_CONCURRENCY,
+    MAX_RECEIVES,
+    BatchStack,
+    batch_stack,
+    shared_resources,
+)
 from deployment.cfn_lint import cfn_lint_errors
-from deployment.package import PackageOptionUnsupported, chalice_package
-from deployment.policy import privilege_problems, stage_policy
+from deployment.package import (
+    PackageOptionUnsupported,
+    PackageRequestError,
+    chalice_package,
+    check_request,
+)
+from deployment.policy import batch_problems, privilege_problems, stage_policy
 from deployment.project import copy_project
 from layer_build.flavors import FLAVORS
 from project_paths import CHALICE_CONFIG
@@ -55,6 +68,66 @@ def test_prod_cloudformation_with_api_key_passes_cfn_lint(project: Path, tmp_pat
     assert paths["/model"]["get"]["security"] == [{"api_key": []}]
     assert "security" not in paths["/health"]["get"]
     assert "x-amazon-apigateway-integration" in paths["/predict"]["post"]  # merged, not replaced
+    check_cloudformation_batch_path(resources, batch_stack("prod"), role_policy)
+
+
+def check_cloudformation_batch_path(
+    resources: dict[str, Any], stack: BatchStack, policy: dict[str, Any]
+) -> None:
+    """The stage's queues (DLQ redrive, visibility 6x the consumer's timeout), S3 allowed
+    to send input events, and each handler named as chalice deploy names it, subscribed
+    to its queue by reference with partial batch responses, with the stage policy."""
+    queues = {r["Properties"]["QueueName"]: (name, r["Properties"])
+              for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}  # fmt: skip
+    assert set(queues) == {q.name for q in stack.queues}
+    _, chunks = queues[stack.chunks.name]
+    dlq_id, _ = queues[stack.dead_letters.name]
+    assert chunks["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+                                       "maxReceiveCount": MAX_RECEIVES}  # fmt: skip
+    for queue in stack.queues:
+        queue_id, properties = queues[queue.name]
+        assert properties["VisibilityTimeout"] == 6 * queue.timeout_s
+        function = resources[queue.logical_id]["Properties"]
+        assert function["FunctionName"] == queue.function
+        assert function["Handler"] == f"app.{queue.handler}"
+        assert function["Timeout"] == queue.timeout_s
+        assert function["Environment"]["Variables"]["BATCH_CHUNK_QUEUE"] == stack.chunks.name
+        role = resources[function["Role"]["Fn::GetAtt"][0]]["Properties"]
+        assert role["Policies"][0]["PolicyDocument"] == policy
+        [event] = function["Events"].values()
+        assert event["Type"] == "SQS"
+        assert event["Properties"]["Queue"] == {"Fn::Sub": f"${{{queue_id}.Arn}}"}
+        assert event["Properties"]["BatchSize"] == queue.batch_size
+        assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        scaling = event["Properties"].get("ScalingConfig")
+        assert scaling == ({"MaximumConcurrency": CHUNK_MAX_CONCURRENCY}
+                           if queue is stack.chunks else None)  # fmt: skip
+        group = resources[f"{queue.logical_id}LogGroup"]["Properties"]["LogGroupName"]
+        assert group == f"/aws/lambda/{queue.function}"
+    [queue_policy] = [r["Properties"] for r in resources.values()
+                      if r["Type"] == "AWS::SQS::QueuePolicy"]  # fmt: skip
+    events_id, _ = queues[stack.input_events.name]
+    assert queue_policy["Queues"] == [{"Ref": events_id}]
+    [may_send] = queue_policy["PolicyDocument"]["Statement"]
+    assert (may_send["Principal"], may_send["Action"]) == (
+        {"Service": "s3.amazonaws.com"}, "sqs:SendMessage")  # fmt: skip
+    assert may_send["Condition"]["ArnEquals"] == {"aws:SourceArn": f"arn:aws:s3:::{stack.bucket}"}
+
+
+@pytest.mark.parametrize("stage", ["dev", "dev-tensorflow"])
+def test_dev_cloudformation_carries_the_batch_path_and_passes_cfn_lint(
+    project: Path, tmp_path: Path, stage: str
+) -> None:
+    flavor = FLAVORS["tensorflow" if stage.endswith("tensorflow") else "lite"]
+    chalice_package(flavor, stage, project_dir=project, out=tmp_path / "package")
+    assert cfn_lint_errors(tmp_path / "package" / "sam.json") == []
+    resources = load(tmp_path / "package" / "sam.json")["Resources"]
+    check_cloudformation_batch_path(resources, batch_stack(stage), stage_policy(stage))
+    if flavor.ephemeral_storage_mb:  # every function unpacks the archived runtime
+        functions = [r["Properties"] for r in resources.values()
+                     if r["Type"] == "AWS::Serverless::Function"]  # fmt: skip
+        assert len(functions) == 4
+        assert {f["EphemeralStorage"]["Size"] for f in functions} == {flavor.ephemeral_storage_mb}
 
 
 def logs_where_the_role_may_write(resources: dict[str, Any]) -> str:
@@ -68,7 +141,11 @@ def logs_where_the_role_may_write(resources: dict[str, Any]) -> str:
     log_arns = {arn for statement in document["Statement"] for arn in statement["Resource"]
                 if any(action.startswith("logs:") for action in statement["Action"])}  # fmt: skip
     prefix = "arn:aws:logs:*:*:log-group:"
-    assert log_arns == {f"{prefix}{group}", f"{prefix}{group}:log-stream:*"}
+    handlers = ("score_batch_chunks", "fail_batch_chunks", "start_batch_jobs")
+    groups = [group] + [f"{group}-{handler}" for handler in handlers]
+    assert log_arns == {
+        arn for g in groups for arn in (f"{prefix}{g}", f"{prefix}{g}:log-stream:*")
+    }
     return group
 
 
@@ -93,6 +170,36 @@ def test_terraform_output_carries_log_retention_and_ephemeral_storage(
         "name": "/aws/lambda/${aws_lambda_function.api_handler.function_name}",
         "retention_in_days": 14,
     }
+    stack = batch_stack("dev-tensorflow")
+    handlers = {q.handler for q in stack.queues}
+    assert set(log_group) == set(override["aws_lambda_function"]) == {"api_handler", *handlers}
+
+    # The batch path: queues (with the DLQ redrive) and an override for each mapping.
+    queues = load(out / "batch_queues.tf.json")["resource"]
+    by_name = {q["name"]: (key, q) for key, q in queues["aws_sqs_queue"].items()}
+    assert set(by_name) == {q.name for q in stack.queues}
+    dlq_key, _ = by_name[stack.dead_letters.name]
+    assert by_name[stack.chunks.name][1]["redrive_policy"] == (
+        f"${{jsonencode({{deadLetterTargetArn = aws_sqs_queue.{dlq_key}.arn, "
+        f"maxReceiveCount = {MAX_RECEIVES}}})}}")  # fmt: skip
+    [(events_key, policy)] = queues["aws_sqs_queue_policy"].items()
+    assert policy["queue_url"] == f"${{aws_sqs_queue.{events_key}.id}}"
+    assert "s3.amazonaws.com" in policy["policy"]
+    mappings = resources["aws_lambda_event_source_mapping"]
+    overrides = load(out / "batch_event_sources_override.tf.json")["resource"][
+        "aws_lambda_event_source_mapping"]  # fmt: skip
+    assert set(overrides) == set(mappings)  # an override names resources Chalice made
+    for queue in stack.queues:
+        key, settings = by_name[queue.name]
+        assert settings["visibility_timeout_seconds"] == 6 * queue.timeout_s
+        assert queue.name in mappings[queue.terraform_mapping]["event_source_arn"]
+        assert resources["aws_lambda_function"][queue.handler]["function_name"] == queue.function
+        mapping = overrides[queue.terraform_mapping]
+        assert mapping["event_source_arn"] == f"${{aws_sqs_queue.{key}.arn}}"
+        assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+        assert mapping.get("scaling_config") == (
+            {"maximum_concurrency": CHUNK_MAX_CONCURRENCY} if queue is stack.chunks else None
+        )
 
 
 def test_api_key_is_refused_for_terraform() -> None:
@@ -108,7 +215,48 @@ def test_stage_policy_is_least_privilege(stage: str) -> None:
     assert "s3:GetObject" in actions and not any("*" in action for action in actions)
     bucket = load(CHALICE_CONFIG)["stages"][stage]["environment_variables"]["MODEL_BUCKET"]
     s3_resources = [s["Resource"] for s in policy["Statement"] if "s3:GetObject" in s["Action"]]
-    assert s3_resources == [f"arn:aws:s3:::{bucket}/models/loan-grade/*"]
+    assert s3_resources == [f"arn:aws:s3:::{bucket}/models/loan-grade/*",
+                            f"arn:aws:s3:::{bucket}/batch/{stage}/in/*",
+                            f"arn:aws:s3:::{bucket}/batch/{stage}/out/*"]  # fmt: skip
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_policy_grants_exactly_its_batch_path(stage: str) -> None:
+    assert batch_problems(stage) == []
+    stack = batch_stack(stage)
+    policy = stage_policy(stage)
+    sqs = {
+        r
+        for s in policy["Statement"]
+        if any(a.startswith("sqs:") for a in s["Action"])
+        for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+    }
+    assert sqs == {f"arn:aws:sqs:*:*:{q.name}" for q in stack.queues}
+    writes = [s["Resource"] for s in policy["Statement"] if "s3:PutObject" in s["Action"]]
+    assert writes == [f"arn:aws:s3:::{stack.bucket}/batch/{stage}/out/*"]
+
+
+def test_no_two_stages_share_queues_or_prefixes(tmp_path: Path) -> None:
+    assert shared_resources() == []
+    config = load(CHALICE_CONFIG)
+    config["stages"]["dev-tensorflow"]["environment_variables"].update(
+        {k: v for k, v in config["stages"]["dev"]["environment_variables"].items()
+         if k.startswith("BATCH_")})  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    problems = shared_resources(tmp_path / "config.json")
+    assert "stages dev and dev-tensorflow share keras-model-serving-dev-batch-chunks" in problems
+    assert "stages dev and dev-tensorflow share loan-models-dev batch/dev/in/" in problems
+
+
+def test_package_refuses_a_stage_without_its_own_queue_names(tmp_path: Path) -> None:
+    config = load(CHALICE_CONFIG)
+    config["stages"]["dev"]["environment_variables"].pop("BATCH_CHUNK_QUEUE")
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "policy-dev.json").write_text(
+        (CHALICE_CONFIG.parent / "policy-dev.json").read_text()
+    )
+    with pytest.raises(PackageRequestError, match="stage dev sets no BATCH_CHUNK_QUEUE"):
+        check_request(FLAVORS["lite"], "dev", "cloudformation", tmp_path / "config.json")
 
 
 def test_privilege_check_catches_wildcards() -> None:
@@ -120,3 +268,22 @@ def test_privilege_check_catches_wildcards() -> None:
     problems = privilege_problems(policy)
     assert len(problems) == 3
     assert "'s3:*'" in problems[0] and "'*'" in problems[1] and "arn:aws:logs:*:*:*" in problems[2]
+
+
+def test_privilege_check_catches_unscoped_batch_grants() -> None:
+    listing = {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": "arn:aws:s3:::b",
+               "Condition": {"StringLike": {"s3:prefix": ["batch/dev/in/*"]}}}  # fmt: skip
+    assert privilege_problems({"Statement": [listing]}) == []
+    unconditioned = {k: v for k, v in listing.items() if k != "Condition"}
+    everything = {**listing, "Condition": {"StringLike": {"s3:prefix": ["*"]}}}
+    policy = {"Statement": [
+        unconditioned, everything,
+        {"Effect": "Allow", "Action": ["sqs:*"], "Resource": "arn:aws:sqs:*:*:q"},
+        {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": "arn:aws:sqs:*:*:*"},
+        {"Effect": "Allow", "Action": ["sqs:PurgeQueue"], "Resource": "arn:aws:sqs:*:*:q"},
+    ]}  # fmt: skip
+    problems = privilege_problems(policy)
+    assert len(problems) == 5, problems
+    assert "'arn:aws:s3:::b'" in problems[0] and "'arn:aws:s3:::b'" in problems[1]
+    assert "'sqs:*'" in problems[2] and "arn:aws:sqs:*:*:*" in problems[3]
+    assert "'sqs:PurgeQueue'" in problems[4]

@@ -3,6 +3,7 @@ Lambda's SQS event shape, the dead-letter queue, and the faults of issue 11."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import time
 import uuid
@@ -87,17 +88,7 @@ class Batch:
         return parts, errors, text
 
 
-@pytest.fixture
-def batch(
-    s3_server: MotoServer, published: PublishedModel, tmp_path: Path, monkeypatch: Any
-) -> Iterator[Batch]:
-    tag = uuid.uuid4().hex[:8]
-    env = local_env(s3_server.url, "dev") | {
-        "BATCH_ROWS_PER_CHUNK": str(ROWS_PER_CHUNK), "BATCH_PREDICT_ROWS": "50",
-        "BATCH_INPUT_PREFIX": f"batch/in-{tag}/", "BATCH_OUTPUT_PREFIX": f"batch/out-{tag}/",
-        "BATCH_CHUNK_QUEUE": f"chunks-{tag}", "BATCH_DEAD_LETTER_QUEUE": f"dlq-{tag}",
-        "BATCH_EVENTS_QUEUE": f"events-{tag}", "MODEL_CACHE_DIR": str(tmp_path / "cache"),
-    }  # fmt: skip
+def _batch(env: dict[str, str], monkeypatch: Any) -> Iterator[Batch]:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     settings = Settings.from_env(env)
@@ -106,6 +97,40 @@ def batch(
     yield Batch(env, build_batch_jobs(settings), queues, settings.batch.bucket,
                 settings.batch.input_prefix, settings.batch.output_prefix)  # fmt: skip
     get_batch_jobs.cache_clear()
+
+
+@pytest.fixture
+def batch(
+    s3_server: MotoServer, published: PublishedModel, tmp_path: Path, monkeypatch: Any
+) -> Iterator[Batch]:
+    """A batch path of its own: prefixes and queues no other test uses."""
+    tag = uuid.uuid4().hex[:8]
+    env = local_env(s3_server.url, "dev") | {
+        "BATCH_ROWS_PER_CHUNK": str(ROWS_PER_CHUNK), "BATCH_PREDICT_ROWS": "50",
+        "BATCH_INPUT_PREFIX": f"batch/in-{tag}/", "BATCH_OUTPUT_PREFIX": f"batch/out-{tag}/",
+        "BATCH_CHUNK_QUEUE": f"chunks-{tag}", "BATCH_DEAD_LETTER_QUEUE": f"dlq-{tag}",
+        "BATCH_EVENTS_QUEUE": f"events-{tag}", "MODEL_CACHE_DIR": str(tmp_path / "cache"),
+    }  # fmt: skip
+    yield from _batch(env, monkeypatch)
+
+
+@pytest.fixture
+def dev_stage_batch(
+    s3_server: MotoServer, published: PublishedModel, tmp_path: Path, monkeypatch: Any
+) -> Iterator[Batch]:
+    """The dev stage's own batch prefixes and queues: what Chalice's test client applies."""
+    env = local_env(s3_server.url, "dev") | {
+        "BATCH_ROWS_PER_CHUNK": str(ROWS_PER_CHUNK), "BATCH_PREDICT_ROWS": "50",
+        "MODEL_CACHE_DIR": str(tmp_path / "cache"),
+    }  # fmt: skip
+    # moto's state is per process: the deploy rehearsal may have made these queues with
+    # the deployed attributes; this test wants its own (1 s visibility).
+    sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL_SQS"])
+    queues = Settings.from_env(env).batch.queues
+    for name in (queues.chunks, queues.dead_letters, queues.input_events):
+        with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):
+            sqs.delete_queue(QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    yield from _batch(env, monkeypatch)
 
 
 def csv_bytes(records: list[dict[str, Any]], extra_lines: list[str] = ()) -> bytes:  # type: ignore[assignment]
@@ -338,8 +363,9 @@ def test_unknown_job_is_not_found(batch: Batch) -> None:
 
 
 def test_post_batch_queues_a_job_that_get_batch_follows(
-    batch: Batch, published: PublishedModel
+    dev_stage_batch: Batch, published: PublishedModel
 ) -> None:
+    batch = dev_stage_batch
     from chalice.test import Client
 
     import app

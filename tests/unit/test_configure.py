@@ -62,17 +62,42 @@ def statement(document: dict[str, Any], sid: str) -> dict[str, Any]:
 def test_a_stage_gets_the_bucket_the_model_prefix_and_its_own_policy() -> None:
     result = configured("prod", memory=512)
     prod = result.config["stages"]["prod"]
-    assert prod["environment_variables"] == {"MODEL_BUCKET": BUCKET,
-                                             "MODEL_PREFIX": "models/credit-risk"}  # fmt: skip
+    assert prod["environment_variables"] == {
+        "MODEL_BUCKET": BUCKET, "MODEL_PREFIX": "models/credit-risk",
+        # The stage's own batch queues and prefixes (app.py's decorators read the names).
+        "BATCH_CHUNK_QUEUE": "app-prod-batch-chunks",
+        "BATCH_DEAD_LETTER_QUEUE": "app-prod-batch-chunks-dlq",
+        "BATCH_EVENTS_QUEUE": "app-prod-batch-input-events",
+        "BATCH_INPUT_PREFIX": "batch/prod/in/", "BATCH_OUTPUT_PREFIX": "batch/prod/out/",
+    }  # fmt: skip
+    assert prod["lambda_functions"]["score_batch_chunks"] == {"lambda_timeout": 60}
     assert prod["lambda_memory_size"] == 512
     assert prod["iam_policy_file"] == "policy-prod.json"
     policy = result.policies["policy-prod.json"]
     assert statement(policy, "ReadModelBundles")["Resource"] == (
         f"arn:aws:s3:::{BUCKET}/models/credit-risk/*")  # fmt: skip
+    groups = [f"arn:aws:logs:*:*:log-group:/aws/lambda/app-prod{function}" for function in
+              ("", "-score_batch_chunks", "-fail_batch_chunks", "-start_batch_jobs")]  # fmt: skip
     assert statement(policy, "OwnLogGroups")["Resource"] == [
-        "arn:aws:logs:*:*:log-group:/aws/lambda/app-prod",
-        "arn:aws:logs:*:*:log-group:/aws/lambda/app-prod:log-stream:*",
-    ]
+        arn for group in groups for arn in (group, f"{group}:log-stream:*")]  # fmt: skip
+    # The batch path: exactly its prefixes and its own queues.
+    assert statement(policy, "ReadBatchInput")["Resource"] == (
+        f"arn:aws:s3:::{BUCKET}/batch/prod/in/*")  # fmt: skip
+    assert statement(policy, "WriteBatchOutput") == {
+        "Sid": "WriteBatchOutput", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+        "Resource": f"arn:aws:s3:::{BUCKET}/batch/prod/out/*"}  # fmt: skip
+    listing = statement(policy, "ListBatchPrefixes")
+    assert listing["Resource"] == f"arn:aws:s3:::{BUCKET}"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": [
+        "batch/prod/in/*", "batch/prod/out/*"]}}  # fmt: skip
+    assert statement(policy, "ConsumeBatchQueues")["Resource"] == [
+        f"arn:aws:sqs:*:*:app-prod-batch-{name}"
+        for name in ("chunks", "chunks-dlq", "input-events")]  # fmt: skip
+    assert statement(policy, "SendBatchChunks") == {
+        "Sid": "SendBatchChunks", "Effect": "Allow",
+        "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"],
+        "Resource": "arn:aws:sqs:*:*:app-prod-batch-chunks"}  # fmt: skip
+    assert privilege_problems(policy) == []
     assert set(result.policies) == {"policy-prod.json"}  # dev's files untouched
     assert result.config["stages"]["dev"] == project_config()["stages"]["dev"]
 
@@ -123,7 +148,8 @@ def test_a_stage_with_a_generated_policy_gets_a_file_of_its_own() -> None:
     result = plan(config, project_policies(), Request(BUCKET, "m", ("prod",)))
     assert result.config["stages"]["prod"]["autogen_policy"] is False
     assert [s["Sid"] for s in result.policies["policy-prod.json"]["Statement"]] == [
-        "OwnLogGroups", "ReadModelBundles"]  # fmt: skip
+        "OwnLogGroups", "ReadModelBundles", "ReadBatchInput", "WriteBatchOutput",
+        "ListBatchPrefixes", "ConsumeBatchQueues", "SendBatchChunks"]  # fmt: skip
     assert result.unused == ()  # policy-prod.json is the stage's own again
 
 

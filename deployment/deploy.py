@@ -1,0 +1,77 @@
+"""`make deploy STAGE=S`: `chalice deploy` a stage with its batch path.
+
+python -m deployment.deploy --stage S [--project-dir DIR]
+
+1. the stage's queues (`chalice deploy` subscribes functions to queues but creates none);
+2. `chalice deploy --stage S`, with the stage's BATCH_*_QUEUE names exported: Chalice
+   imports app.py in its own process, and the decorators read the names at import;
+3. `deployment.batch_setup`'s other steps: partial batch responses and maximum
+   concurrency on the mappings, the bucket's notification for the input prefix.
+
+The lite runtime must be in vendor/ (`make deploy` runs `make vendor` first).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+
+from deployment.batch_setup import BatchSetupError, after_deploy, ensure_queues
+from deployment.batch_stack import (
+    BatchStackError,
+    batch_stack,
+    queue_environment,
+    shared_resources,
+)
+from deployment.cli import OneLineParser
+from deployment.stages import UnknownStage
+from modelops.cli_errors import OTHER_FAILURE_EXIT, fail
+from project_paths import PROJECT_DIR
+
+
+def chalice_deploy(project_dir: Path, stage: str) -> int:
+    """`chalice deploy --stage` in `project_dir`, with the stage's queue names exported."""
+    config_path = project_dir / ".chalice" / "config.json"
+    env = {**os.environ, **queue_environment(stage, config_path)}
+    chalice = Path(sys.executable).parent / "chalice"
+    return subprocess.run([str(chalice), "deploy", "--stage", stage], cwd=project_dir, env=env,
+                          check=False).returncode  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(prog="python -m deployment.deploy",
+                           description=__doc__.split("\n\n")[0])  # fmt: skip
+    parser.add_argument("--stage", required=True, help="the Chalice stage")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    config_path = args.project_dir / ".chalice" / "config.json"
+    try:
+        stack = batch_stack(args.stage, config_path)
+    except (UnknownStage, BatchStackError) as exc:
+        return fail(str(exc))
+    shared = shared_resources(config_path)
+    if shared:
+        return fail(f"{'; '.join(shared)}: give each stage its own")
+    session = boto3.session.Session()
+    print(f"==> queues: {', '.join(q.name for q in stack.queues)}", flush=True)
+    ensure_queues(session.client("sqs"), stack)
+    print(f"==> chalice deploy --stage {args.stage}", flush=True)
+    code = chalice_deploy(args.project_dir, args.stage)
+    if code:
+        return code
+    print("==> event source mappings (ReportBatchItemFailures, maximum concurrency), "
+          f"notification s3://{stack.bucket}/{stack.input_prefix}", flush=True)  # fmt: skip
+    try:
+        after_deploy(stack, session)
+    except BatchSetupError as exc:
+        return fail(str(exc), OTHER_FAILURE_EXIT)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
