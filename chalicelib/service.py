@@ -10,24 +10,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from chalicelib.challenger import Challenger
 from chalicelib.store import ModelBundle, ModelStore
 from chalicelib.tasks import task_named
 from chalicelib.tasks.checks import check_rows
 
 
 class PredictionService:
-    """Answers predictions, health and model metadata from one ModelStore."""
+    """Answers predictions, health and model metadata from one ModelStore; a
+    `challenger`, if given, shadow-scores a sample of requests after the answer."""
 
-    def __init__(self, store: ModelStore, max_records: int) -> None:
+    def __init__(
+        self, store: ModelStore, max_records: int, challenger: Challenger | None = None
+    ) -> None:
         self.store = store
         self.max_records = max_records
+        self.challenger = challenger
 
     def predict(self, records: Sequence[Any]) -> dict[str, Any]:
         """Predictions for parsed records, in order; raises ServiceError subclasses.
 
         All or nothing: one malformed (InvalidRecords) or unscorable (UnscorableRecords)
         record refuses the request. `max_records` is the surfaces' per-request limit;
-        the core scores any count.
+        the core scores any count. The bundle is fetched once: a version swapped in
+        meanwhile serves the next request, not the rest of this one.
         """
         bundle = self.store.get()
         inputs = bundle.reader.to_matrix(records)
@@ -37,16 +43,29 @@ class PredictionService:
             task.valid_rows(outputs),
             lambda row: bundle.reader.suspect_fields(records[row], inputs[row]),
         )
-        return {"model": _model_ref(bundle), "predictions": task.respond(bundle.manifest, outputs)}
+        predictions = task.respond(bundle.manifest, outputs)
+        if self.challenger is not None:
+            self.challenger.consider(records, bundle, predictions)
+        return {"model": _model_ref(bundle), "predictions": predictions}
 
     def health(self) -> dict[str, Any]:
-        """Liveness plus whether the model is in memory; never loads it."""
+        """Liveness, whether the model is in memory and which version serves; the
+        refresh schedule and last outcome when it follows LATEST; the challenger's
+        state when one is set. Never loads a model."""
         bundle = self.store.loaded
         body: dict[str, Any] = {"status": "ok", "model_loaded": bundle is not None}
         if bundle is not None:
             body["model"] = _model_ref(bundle)
         elif self.store.last_error:
             body["last_load_error"] = self.store.last_error
+        if self.store.refresh is not None:
+            last = self.store.last_refresh
+            body["refresh"] = {
+                "interval_seconds": self.store.refresh.seconds,
+                "last": None if last is None else last.to_json(),
+            }
+        if self.challenger is not None:
+            body["challenger"] = self.challenger.state()
         return body
 
     def model_info(self) -> dict[str, Any]:

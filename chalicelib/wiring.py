@@ -8,13 +8,18 @@ from collections.abc import Callable
 import boto3
 from botocore.config import Config
 
+from chalicelib.challenger import Challenger
 from chalicelib.config import Settings
+from chalicelib.observer import Observer, log_event
+from chalicelib.refresh import RefreshSchedule
 from chalicelib.service import PredictionService
 from chalicelib.store import BundleLocation, ModelStore
 
 
-def build_service(settings: Settings) -> PredictionService:
-    """Wire an S3 client with short timeouts, the model store and the service."""
+def build_service(settings: Settings, observer: Observer = log_event) -> PredictionService:
+    """Wire an S3 client with short timeouts, the model store (refreshing LATEST every
+    `model_refresh_seconds`), the challenger if one is set, and the service; `observer`
+    receives refresh and challenger events."""
     s3_client = boto3.client(
         "s3",
         config=Config(
@@ -24,14 +29,25 @@ def build_service(settings: Settings) -> PredictionService:
         ),
     )
     location = BundleLocation(settings.model_bucket, settings.model_prefix, settings.model_version)
+    seconds = settings.model_refresh_seconds
     store = ModelStore(
         s3_client,
         location,
         settings.engine,
         settings.cache_dir,
         max_deviations=settings.max_deviations,
+        refresh=RefreshSchedule(seconds) if seconds > 0 else None,
+        observer=observer,
     )
-    return PredictionService(store, settings.max_records)
+    challenger = None
+    if settings.challenger_version is not None:
+        pinned = BundleLocation(location.bucket, location.prefix, settings.challenger_version)
+        challenger_store = ModelStore(
+            s3_client, pinned, settings.engine, settings.cache_dir,
+            max_deviations=settings.max_deviations, observer=observer,
+        )  # fmt: skip
+        challenger = Challenger(challenger_store, settings.challenger_sample, observer=observer)
+    return PredictionService(store, settings.max_records, challenger)
 
 
 class BuiltOnce:
