@@ -48,6 +48,7 @@ class RefreshStatus:
     at: float  # wall-clock seconds since the epoch
     outcome: str
     version: str  # the version served after the check
+    seconds: float  # the check's duration, a new version's load included
     code: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -55,6 +56,7 @@ class RefreshStatus:
             "at": datetime.fromtimestamp(self.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "outcome": self.outcome,
             "version": self.version,
+            "seconds": round(self.seconds, 3),
         }
         if self.code is not None:
             body["code"] = self.code

@@ -59,10 +59,11 @@ class PredictionService:
         elif self.store.last_error:
             body["last_load_error"] = self.store.last_error
         if self.store.refresh is not None:
-            last = self.store.last_refresh
+            last, change = self.store.last_refresh, self.store.last_change
             body["refresh"] = {
                 "interval_seconds": self.store.refresh.seconds,
                 "last": None if last is None else last.to_json(),
+                "last_change": None if change is None else change.to_json(),
             }
         if self.challenger is not None:
             body["challenger"] = self.challenger.state()

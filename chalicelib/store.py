@@ -129,6 +129,8 @@ class ModelStore:
         self._observer = observer
         self._pointer_etag: str | None = None
         self.last_refresh: RefreshStatus | None = None
+        #: The last check that swapped in another version (kept past later checks).
+        self.last_change: RefreshStatus | None = None
 
     @property
     def loaded(self) -> ModelBundle | None:
@@ -194,12 +196,14 @@ class ModelStore:
         code: str | None = None,
     ) -> None:  # fmt: skip
         assert self.refresh is not None
-        version = bundle.manifest.version
-        self.last_refresh = RefreshStatus(self.refresh.now(), outcome, version, code)
+        version, seconds = bundle.manifest.version, time.perf_counter() - started
+        self.last_refresh = RefreshStatus(self.refresh.now(), outcome, version, seconds, code)
+        if outcome == "ok":
+            self.last_change = self.last_refresh
         notify(self._observer, "model_refresh", {
             "model": bundle.manifest.name, "outcome": outcome, "code": code,
             "serving_version": version, "previous_version": previous,
-            "seconds": round(time.perf_counter() - started, 6),
+            "seconds": round(seconds, 6),
         })  # fmt: skip
 
     def _load(self, version: str | None = None) -> ModelBundle:
