@@ -14,13 +14,15 @@ from typing import Any
 
 from chalice import Chalice, Response
 
+from chalicelib.observability.logs import configure_json_logging
 from chalicelib.surfaces import rest
 from chalicelib.surfaces.rest import HttpAnswer
 from chalicelib.wiring import get_service
 
-app = Chalice(app_name="keras-model-serving")
+app = Chalice(app_name="keras-model-serving", configure_logs=False)
 app.debug = False  # never return stack traces to clients, in any stage
-app.log.setLevel(logging.INFO)
+# Every log record, app.log's and chalicelib's, is one JSON line on stdout.
+configure_json_logging([app.log.name, "chalicelib"], logging.INFO)
 if BUNDLED_RUNTIME is not None:
     app.log.info("runtime unpacked to %s in %.2f s", BUNDLED_RUNTIME.directory,
                  BUNDLED_RUNTIME.seconds)  # fmt: skip
@@ -53,8 +55,12 @@ def _one_error_shape(event: Any, get_response: Callable[[Any], Response]) -> Res
 def predict() -> Response:
     request = app.current_request
     assert request is not None  # Chalice sets it before calling a route
+    lambda_context = getattr(app, "lambda_context", None)
+    ids = (getattr(lambda_context, "aws_request_id", None), request.context.get("requestId"))
     return _send(
-        rest.predict(get_service, lambda: request.raw_body, request.headers.get("content-type"))
+        rest.predict(
+            get_service, lambda: request.raw_body, request.headers.get("content-type"), ids
+        )
     )
 
 

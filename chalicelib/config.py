@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from chalicelib.bundle_layout import DEFAULT_PREFIX, FOLLOW_LATEST, is_version_name
 from chalicelib.engines.registry import ENGINES
@@ -26,6 +27,10 @@ S3_MAX_ATTEMPTS = "S3_MAX_ATTEMPTS"
 MODEL_REFRESH_SECONDS = "MODEL_REFRESH_SECONDS"
 CHALLENGER_VERSION = "CHALLENGER_VERSION"
 CHALLENGER_SAMPLE = "CHALLENGER_SAMPLE"
+STAGE = "STAGE"
+METRICS_NAMESPACE = "METRICS_NAMESPACE"
+PREDICTION_LOG_SAMPLE = "PREDICTION_LOG_SAMPLE"
+PREDICTION_LOG_KEY = "PREDICTION_LOG_KEY"
 
 
 class ConfigurationError(ValueError):
@@ -56,6 +61,12 @@ class Settings:
     # Sampled requests wait for it (Lambda returns after the handler): keep it small.
     challenger_version: str | None = None
     challenger_sample: float = 0.05
+    # Metrics and logs: the Stage dimension, the CloudWatch namespace, and the optional
+    # sampled prediction log (a fraction of requests; off unless a key is set too).
+    stage: str = "local"
+    metrics_namespace: str = "KerasModelServing"
+    prediction_log_sample: float = 0.0
+    prediction_log_key: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +94,9 @@ class Settings:
             ),
             challenger_version=_challenger_version(env),
             challenger_sample=_fraction(env, CHALLENGER_SAMPLE, cls.challenger_sample),
+            stage=env.get(STAGE, "").strip() or cls.stage,
+            metrics_namespace=env.get(METRICS_NAMESPACE, "").strip() or cls.metrics_namespace,
+            **_prediction_log(env),
         )
 
 
@@ -119,6 +133,24 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise ConfigurationError(f"{name} must be a number") from exc
+
+
+def _prediction_log(env: Mapping[str, str]) -> dict[str, Any]:
+    """PREDICTION_LOG_SAMPLE in [0, 1]; sampling is refused without PREDICTION_LOG_KEY."""
+    raw = env.get(PREDICTION_LOG_SAMPLE, "").strip()
+    try:
+        rate = float(raw) if raw else 0.0
+    except ValueError as exc:
+        raise ConfigurationError(f"{PREDICTION_LOG_SAMPLE} must be a number") from exc
+    if not 0.0 <= rate <= 1.0:  # also refuses NaN
+        raise ConfigurationError(f"{PREDICTION_LOG_SAMPLE} must be between 0 and 1")
+    key = env.get(PREDICTION_LOG_KEY, "")
+    if rate > 0 and len(key) < 16:
+        raise ConfigurationError(
+            f"{PREDICTION_LOG_SAMPLE} needs {PREDICTION_LOG_KEY} (at least 16 characters): "
+            "records are logged only as keyed hashes"
+        )
+    return {"prediction_log_sample": rate, "prediction_log_key": key}
 
 
 def _positive[T: (int, float)](env: Mapping[str, str], name: str, default: T, kind: type[T]) -> T:

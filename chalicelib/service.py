@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chalicelib.challenger import Challenger
+from chalicelib.observability import Telemetry, Timings
 from chalicelib.store import ModelBundle, ModelStore
 from chalicelib.tasks import task_named
 from chalicelib.tasks.checks import check_rows
@@ -21,28 +22,37 @@ class PredictionService:
     `challenger`, if given, shadow-scores a sample of requests after the answer."""
 
     def __init__(
-        self, store: ModelStore, max_records: int, challenger: Challenger | None = None
+        self,
+        store: ModelStore,
+        max_records: int,
+        telemetry: Telemetry | None = None,
+        challenger: Challenger | None = None,
     ) -> None:
         self.store = store
         self.max_records = max_records
+        self.telemetry = telemetry or Telemetry.discarding()
         self.challenger = challenger
 
-    def predict(self, records: Sequence[Any]) -> dict[str, Any]:
+    def predict(self, records: Sequence[Any], timings: Timings | None = None) -> dict[str, Any]:
         """Predictions for parsed records, in order; raises ServiceError subclasses.
 
         All or nothing: one malformed (InvalidRecords) or unscorable (UnscorableRecords)
         record refuses the request. `max_records` is the surfaces' per-request limit;
-        the core scores any count. The bundle is fetched once: a version swapped in
-        meanwhile serves the next request, not the rest of this one.
+        the core scores any count. `timings` records the validate and predict phases.
+        The bundle is fetched once: a version swapped in meanwhile serves the next
+        request, not the rest of this one.
         """
+        timings = timings or Timings()
         bundle = self.store.get()
-        inputs = bundle.reader.to_matrix(records)
-        outputs = bundle.engine.predict(bundle.inputs.split(inputs))
-        task = task_named(bundle.manifest.task)
-        check_rows(
-            task.valid_rows(outputs),
-            lambda row: bundle.reader.suspect_fields(records[row], inputs[row]),
-        )
+        with timings.phase("validate"):
+            inputs = bundle.reader.to_matrix(records)
+        with timings.phase("predict"):
+            outputs = bundle.engine.predict(bundle.inputs.split(inputs))
+            task = task_named(bundle.manifest.task)
+            check_rows(
+                task.valid_rows(outputs),
+                lambda row: bundle.reader.suspect_fields(records[row], inputs[row]),
+            )
         predictions = task.respond(bundle.manifest, outputs)
         if self.challenger is not None:
             self.challenger.consider(records, bundle, predictions)

@@ -20,9 +20,9 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -87,6 +87,15 @@ class Pointer:
     etag: str | None
 
 
+class LoadObserver(Protocol):
+    """Told about each load (chalicelib.observability.Telemetry is one)."""
+
+    def load_started(self, location: str) -> None: ...
+    def load_done(self, name: str, version: str, engine: str, labels: Sequence[str],
+                  seconds: float) -> None: ...  # fmt: skip
+    def load_failed(self, error: BaseException, seconds: float) -> None: ...
+
+
 EngineLoader = Callable[[str, str], InferenceEngine]
 #: Creates a new, empty file in a directory: (open binary handle, its path).
 FileCreator = Callable[[str], tuple[IO[bytes], str]]
@@ -111,8 +120,9 @@ class ModelStore:
         *,
         max_deviations: float = DEFAULT_MAX_DEVIATIONS,
         create_file: FileCreator = create_partial_file,
+        observer: LoadObserver | None = None,
         refresh: RefreshSchedule | None = None,
-        observer: Observer = log_event,
+        events: Observer = log_event,
     ) -> None:
         self._s3 = s3_client
         self.location = location
@@ -121,12 +131,13 @@ class ModelStore:
         self._engine_loader = engine_loader
         self._max_deviations = max_deviations
         self._create_file = create_file
+        self._observer = observer
+        self._events = events
         self._bundle: ModelBundle | None = None
         self._lock = threading.Lock()
         self.last_error: str | None = None
         #: None when this store never refreshes (no schedule, or a pinned version).
         self.refresh = refresh if location.version == FOLLOW_LATEST else None
-        self._observer = observer
         self._pointer_etag: str | None = None
         self.last_refresh: RefreshStatus | None = None
         #: The last check that swapped in another version (kept past later checks).
@@ -159,7 +170,7 @@ class ModelStore:
             if self._bundle is None:
                 try:
                     pointer = self._read_pointer(None) if self.refresh is not None else None
-                    self._bundle = self._load(pointer.version if pointer else None)
+                    self._bundle = self._observed_load(pointer.version if pointer else None)
                 except Exception as exc:
                     self.last_error = getattr(exc, "code", "load_failed")
                     raise
@@ -168,6 +179,24 @@ class ModelStore:
                     self._pointer_etag = pointer.etag
                     self.refresh.restart()
             return self._bundle
+
+    def _observed_load(self, version: str | None = None) -> ModelBundle:
+        """`_load`, told to the load observer (first loads and refreshes alike)."""
+        started = time.perf_counter()
+        if self._observer:
+            where = f"{self.location.prefix}@{version or self.location.version}"
+            self._observer.load_started(where)
+        try:
+            bundle = self._load(version)
+        except Exception as exc:
+            if self._observer:
+                self._observer.load_failed(exc, time.perf_counter() - started)
+            raise
+        if self._observer:
+            manifest = bundle.manifest
+            self._observer.load_done(manifest.name, manifest.version, bundle.engine.name,
+                                     manifest.labels, bundle.load_seconds)  # fmt: skip
+        return bundle
 
     def _refresh_from(self, current: ModelBundle) -> None:
         """Check LATEST; load and swap in a new version, or keep `current` on failure."""
@@ -181,7 +210,7 @@ class ModelStore:
                     self._pointer_etag = pointer.etag
                 self._refreshed("unchanged", current, serving, started)
                 return
-            bundle = self._load(pointer.version)
+            bundle = self._observed_load(pointer.version)
         except Exception as exc:  # whatever failed, the current version keeps serving
             code = failure_kind(exc)
             logger.warning("model refresh failed (%s); still serving version %s", code, serving)
@@ -200,7 +229,7 @@ class ModelStore:
         self.last_refresh = RefreshStatus(self.refresh.now(), outcome, version, seconds, code)
         if outcome == "ok":
             self.last_change = self.last_refresh
-        notify(self._observer, "model_refresh", {
+        notify(self._events, "model_refresh", {
             "model": bundle.manifest.name, "outcome": outcome, "code": code,
             "serving_version": version, "previous_version": previous,
             "seconds": round(seconds, 6),

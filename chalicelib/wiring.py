@@ -10,16 +10,22 @@ from botocore.config import Config
 
 from chalicelib.challenger import Challenger
 from chalicelib.config import Settings
-from chalicelib.observer import Observer, log_event
+from chalicelib.observability import MetricWriter, Telemetry
+from chalicelib.observability.emf import Sink, stdout_sink
+from chalicelib.observability.rollout import RolloutMetrics
+from chalicelib.observer import Observer
 from chalicelib.refresh import RefreshSchedule
 from chalicelib.service import PredictionService
 from chalicelib.store import BundleLocation, ModelStore
 
+#: The Service dimension of every metric (the Chalice app's name).
+SERVICE_NAME = "keras-model-serving"
 
-def build_service(settings: Settings, observer: Observer = log_event) -> PredictionService:
-    """Wire an S3 client with short timeouts, the model store (refreshing LATEST every
-    `model_refresh_seconds`), the challenger if one is set, and the service; `observer`
-    receives refresh and challenger events."""
+
+def build_service(settings: Settings, events: Observer | None = None) -> PredictionService:
+    """Wire an S3 client with short timeouts, telemetry, the model store (refreshing LATEST
+    every `model_refresh_seconds`), the challenger if one is set, and the service; refresh
+    and challenger events go to `events` (default: EMF lines on stdout)."""
     s3_client = boto3.client(
         "s3",
         config=Config(
@@ -29,6 +35,10 @@ def build_service(settings: Settings, observer: Observer = log_event) -> Predict
         ),
     )
     location = BundleLocation(settings.model_bucket, settings.model_prefix, settings.model_version)
+    telemetry = build_telemetry(settings)
+    events = events or RolloutMetrics(
+        MetricWriter(settings.metrics_namespace), SERVICE_NAME, settings.stage
+    )
     seconds = settings.model_refresh_seconds
     store = ModelStore(
         s3_client,
@@ -36,18 +46,34 @@ def build_service(settings: Settings, observer: Observer = log_event) -> Predict
         settings.engine,
         settings.cache_dir,
         max_deviations=settings.max_deviations,
+        observer=telemetry,
         refresh=RefreshSchedule(seconds) if seconds > 0 else None,
-        observer=observer,
+        events=events,
     )
     challenger = None
     if settings.challenger_version is not None:
+        # Its own store, without the load observer: the champion's loads set the
+        # request metrics' Version dimension; the challenger's events carry both.
         pinned = BundleLocation(location.bucket, location.prefix, settings.challenger_version)
         challenger_store = ModelStore(
             s3_client, pinned, settings.engine, settings.cache_dir,
-            max_deviations=settings.max_deviations, observer=observer,
+            max_deviations=settings.max_deviations, events=events,
         )  # fmt: skip
-        challenger = Challenger(challenger_store, settings.challenger_sample, observer=observer)
-    return PredictionService(store, settings.max_records, challenger)
+        challenger = Challenger(challenger_store, settings.challenger_sample, observer=events)
+    return PredictionService(store, settings.max_records, telemetry, challenger)
+
+
+def build_telemetry(settings: Settings, sink: Sink = stdout_sink) -> Telemetry:
+    """EMF metrics to `sink` (stdout: Lambda forwards it to CloudWatch Logs)."""
+    sampler = None
+    if settings.prediction_log_sample > 0:
+        from chalicelib.observability.sampling import PredictionSampler
+
+        sampler = PredictionSampler(
+            settings.prediction_log_sample, settings.prediction_log_key.encode()
+        )
+    writer = MetricWriter(settings.metrics_namespace, sink)
+    return Telemetry(writer, SERVICE_NAME, settings.stage, sampler)
 
 
 class BuiltOnce:

@@ -54,7 +54,8 @@ def unpack(package_dir: Path, into: Path) -> LambdaLayout:
 def invoke(
     layout: LambdaLayout, events: list[dict[str, Any]], env: dict[str, str], repeat: int = 1
 ) -> dict[str, Any]:
-    """Start a fresh interpreter (a cold start), invoke `events`, return the driver's report."""
+    """Start a fresh interpreter (a cold start), invoke `events`, return the driver's report
+    with the function's own stdout lines under "stdout"."""
     request = {"env": {**layout.environment, **env}, "events": events, "repeat": repeat}
     result = subprocess.run(
         [python312(), "-I", "-S", str(DRIVER), str(layout.task), str(layout.opt),
@@ -63,4 +64,7 @@ def invoke(
     )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"the Lambda-like process failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    *printed, last = result.stdout.strip().splitlines()
+    report: dict[str, Any] = json.loads(last)
+    report["stdout"] = printed  # what the function printed: its log and EMF lines
+    return report

@@ -149,7 +149,7 @@ class ChaliceLocal:
         self.quiet = quiet
         self._env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.process: subprocess.Popen[str] | None = None
-        self._output: deque[str] = deque(maxlen=20)
+        self._output: deque[str] = deque(maxlen=500)
         self._serving = threading.Event()
 
     def start(self, timeout: float = 60.0) -> Self:
@@ -204,6 +204,10 @@ class ChaliceLocal:
             if not self.quiet:
                 sys.stdout.write(line)
                 sys.stdout.flush()
+
+    def recent_output(self) -> list[str]:
+        """The child's last 500 output lines (stdout and stderr), oldest first."""
+        return list(self._output)
 
     def stop(self) -> None:
         """Terminate the process (and its group), waiting briefly before killing it."""

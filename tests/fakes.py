@@ -311,10 +311,12 @@ def make_store(
     version: str = "latest",
     prefix: str = PREFIX,
     refresh: RefreshSchedule | None = None,
-    observer: Observer | None = None,
+    events: Observer | None = None,
+    loads: Any = None,
 ) -> ModelStore:
     """A ModelStore over `s3` (bucket BUCKET) with a fake engine loader by default;
-    `refresh` makes a store following LATEST re-read it on that schedule."""
+    `refresh` makes a store following LATEST re-read it on that schedule; `events` gets
+    refresh events and `loads` (a LoadObserver) load events."""
     return ModelStore(
         s3,
         BundleLocation(BUCKET, prefix, version),
@@ -322,7 +324,8 @@ def make_store(
         str(cache_dir),
         engine_loader=loader if loader is not None else FakeEngineLoader(),
         refresh=refresh,
-        observer=observer if observer is not None else log_event,
+        events=events if events is not None else log_event,
+        observer=loads,
     )
 
 

@@ -7,13 +7,16 @@ ServiceError as an `HttpAnswer`; this is the one place errors become HTTP status
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from chalicelib.errors import InvalidRequest, ServiceError
+from chalicelib.observability import RequestObservation
+from chalicelib.observability.context import request_id
+from chalicelib.observability.logs import log_event
 from chalicelib.service import PredictionService
 from chalicelib.surfaces.json_body import check_media_type, parse_records
 
@@ -39,35 +42,61 @@ def error_answer(error: ServiceError) -> HttpAnswer:
     return json_answer(error.status, error.to_json())
 
 
-def answer(produce: Callable[[], dict[str, Any]]) -> HttpAnswer:
-    """Run `produce`; a ServiceError becomes its status, anything else a logged 500."""
+def answer(
+    produce: Callable[[], dict[str, Any]], observation: RequestObservation | None = None
+) -> HttpAnswer:
+    """Run `produce`; a ServiceError becomes its status, anything else a logged 500.
+    `observation` gets the status, the error code and the serialise phase."""
+    observation = observation or RequestObservation("")
     try:
-        return json_answer(200, produce())
+        body = produce()
+        with observation.timings.phase("serialise"):
+            result = json_answer(200, body)
     except ServiceError as exc:
-        return error_answer(exc)
+        result = error_answer(exc)
+        observation.error_code = exc.code
     except Exception:  # the service keeps serving; the client sees no internals
         logger.exception("unhandled error")
-        return error_answer(ServiceError("An internal error occurred."))
+        result = error_answer(ServiceError("An internal error occurred."))
+        observation.error_code = "internal_error"
+    observation.status = result.status
+    return result
 
 
 def predict(
     service: Callable[[], PredictionService],
     read_body: Callable[[], bytes | str | None],
     content_type: str | None,
+    request_ids: Sequence[object] = (),
 ) -> HttpAnswer:
     """POST /predict: checks that need no model run first, so a malformed request
     gets its 4xx even while the model is unavailable.
 
     `read_body` decodes the transport's body (base64, text to UTF-8); it raises
-    ValueError when it cannot, which is the client's fault.
+    ValueError when it cannot, which is the client's fault. `request_ids`: the
+    transport's ids for this request (the first usable one is logged).
     """
+    observation = RequestObservation(request_id(*request_ids))
+    serving: PredictionService | None = None
 
     def produce() -> dict[str, Any]:
+        nonlocal serving
+        serving = service()  # builds the service (not the model): its telemetry counts a 415
         check_media_type(content_type)
-        serving = service()
-        return serving.predict(parse_records(_body_bytes(read_body), serving.max_records))
+        with observation.timings.phase("parse"):
+            records = parse_records(_body_bytes(read_body), serving.max_records)
+        observation.records = len(records)
+        result = serving.predict(records, observation.timings)
+        observation.inputs, observation.predictions = records, result.get("predictions")
+        return result
 
-    return answer(produce)
+    result = answer(produce, observation)
+    if serving is not None:
+        serving.telemetry.finish_request(observation)
+    else:  # no service (a configuration error): the log line without metrics
+        log_event(logger, "request", {"request_id": observation.request_id,
+                  "status": observation.status, "error_code": observation.error_code})  # fmt: skip
+    return result
 
 
 def _body_bytes(read_body: Callable[[], bytes | str | None]) -> bytes | None:

@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
@@ -22,6 +23,7 @@ from deployment.stages import stage_location
 from localdev.own_model import local_project
 from localdev.servers import ChaliceLocal, MotoServer, s3_env
 from modelops.publish import main as publish
+from tests.emf_spec import emf_lines, metric_values
 from tests.model_kinds import FEATURES, as_records, sample_rows, tiny_model
 
 STAGE = "dev"
@@ -156,6 +158,20 @@ def test_a_promoted_version_and_a_rollback_reach_a_warm_container_under_load(
     )
 
 
+def challenger_lines(server: ChaliceLocal) -> list[dict[str, Any]]:
+    """The EMF documents of `challenger_scored` events in the server's output."""
+    deadline = time.monotonic() + 10
+    scored: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:  # the output pump runs on its own thread
+        lines = [line.strip() for line in server.recent_output()]
+        scored = [d for d in emf_lines(lines) if d.get("event") == "challenger_scored"]
+        health = httpx.get(f"{server.url}/health").json()["challenger"]
+        if len(scored) >= health["requests_scored"]:
+            break
+        time.sleep(0.1)
+    return scored
+
+
 def test_a_challenger_scores_sampled_requests_and_the_answer_stays_the_champions(
     models: dict[str, Path], s3_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -170,6 +186,7 @@ def test_a_challenger_scores_sampled_requests_and_the_answer_stays_the_champions
         texts = [httpx.post(f"{server.url}/predict", json=body, timeout=30).text
                  for _ in range(40)]  # fmt: skip
         state = httpx.get(f"{server.url}/health").json()["challenger"]
+        scored = challenger_lines(server)
 
     assert before["state"] == "not_loaded" and before["requests_scored"] == 0
     assert len(set(texts)) == 1  # sampled or not, the same champion bytes
@@ -178,6 +195,10 @@ def test_a_challenger_scores_sampled_requests_and_the_answer_stays_the_champions
     assert 0 < state["requests_scored"] < 40  # ~half; all or none is a 2^-39 event
     assert state["records_compared"] == 20 * state["requests_scored"]
     assert 0.0 <= state["agreement"] <= 1.0 and state["mean_abs_probability_diff"] > 0
+    assert len(scored) == state["requests_scored"]  # one EMF line per sampled request
+    agreement = [metric_values(line)["ChallengerAgreement"] for line in scored]
+    assert sum(agreement) / len(agreement) == pytest.approx(state["agreement"], abs=1e-6)
+    assert {(line["Version"], line["ChallengerVersion"]) for line in scored} == {("1", "2")}
     print(
         f"\nchallenger v2 on {state['requests_scored']}/40 sampled requests: agreement "
         f"{state['agreement']:.3f}, mean |dp| {state['mean_abs_probability_diff']:.4f}"

@@ -18,6 +18,7 @@ from localdev.servers import MotoServer, s3_env
 from modelops.examples import holdout_records
 from modelops.publish import build_bundle, upload_bundle
 from tests.conftest import PublishedModel
+from tests.emf_spec import emf_lines, metric_values
 from tests.model_kinds import FEATURES, as_records, keras_outputs, sample_rows, tiny_model
 
 pytestmark = pytest.mark.lambda_like
@@ -69,6 +70,18 @@ def test_packaged_function_serves_like_keras(
 
     assert bad["statusCode"] == 400
     assert json.loads(bad["body"])["error"]["details"][0]["field"] == "dti"
+
+    # What the function printed is JSON lines, and its metrics valid EMF: a cold start
+    # with the model load, then one line per request (statuses 200 and 400).
+    assert report["stdout"] and all(line.startswith("{") for line in report["stdout"])
+    metrics = emf_lines(report["stdout"])
+    (load,) = [m for m in metrics if "ModelLoadSeconds" in metric_values(m)]
+    assert metric_values(load)["ColdStart"] == 1 and load["Version"] == published.version
+    requests = [m for m in metrics if "Requests" in metric_values(m)]
+    assert [m["status"] for m in requests] == [200, 400]
+    assert metric_values(requests[0])["Records"] == 200
+    logged = [json.loads(line) for line in report["stdout"] if '"event":"request"' in line]
+    assert [line["cold_start"] for line in logged] == [True, False]
     # Isolation: nothing from the development virtualenv was importable.
     leaked = [
         p

@@ -78,7 +78,7 @@ def services(
         observer=observer or RecordingObserver(),
     )
     alone = PredictionService(make_store(s3, tmp_path, loader), 1000)
-    shadowed = PredictionService(make_store(s3, tmp_path, loader), 1000, challenger)
+    shadowed = PredictionService(make_store(s3, tmp_path, loader), 1000, challenger=challenger)
     return alone, shadowed, challenger
 
 

@@ -97,7 +97,7 @@ def store(
     loader: VersionedLoader,
 ) -> ModelStore:  # fmt: skip
     schedule = RefreshSchedule(INTERVAL, clock=clock, now=lambda: 1_800_000_000.0)
-    return make_store(s3, tmp_path, loader, refresh=schedule, observer=observer)
+    return make_store(s3, tmp_path, loader, refresh=schedule, events=observer)
 
 
 def version(store: ModelStore) -> str:

@@ -53,7 +53,7 @@ def test_build_service_wires_refresh_and_the_challenger() -> None:
     events: list[str] = []
     service = build_service(
         Settings("b", "p", model_refresh_seconds=5, challenger_version="2", challenger_sample=0.5),
-        observer=lambda event, fields: events.append(event),
+        events=lambda event, fields: events.append(event),
     )
     assert service.store.refresh is not None and service.store.refresh.seconds == 5
     assert service.challenger is not None and service.challenger.sample == 0.5

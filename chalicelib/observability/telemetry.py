@@ -1,0 +1,217 @@
+"""What the service reports about itself: per request (with its prediction batch) and
+per model load, one JSON line each through the writer: log fields and EMF metrics
+together. Never a submitted value.
+
+A failure in here is logged by type and swallowed: telemetry never changes an answer.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.errors import ServiceError
+from chalicelib.observability import names
+from chalicelib.observability.context import ColdStart
+from chalicelib.observability.emf import Directive, MetricWriter
+from chalicelib.observability.timings import Timings
+
+if TYPE_CHECKING:  # imported only when sampling is on (hmac, random: cold-start time)
+    from chalicelib.observability.sampling import PredictionSampler
+
+logger = logging.getLogger(__name__)
+
+
+def _never_raises[**P](method: Callable[P, None]) -> Callable[P, None]:
+    @functools.wraps(method)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            method(*args, **kwargs)
+        except Exception as exc:  # the type only: a message could hold anything
+            logger.error("telemetry failed", extra={"fields": {"exception": type(exc).__name__}})
+
+    return guarded
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """The model whose names become dimensions; labels bound the label metrics."""
+
+    name: str
+    version: str
+    engine: str
+    labels: tuple[str, ...]
+
+
+@dataclass
+class RequestObservation:
+    """What a surface learns while answering one request (counts and codes only)."""
+
+    request_id: str
+    timings: Timings = field(default_factory=Timings)
+    records: int = 0
+    status: int = 0
+    error_code: str | None = None
+    #: Set only on success, for the prediction metrics and the optional sample.
+    inputs: Sequence[Any] | None = field(default=None, repr=False)
+    predictions: Sequence[Any] | None = field(default=None, repr=False)
+
+
+class Telemetry:
+    """Writes the service's metrics and structured log events."""
+
+    def __init__(
+        self,
+        writer: MetricWriter,
+        service: str,
+        stage: str,
+        sampler: PredictionSampler | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._writer = writer
+        self._base = {names.SERVICE: service, names.STAGE: stage}
+        self._sampler = sampler
+        self._clock = clock
+        self._cold_request = ColdStart()
+        self._cold_load = ColdStart()
+        self._model: ServedModel | None = None
+
+    @classmethod
+    def discarding(cls) -> Telemetry:
+        """Metrics go nowhere (tests and embedding that do not look at them)."""
+        return cls(MetricWriter("none", sink=lambda _line: None), "none", "none")
+
+    # -- requests -------------------------------------------------------------
+
+    @_never_raises
+    def finish_request(self, observation: RequestObservation) -> None:
+        """The request's one line: log fields and metrics, with the prediction batch's."""
+        model, latency = self._model, observation.timings.total_ms()
+        values: dict[str, float] = {
+            "Requests": 1,
+            "Records": observation.records,
+            "Status4xx": int(400 <= observation.status < 500),
+            "Status5xx": int(observation.status >= 500),
+            "Latency": round(latency, 3),
+        }
+        for phase, milliseconds in observation.timings.phases.items():
+            values[names.PHASE_METRICS.get(phase, phase)] = round(milliseconds, 3)
+        dimension_sets = [names.SERVICE_DIMENSIONS] + ([names.MODEL_DIMENSIONS] if model else [])
+        directives = [Directive({n: names.REQUEST_METRICS.get(n, names.MS) for n in values},
+                                dimension_sets)]  # fmt: skip
+        dimensions = self._dimensions(model)
+        if observation.error_code:
+            directives.append(names.ERROR_DIRECTIVE)
+            values["Errors"] = 1
+            dimensions[names.ERROR_CODE] = observation.error_code
+        if model is not None and observation.predictions is not None:
+            batch = prediction_summary(model.labels, observation.predictions)
+            if batch:
+                units = dict.fromkeys(batch, names.NONE) | _label_units(batch)
+                directives.append(Directive(units, [names.MODEL_DIMENSIONS]))
+                values |= batch
+        self._writer.write(directives, values, dimensions, {
+            "level": "INFO",
+            "event": "request",
+            "request_id": observation.request_id,
+            "cold_start": self._cold_request.take(),
+            "status": observation.status,
+            "error_code": observation.error_code,
+        })  # fmt: skip
+        if model is not None:
+            self._sample(model, observation)
+
+    def _sample(self, model: ServedModel, observation: RequestObservation) -> None:
+        sampler = self._sampler
+        if sampler is None or observation.inputs is None or not sampler.sampled():
+            return
+        self._event("prediction_sample", {
+            "request_id": observation.request_id,
+            "model": model.name,
+            "model_version": model.version,
+            "predictions": sampler.entries(observation.inputs, observation.predictions or []),
+        })  # fmt: skip
+
+    # -- model loads (the store calls these) ------------------------------------
+
+    @_never_raises
+    def load_started(self, location: str) -> None:
+        self._event("model_load_started", {"location": location})
+
+    @_never_raises
+    def load_done(self, name: str, version: str, engine: str, labels: Sequence[str],
+                  seconds: float) -> None:  # fmt: skip
+        """A model is serving: it names the dimensions of the metrics from now on."""
+        model = self._model = ServedModel(name, version, engine, tuple(labels))
+        cold = self._cold_load.take()
+        values = {"ModelLoadSeconds": round(seconds, 6)} | ({"ColdStart": 1} if cold else {})
+        directive = Directive({n: names.LOAD_DIRECTIVE.metrics[n] for n in values},
+                              names.LOAD_DIRECTIVE.dimension_sets)  # fmt: skip
+        fields = {"level": "INFO", "event": "model_load_done", "cold_start": cold}
+        self._writer.write([directive], values, self._dimensions(model), fields)
+
+    @_never_raises
+    def load_failed(self, error: BaseException, seconds: float) -> None:
+        """A failed load, by kind: the ServiceError class (ModelNotFound, ...) and code."""
+        kind = type(error).__name__ if isinstance(error, ServiceError) else "Unexpected"
+        code = getattr(error, "code", "load_failed") if isinstance(error, ServiceError) else None
+        dimensions = self._dimensions(None) | {names.ERROR_KIND: kind}
+        self._writer.write([names.LOAD_FAILURE_DIRECTIVE], {"ModelLoadFailures": 1}, dimensions,
+                           {"level": "WARNING", "event": "model_load_failed",
+                            "error_code": code, "seconds": round(seconds, 6)})  # fmt: skip
+
+    def _event(self, event: str, fields: Mapping[str, object]) -> None:
+        """A line without metrics."""
+        self._writer.write([], {}, {}, {"level": "INFO", "event": event, **fields})
+
+    def _dimensions(self, model: ServedModel | None) -> dict[str, str]:
+        dimensions = dict(self._base)
+        if model is not None:
+            dimensions |= {names.MODEL: model.name, names.VERSION: model.version,
+                           names.ENGINE: model.engine}  # fmt: skip
+        return dimensions
+
+
+def _label_units(batch: Mapping[str, float]) -> dict[str, str]:
+    return {n: names.COUNT for n in batch if n.startswith(names.LABEL_METRIC_PREFIX)}
+
+
+def prediction_summary(labels: Sequence[str], predictions: Sequence[Any]) -> dict[str, float]:
+    """Metric values for one batch of predictions (empty when there is nothing to count):
+    predicted-label counts and the mean top probability (classification, binary,
+    multilabel), or mean/min/max per regression output. Label and output names come
+    from the manifest's answers, never from a client, so the metric names stay bounded."""
+    known = set(labels)
+    counts = dict.fromkeys(labels, 0)
+    tops: list[float] = []
+    numbers: dict[str, list[float]] = {}
+    for prediction in predictions:
+        if not isinstance(prediction, Mapping):
+            continue
+        chosen = prediction.get("labels", [prediction.get("label")])
+        for label in chosen if isinstance(chosen, list) else []:
+            if isinstance(label, str) and label in known:
+                counts[label] += 1
+        probabilities = prediction.get("probabilities")
+        if isinstance(probabilities, Mapping) and probabilities:
+            tops.append(max(float(p) for p in probabilities.values()))
+        values = prediction.get("values")
+        for name, value in values.items() if isinstance(values, Mapping) else ():
+            if isinstance(value, int | float) and math.isfinite(value):
+                numbers.setdefault(str(name), []).append(float(value))
+    summary: dict[str, float] = {}
+    if any(counts.values()):
+        summary |= {names.LABEL_METRIC_PREFIX + label: n for label, n in counts.items()}
+    if tops:
+        summary[names.CONFIDENCE] = round(sum(tops) / len(tops), 6)
+    for name, series in numbers.items():
+        suffix = "" if len(numbers) == 1 else f".{name}"
+        summary |= {f"PredictedMean{suffix}": sum(series) / len(series),
+                    f"PredictedMin{suffix}": min(series),
+                    f"PredictedMax{suffix}": max(series)}  # fmt: skip
+    return summary
