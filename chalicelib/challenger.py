@@ -11,7 +11,6 @@ challenger's latency: keep the sample small.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -94,11 +93,15 @@ class Challenger:
         store: ModelStore,
         sample: float,
         *,
-        draw: Callable[[], float] = random.random,
+        draw: Callable[[], float] | None = None,
         observer: Observer = log_event,
     ) -> None:
         self.store = store
         self.sample = sample
+        if draw is None:  # imported here: `random` costs cold-start time in every container
+            import random
+
+            draw = random.random
         self._draw = draw
         self._observer = observer
         self._lock = threading.Lock()

@@ -16,7 +16,6 @@ through `wiring.build_service`.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -32,6 +31,8 @@ class Observer(Protocol):
 
 def log_event(event: str, fields: Mapping[str, Any]) -> None:
     """The default observer: one JSON line on the log, `{"event": ..., **fields}`."""
+    import json  # only when used: the service's own observer writes EMF
+
     logger.info("%s", json.dumps({"event": event, **fields}, sort_keys=True, default=str))
 
 

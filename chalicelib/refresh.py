@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.errors import (
@@ -53,7 +52,7 @@ class RefreshStatus:
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "at": datetime.fromtimestamp(self.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.at)),
             "outcome": self.outcome,
             "version": self.version,
             "seconds": round(self.seconds, 3),

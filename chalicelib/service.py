@@ -8,13 +8,15 @@ encode the plain result.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.challenger import Challenger
 from chalicelib.observability import Telemetry, Timings
 from chalicelib.store import ModelBundle, ModelStore
 from chalicelib.tasks import task_named
 from chalicelib.tasks.checks import check_rows
+
+if TYPE_CHECKING:  # imported only when a challenger is configured
+    from chalicelib.challenger import Challenger
 
 
 class PredictionService:

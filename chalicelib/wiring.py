@@ -8,7 +8,6 @@ from collections.abc import Callable
 import boto3
 from botocore.config import Config
 
-from chalicelib.challenger import Challenger
 from chalicelib.config import Settings
 from chalicelib.observability import MetricWriter, Telemetry
 from chalicelib.observability.emf import Sink, stdout_sink
@@ -52,6 +51,8 @@ def build_service(settings: Settings, events: Observer | None = None) -> Predict
     )
     challenger = None
     if settings.challenger_version is not None:
+        from chalicelib.challenger import Challenger
+
         # Its own store, without the load observer: the champion's loads set the
         # request metrics' Version dimension; the challenger's events carry both.
         pinned = BundleLocation(location.bucket, location.prefix, settings.challenger_version)
