@@ -85,7 +85,8 @@ class Challenger:
     """Scores a `sample` fraction of requests with `store`'s (pinned) version.
 
     `draw` returns a number in [0, 1) per request (default `random.random`; inject a
-    seeded one in tests); a request is sampled when it is below `sample`.
+    seeded one in tests); a request is sampled when it is below `sample`. After a failed
+    load, sampled requests skip the challenger for `load_retry_seconds` (`clock`).
     """
 
     def __init__(
@@ -95,9 +96,14 @@ class Challenger:
         *,
         draw: Callable[[], float] | None = None,
         observer: Observer = log_event,
+        load_retry_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.sample = sample
+        self._load_retry_seconds = load_retry_seconds
+        self._clock = clock
+        self._load_again_at = float("-inf")
         if draw is None:  # imported here: `random` costs cold-start time in every container
             import random
 
@@ -130,9 +136,12 @@ class Challenger:
     def _score(
         self, records: Sequence[Any], champion: ModelBundle, answer: Sequence[Mapping[str, Any]]
     ) -> None:
+        if self.store.loaded is None and self._clock() < self._load_again_at:
+            return  # a missing or broken challenger must not cost every sampled request
         try:
             bundle = self.store.get()
         except Exception as exc:
+            self._load_again_at = self._clock() + self._load_retry_seconds
             self._failed(champion, "load", exc)
             return
         started = time.perf_counter()

@@ -88,7 +88,7 @@ class Load:
                     response = client.post(f"{self.url}/predict", json=BODY)
                     status = response.status_code
                     version = response.json().get("model", {}).get("version")
-                except httpx.HTTPError:
+                except (httpx.HTTPError, ValueError):  # no answer, or not JSON
                     status, version = 0, None
                 self.answers.append(Answer(sent, time.monotonic(), status, version))
 

@@ -16,6 +16,7 @@ from chalicelib.service import PredictionService
 from tests.fakes import (
     BUCKET,
     PREFIX,
+    FakeClock,
     FakeEngine,
     FakeS3,
     RecordingObserver,
@@ -199,3 +200,21 @@ def test_compare_uses_only_the_probabilities_both_versions_name() -> None:
     result = compare([{"label": "a", "probabilities": {"a": 0.6, "b": 0.4}}],
                      [{"label": "a", "probabilities": {"a": 0.5, "c": 0.5}}])  # fmt: skip
     assert result.agreement_rate == 1.0 and result.probability_diff == pytest.approx(0.1)
+
+
+def test_a_failed_challenger_load_is_retried_only_after_a_pause(s3: FakeS3, tmp_path: Path) -> None:
+    clock = FakeClock()
+    challenger = Challenger(make_store(s3, tmp_path, version="9"), 1.0, draw=draws(0.0),
+                            load_retry_seconds=60, clock=clock)  # fmt: skip
+    service = PredictionService(make_store(s3, tmp_path, ByContent({
+        b"v1": FakeEngine(rows=CHAMPION_ROWS), b"v2": FakeEngine(rows=CHALLENGER_ROWS),
+    })), 1000, challenger=challenger)  # fmt: skip
+    manifests = lambda: sum(key.endswith("9/manifest.json") for _, _, key in s3.calls)  # noqa: E731
+    for _ in range(5):
+        service.predict(RECORDS)
+    assert challenger.failures == 1 and manifests() == 1  # one try, then a pause
+    put_bundle(s3, BUCKET, PREFIX, make_bundle(version="9", artifacts={"litert": b"v2"}),
+               promote=False)  # fmt: skip
+    clock.advance(60)
+    service.predict(RECORDS)
+    assert challenger.requests_scored == 1 and service.health()["challenger"]["state"] == "loaded"
