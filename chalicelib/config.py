@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chalicelib.bundle_layout import DEFAULT_PREFIX, FOLLOW_LATEST
+from chalicelib.bundle_layout import DEFAULT_PREFIX, FOLLOW_LATEST, is_version_name
 from chalicelib.engines.registry import ENGINES
 
 MODEL_BUCKET = "MODEL_BUCKET"
@@ -24,6 +24,9 @@ MAX_DEVIATIONS = "MAX_DEVIATIONS"
 S3_CONNECT_TIMEOUT = "S3_CONNECT_TIMEOUT"
 S3_READ_TIMEOUT = "S3_READ_TIMEOUT"
 S3_MAX_ATTEMPTS = "S3_MAX_ATTEMPTS"
+MODEL_REFRESH_SECONDS = "MODEL_REFRESH_SECONDS"
+CHALLENGER_VERSION = "CHALLENGER_VERSION"
+CHALLENGER_SAMPLE = "CHALLENGER_SAMPLE"
 STAGE = "STAGE"
 METRICS_NAMESPACE = "METRICS_NAMESPACE"
 PREDICTION_LOG_SAMPLE = "PREDICTION_LOG_SAMPLE"
@@ -62,6 +65,12 @@ class Settings:
     # Inputs further than this many training standard deviations from the training
     # mean are refused (422): far outside what the model saw, its score means nothing.
     max_deviations: float = 1000.0
+    # How often a warm container re-reads LATEST (conditional GET); 0: never.
+    model_refresh_seconds: float = 60.0
+    # A pinned version that shadow-scores a fraction of requests (None: no challenger).
+    # Sampled requests wait for it (Lambda returns after the handler): keep it small.
+    challenger_version: str | None = None
+    challenger_sample: float = 0.05
     # Metrics and logs: the Stage dimension, the CloudWatch namespace, and the optional
     # sampled prediction log (a fraction of requests; off unless a key is set too).
     stage: str = "local"
@@ -96,11 +105,51 @@ class Settings:
             s3_read_timeout=_positive(env, S3_READ_TIMEOUT, cls.s3_read_timeout, float),
             s3_max_attempts=_positive(env, S3_MAX_ATTEMPTS, cls.s3_max_attempts, int),
             max_deviations=_positive(env, MAX_DEVIATIONS, cls.max_deviations, float),
+            model_refresh_seconds=_non_negative(
+                env, MODEL_REFRESH_SECONDS, cls.model_refresh_seconds
+            ),
+            challenger_version=_challenger_version(env),
+            challenger_sample=_fraction(env, CHALLENGER_SAMPLE, cls.challenger_sample),
             stage=env.get(STAGE, "").strip() or cls.stage,
             metrics_namespace=env.get(METRICS_NAMESPACE, "").strip() or cls.metrics_namespace,
             **_prediction_log(env),
             batch=BatchSettings.from_env(env),
         )
+
+
+def _challenger_version(env: Mapping[str, str]) -> str | None:
+    version = env.get(CHALLENGER_VERSION, "").strip()
+    if not version:
+        return None
+    if not is_version_name(version):
+        raise ConfigurationError(
+            f"{CHALLENGER_VERSION} must name one published version (not latest)"
+        )
+    return version
+
+
+def _non_negative(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _number(env, name, default)
+    if not value >= 0:  # also refuses NaN
+        raise ConfigurationError(f"{name} must be 0 or more")
+    return value
+
+
+def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _number(env, name, default)
+    if not 0 <= value <= 1:
+        raise ConfigurationError(f"{name} must be a fraction from 0 to 1")
+    return value
+
+
+def _number(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number") from exc
 
 
 def _prediction_log(env: Mapping[str, str]) -> dict[str, Any]:

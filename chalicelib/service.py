@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,15 +30,25 @@ class BatchScores:
     problems: dict[int, list[FieldProblem]]
 
 
+if TYPE_CHECKING:  # imported only when a challenger is configured
+    from chalicelib.challenger import Challenger
+
+
 class PredictionService:
-    """Answers predictions, health and model metadata from one ModelStore."""
+    """Answers predictions, health and model metadata from one ModelStore; a
+    `challenger`, if given, shadow-scores a sample of requests after the answer."""
 
     def __init__(
-        self, store: ModelStore, max_records: int, telemetry: Telemetry | None = None
+        self,
+        store: ModelStore,
+        max_records: int,
+        telemetry: Telemetry | None = None,
+        challenger: Challenger | None = None,
     ) -> None:
         self.store = store
         self.max_records = max_records
         self.telemetry = telemetry or Telemetry.discarding()
+        self.challenger = challenger
 
     def predict(self, records: Sequence[Any], timings: Timings | None = None) -> dict[str, Any]:
         """Predictions for parsed records, in order; raises ServiceError subclasses.
@@ -46,6 +56,8 @@ class PredictionService:
         All or nothing: one malformed (InvalidRecords) or unscorable (UnscorableRecords)
         record refuses the request. `max_records` is the surfaces' per-request limit;
         the core scores any count. `timings` records the validate and predict phases.
+        The bundle is fetched once: a version swapped in meanwhile serves the next
+        request, not the rest of this one.
         """
         timings = timings or Timings()
         bundle = self.store.get()
@@ -58,7 +70,10 @@ class PredictionService:
                 task.valid_rows(outputs),
                 lambda row: bundle.reader.suspect_fields(records[row], inputs[row]),
             )
-        return {"model": _model_ref(bundle), "predictions": task.respond(bundle.manifest, outputs)}
+        predictions = task.respond(bundle.manifest, outputs)
+        if self.challenger is not None:
+            self.challenger.consider(records, bundle, predictions)
+        return {"model": _model_ref(bundle), "predictions": predictions}
 
     def predict_each(self, records: Sequence[Any]) -> BatchScores:
         """Predictions for the records that can be scored and problems for the others,
@@ -84,13 +99,24 @@ class PredictionService:
         return BatchScores(_model_ref(bundle), list(zip(valid, predictions, strict=True)), problems)
 
     def health(self) -> dict[str, Any]:
-        """Liveness plus whether the model is in memory; never loads it."""
+        """Liveness, whether the model is in memory and which version serves; the
+        refresh schedule and last outcome when it follows LATEST; the challenger's
+        state when one is set. Never loads a model."""
         bundle = self.store.loaded
         body: dict[str, Any] = {"status": "ok", "model_loaded": bundle is not None}
         if bundle is not None:
             body["model"] = _model_ref(bundle)
         elif self.store.last_error:
             body["last_load_error"] = self.store.last_error
+        if self.store.refresh is not None:
+            last, change = self.store.last_refresh, self.store.last_change
+            body["refresh"] = {
+                "interval_seconds": self.store.refresh.seconds,
+                "last": None if last is None else last.to_json(),
+                "last_change": None if change is None else change.to_json(),
+            }
+        if self.challenger is not None:
+            body["challenger"] = self.challenger.state()
         return body
 
     def model_info(self) -> dict[str, Any]:

@@ -3,6 +3,12 @@
 The bundle loads lazily on first use under a lock, so concurrent first requests
 load it once. A failed load is not cached: the next request tries again.
 Client-facing messages name no bucket or key; the log has the details.
+
+Following LATEST with a `RefreshSchedule`, a warm store re-reads the pointer with a
+conditional GET (If-None-Match: its ETag) once per interval on the request path. A new
+version is loaded in full beside the current one, then swapped in by one reference
+assignment: a request keeps the bundle object `get()` gave it. A failed refresh keeps
+the current bundle and is retried at the next interval. A pinned version never refreshes.
 """
 
 from __future__ import annotations
@@ -32,7 +38,9 @@ from chalicelib.errors import (
 )
 from chalicelib.manifest import BundleManifest, ManifestError
 from chalicelib.model_inputs import ModelInputs
+from chalicelib.observer import Observer, log_event, notify
 from chalicelib.records import DEFAULT_MAX_DEVIATIONS, RecordReader
+from chalicelib.refresh import RefreshSchedule, RefreshStatus, failure_kind
 from chalicelib.tasks import task_named
 
 logger = logging.getLogger(__name__)
@@ -71,6 +79,14 @@ class ModelBundle:
         return self.reader.inputs
 
 
+@dataclass(frozen=True)
+class Pointer:
+    """What LATEST named when read, and its ETag for the next conditional read."""
+
+    version: str
+    etag: str | None
+
+
 class LoadObserver(Protocol):
     """Told about each load (chalicelib.observability.Telemetry is one)."""
 
@@ -105,6 +121,8 @@ class ModelStore:
         max_deviations: float = DEFAULT_MAX_DEVIATIONS,
         create_file: FileCreator = create_partial_file,
         observer: LoadObserver | None = None,
+        refresh: RefreshSchedule | None = None,
+        events: Observer = log_event,
     ) -> None:
         self._s3 = s3_client
         self.location = location
@@ -114,9 +132,16 @@ class ModelStore:
         self._max_deviations = max_deviations
         self._create_file = create_file
         self._observer = observer
+        self._events = events
         self._bundle: ModelBundle | None = None
         self._lock = threading.Lock()
         self.last_error: str | None = None
+        #: None when this store never refreshes (no schedule, or a pinned version).
+        self.refresh = refresh if location.version == FOLLOW_LATEST else None
+        self._pointer_etag: str | None = None
+        self.last_refresh: RefreshStatus | None = None
+        #: The last check that swapped in another version (kept past later checks).
+        self.last_change: RefreshStatus | None = None
 
     @property
     def loaded(self) -> ModelBundle | None:
@@ -124,36 +149,96 @@ class ModelStore:
         return self._bundle
 
     def get(self) -> ModelBundle:
-        """The bundle, loading it on first use; raises ModelUnavailable subclasses."""
+        """The bundle, loading it on first use; raises ModelUnavailable subclasses.
+
+        When a refresh is due, this caller checks the pointer (and loads a new version)
+        first; concurrent callers meanwhile get the current bundle without waiting.
+        """
         bundle = self._bundle
-        if bundle is not None:
-            return bundle
+        if bundle is None:
+            return self._first_load()
+        if self.refresh is not None and self.refresh.claim():
+            try:
+                self._refresh_from(bundle)
+            finally:
+                self.refresh.release()
+            return self._bundle or bundle
+        return bundle
+
+    def _first_load(self) -> ModelBundle:
         with self._lock:
             if self._bundle is None:
-                self._bundle = self._observed_load()
+                try:
+                    pointer = self._read_pointer(None) if self.refresh is not None else None
+                    self._bundle = self._observed_load(pointer.version if pointer else None)
+                except Exception as exc:
+                    self.last_error = getattr(exc, "code", "load_failed")
+                    raise
+                self.last_error = None
+                if self.refresh is not None and pointer is not None:
+                    self._pointer_etag = pointer.etag
+                    self.refresh.restart()
             return self._bundle
 
-    def _observed_load(self) -> ModelBundle:
+    def _observed_load(self, version: str | None = None) -> ModelBundle:
+        """`_load`, told to the load observer (first loads and refreshes alike)."""
         started = time.perf_counter()
         if self._observer:
-            self._observer.load_started(f"{self.location.prefix}@{self.location.version}")
+            where = f"{self.location.prefix}@{version or self.location.version}"
+            self._observer.load_started(where)
         try:
-            bundle = self._load()
+            bundle = self._load(version)
         except Exception as exc:
-            self.last_error = getattr(exc, "code", "load_failed")
             if self._observer:
                 self._observer.load_failed(exc, time.perf_counter() - started)
             raise
-        self.last_error = None
         if self._observer:
             manifest = bundle.manifest
             self._observer.load_done(manifest.name, manifest.version, bundle.engine.name,
                                      manifest.labels, bundle.load_seconds)  # fmt: skip
         return bundle
 
-    def _load(self) -> ModelBundle:
+    def _refresh_from(self, current: ModelBundle) -> None:
+        """Check LATEST; load and swap in a new version, or keep `current` on failure."""
+        assert self.refresh is not None
         started = time.perf_counter()
-        version = self._resolve_version()
+        serving = current.manifest.version
+        try:
+            pointer = self._read_pointer(self._pointer_etag)
+            if pointer is None or pointer.version == serving:
+                if pointer is not None:
+                    self._pointer_etag = pointer.etag
+                self._refreshed("unchanged", current, serving, started)
+                return
+            bundle = self._observed_load(pointer.version)
+        except Exception as exc:  # whatever failed, the current version keeps serving
+            code = failure_kind(exc)
+            logger.warning("model refresh failed (%s); still serving version %s", code, serving)
+            self._refreshed("failed", current, serving, started, code)
+            return
+        self._bundle = bundle  # the swap: one reference assignment
+        self._pointer_etag = pointer.etag
+        self._refreshed("ok", bundle, serving, started)
+
+    def _refreshed(
+        self, outcome: str, bundle: ModelBundle, previous: str, started: float,
+        code: str | None = None,
+    ) -> None:  # fmt: skip
+        assert self.refresh is not None
+        version, seconds = bundle.manifest.version, time.perf_counter() - started
+        self.last_refresh = RefreshStatus(self.refresh.now(), outcome, version, seconds, code)
+        if outcome == "ok":
+            self.last_change = self.last_refresh
+        notify(self._events, "model_refresh", {
+            "model": bundle.manifest.name, "outcome": outcome, "code": code,
+            "serving_version": version, "previous_version": previous,
+            "seconds": round(seconds, 6),
+        })  # fmt: skip
+
+    def _load(self, version: str | None = None) -> ModelBundle:
+        """Load `version` (default: the location's, following LATEST) in full."""
+        started = time.perf_counter()
+        version = version or self._resolve_version()
         manifest = self._read_manifest(version)
         artifact_kind = engine_spec(self.engine_kind).artifact
         artifact = manifest.artifacts.get(artifact_kind)
@@ -175,11 +260,29 @@ class ModelStore:
     def _resolve_version(self) -> str:
         version = self.location.version
         if version == FOLLOW_LATEST:
-            version = self._get(self.location.layout.pointer_key()).decode("utf-8", "replace")
-            version = version.strip()
+            pointer = self._read_pointer(None)
+            assert pointer is not None  # an unconditional read always has a body
+            return pointer.version
         if not is_version_name(version):
             raise ModelCorrupt("The model's version pointer is malformed.")
         return version
+
+    def _read_pointer(self, etag: str | None) -> Pointer | None:
+        """LATEST's version and ETag; None if its ETag is still `etag` (304)."""
+        key = self.location.layout.pointer_key()
+        condition = {"IfNoneMatch": etag} if etag else {}
+        with self._s3_errors(key):
+            try:
+                response = self._s3.get_object(Bucket=self.location.bucket, Key=key, **condition)
+            except ClientError as exc:
+                if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 304:
+                    return None
+                raise
+            text = response["Body"].read()
+        version = text.decode("utf-8", "replace").strip()
+        if not is_version_name(version):
+            raise ModelCorrupt("The model's version pointer is malformed.")
+        return Pointer(version, response.get("ETag"))
 
     def _read_manifest(self, version: str) -> BundleManifest:
         try:
@@ -256,9 +359,15 @@ class ModelStore:
         return b"".join(self._stream(key))
 
     def _stream(self, key: str) -> Any:
-        try:
+        with self._s3_errors(key):
             body = self._s3.get_object(Bucket=self.location.bucket, Key=key)["Body"]
             yield from body.iter_chunks(_CHUNK)
+
+    @contextlib.contextmanager
+    def _s3_errors(self, key: str) -> Iterator[None]:
+        """botocore's errors -> ModelNotFound or StorageUnreachable; the log has the key."""
+        try:
+            yield
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             logger.error("S3 %s for s3://%s/%s", code, self.location.bucket, key)

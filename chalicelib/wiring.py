@@ -17,6 +17,9 @@ from chalicelib.config import Settings
 from chalicelib.errors import ModelNotFound
 from chalicelib.observability import MetricWriter, Telemetry
 from chalicelib.observability.emf import Sink, stdout_sink
+from chalicelib.observability.rollout import RolloutMetrics
+from chalicelib.observer import Observer
+from chalicelib.refresh import RefreshSchedule
 from chalicelib.service import PredictionService
 from chalicelib.store import BundleLocation, ModelStore
 
@@ -27,8 +30,10 @@ if TYPE_CHECKING:
     from chalicelib.batch import BatchJobs
 
 
-def build_service(settings: Settings) -> PredictionService:
-    """Wire an S3 client with short timeouts, the model store and the service."""
+def build_service(settings: Settings, events: Observer | None = None) -> PredictionService:
+    """Wire an S3 client with short timeouts, telemetry, the model store (refreshing LATEST
+    every `model_refresh_seconds`), the challenger if one is set, and the service; refresh
+    and challenger events go to `events` (default: EMF lines on stdout)."""
     s3_client = boto3.client(
         "s3",
         config=Config(
@@ -39,6 +44,10 @@ def build_service(settings: Settings) -> PredictionService:
     )
     location = BundleLocation(settings.model_bucket, settings.model_prefix, settings.model_version)
     telemetry = build_telemetry(settings)
+    events = events or RolloutMetrics(
+        MetricWriter(settings.metrics_namespace), SERVICE_NAME, settings.stage
+    )
+    seconds = settings.model_refresh_seconds
     store = ModelStore(
         s3_client,
         location,
@@ -46,8 +55,22 @@ def build_service(settings: Settings) -> PredictionService:
         settings.cache_dir,
         max_deviations=settings.max_deviations,
         observer=telemetry,
+        refresh=RefreshSchedule(seconds) if seconds > 0 else None,
+        events=events,
     )
-    return PredictionService(store, settings.max_records, telemetry)
+    challenger = None
+    if settings.challenger_version is not None:
+        from chalicelib.challenger import Challenger
+
+        # Its own store, without the load observer: the champion's loads set the
+        # request metrics' Version dimension; the challenger's events carry both.
+        pinned = BundleLocation(location.bucket, location.prefix, settings.challenger_version)
+        challenger_store = ModelStore(
+            s3_client, pinned, settings.engine, settings.cache_dir,
+            max_deviations=settings.max_deviations, events=events,
+        )  # fmt: skip
+        challenger = Challenger(challenger_store, settings.challenger_sample, observer=events)
+    return PredictionService(store, settings.max_records, telemetry, challenger)
 
 
 def build_telemetry(settings: Settings, sink: Sink = stdout_sink) -> Telemetry:

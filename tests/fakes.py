@@ -2,6 +2,7 @@
 
 - `FakeS3`: the boto3 S3 client calls the project makes, over a dict, raising real
   `botocore` exceptions with the codes S3 uses; `fail()` injects any other error.
+  Objects have S3's ETag (quoted MD5) and `get_object(IfNoneMatch=...)` answers 304.
 - `FakeEngine` / `FakeEngineLoader`: an engine with fixed outputs, and the
   `engine_loader` a `ModelStore` takes, counting loads.
 - `make_bundle` / `put_bundle`: a valid bundle (manifest + artifacts with correct
@@ -24,6 +25,8 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from chalicelib.bundle_layout import BundleLayout
 from chalicelib.engines.registry import ENGINES
 from chalicelib.manifest import Artifact, BundleManifest, ModelInput
+from chalicelib.observer import Observer, log_event
+from chalicelib.refresh import RefreshSchedule
 from chalicelib.service import PredictionService
 from chalicelib.store import BundleLocation, ModelStore
 from modelops.publish import BuiltBundle
@@ -113,15 +116,23 @@ class FakeS3:
         self._call("PutObject", Bucket, Key)
         self._check_bucket(Bucket, "PutObject")
         self.objects[(Bucket, Key)] = Body.encode() if isinstance(Body, str) else bytes(Body)
-        return {"ETag": f'"{hashlib.md5(self.objects[(Bucket, Key)]).hexdigest()}"'}
+        return {"ETag": self.etag(Bucket, Key)}
 
-    def get_object(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+    def etag(self, bucket: str, key: str) -> str:
+        """S3's ETag of a single-part object: its MD5, quoted."""
+        return f'"{hashlib.md5(self.objects[(bucket, key)]).hexdigest()}"'
+
+    def get_object(
+        self, *, Bucket: str, Key: str, IfNoneMatch: str | None = None, **_: Any
+    ) -> dict[str, Any]:
         fault = self._call("GetObject", Bucket, Key)
         self._check_bucket(Bucket, "GetObject")
         if (Bucket, Key) not in self.objects:
             raise client_error("NoSuchKey", 404, "GetObject", "The specified key does not exist.")
-        data = self.objects[(Bucket, Key)]
-        return {"Body": FakeBody(data, fault), "ContentLength": len(data)}
+        data, etag = self.objects[(Bucket, Key)], self.etag(Bucket, Key)
+        if IfNoneMatch == etag:  # what botocore raises for S3's (and moto's) 304
+            raise client_error("304", 304, "GetObject", "Not Modified")
+        return {"Body": FakeBody(data, fault), "ContentLength": len(data), "ETag": etag}
 
     def head_object(self, *, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
         self._call("HeadObject", Bucket, Key)
@@ -299,15 +310,49 @@ def make_store(
     engine: str = "litert",
     version: str = "latest",
     prefix: str = PREFIX,
+    refresh: RefreshSchedule | None = None,
+    events: Observer | None = None,
+    loads: Any = None,
 ) -> ModelStore:
-    """A ModelStore over `s3` (bucket BUCKET) with a fake engine loader by default."""
+    """A ModelStore over `s3` (bucket BUCKET) with a fake engine loader by default;
+    `refresh` makes a store following LATEST re-read it on that schedule; `events` gets
+    refresh events and `loads` (a LoadObserver) load events."""
     return ModelStore(
         s3,
         BundleLocation(BUCKET, prefix, version),
         engine,
         str(cache_dir),
         engine_loader=loader if loader is not None else FakeEngineLoader(),
+        refresh=refresh,
+        events=events if events is not None else log_event,
+        observer=loads,
     )
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told (`advance`)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class RecordingObserver:
+    """An observer that keeps every event: [(name, fields)]."""
+
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def __call__(self, event: str, fields: Mapping[str, Any]) -> None:
+        self.events.append((event, dict(fields)))
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        return [fields for name, fields in self.events if name == event]
 
 
 def make_service(

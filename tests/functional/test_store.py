@@ -108,7 +108,9 @@ def test_checksum_mismatch_is_corrupt_then_recovers(
     with pytest.raises(ModelCorrupt):
         service.store.get()
     assert service.health() == {"status": "ok", "model_loaded": False,
-                                "last_load_error": "model_unavailable"}  # fmt: skip
+                                "last_load_error": "model_unavailable",
+                                "refresh": {"interval_seconds": 60.0, "last": None,
+                                            "last_change": None}}  # fmt: skip
     s3.put_object(Bucket=fresh_bucket, Key="m/7/model.tflite", Body=bundle.files["model.tflite"])
     assert service.store.get().manifest.version == "7"  # a failed load is not cached
 

@@ -53,3 +53,33 @@ def test_batch_settings_default_to_the_model_bucket_and_read_their_variables() -
         "c", "d", "e")  # fmt: skip
     assert (batch.rows_per_chunk, batch.predict_rows) == (10, 5)
     assert (batch.queues.worker_batch_size, batch.queues.worker_concurrency) == (2, 7)
+
+
+def test_rollout_and_challenger_settings() -> None:
+    defaults = Settings.from_env({"MODEL_BUCKET": "b"})
+    assert (defaults.model_refresh_seconds, defaults.challenger_version) == (60.0, None)
+    assert defaults.challenger_sample == 0.05
+    settings = Settings.from_env({
+        "MODEL_BUCKET": "b", "MODEL_REFRESH_SECONDS": "0", "CHALLENGER_VERSION": " 2 ",
+        "CHALLENGER_SAMPLE": "1",
+    })  # fmt: skip
+    assert (settings.model_refresh_seconds, settings.challenger_version) == (0.0, "2")
+    assert settings.challenger_sample == 1.0
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"MODEL_REFRESH_SECONDS": "-1"},
+        {"MODEL_REFRESH_SECONDS": "soon"},
+        {"MODEL_REFRESH_SECONDS": "nan"},
+        {"CHALLENGER_VERSION": "latest"},
+        {"CHALLENGER_VERSION": "../2"},
+        {"CHALLENGER_SAMPLE": "1.5"},
+        {"CHALLENGER_SAMPLE": "-0.1"},
+        {"CHALLENGER_SAMPLE": "nan"},
+    ],
+)
+def test_bad_rollout_settings_raise(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"MODEL_BUCKET": "b", **env})

@@ -44,3 +44,27 @@ def test_cache_clear_builds_anew() -> None:
 
 def test_the_container_service_is_built_once() -> None:
     assert isinstance(get_service, BuiltOnce)
+
+
+def test_build_service_wires_refresh_and_the_challenger() -> None:
+    from chalicelib.config import Settings
+    from chalicelib.wiring import build_service
+
+    events: list[str] = []
+    service = build_service(
+        Settings("b", "p", model_refresh_seconds=5, challenger_version="2", challenger_sample=0.5),
+        events=lambda event, fields: events.append(event),
+    )
+    assert service.store.refresh is not None and service.store.refresh.seconds == 5
+    assert service.challenger is not None and service.challenger.sample == 0.5
+    assert service.challenger.store.location.version == "2"
+    assert service.challenger.store.refresh is None  # pinned: never refreshes
+
+
+def test_no_refresh_when_its_interval_is_zero_or_the_version_is_pinned() -> None:
+    from chalicelib.config import Settings
+    from chalicelib.wiring import build_service
+
+    assert build_service(Settings("b", model_refresh_seconds=0)).store.refresh is None
+    assert build_service(Settings("b", model_version="3")).store.refresh is None
+    assert build_service(Settings("b")).challenger is None
