@@ -7,12 +7,27 @@ encode the plain result.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from chalicelib.manifest import BundleManifest
 from chalicelib.store import ModelBundle, ModelStore
 from chalicelib.tasks import task_named
 from chalicelib.tasks.checks import check_rows
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Checked model outputs for tensor surfaces: the (n, width) output matrix and the
+    task's decisions (classification: winning label index; binary: positive or not;
+    multilabel: (n, k) label given; regression: None)."""
+
+    manifest: BundleManifest
+    outputs: np.ndarray
+    decisions: np.ndarray | None
 
 
 class PredictionService:
@@ -38,6 +53,28 @@ class PredictionService:
             lambda row: bundle.reader.suspect_fields(records[row], inputs[row]),
         )
         return {"model": _model_ref(bundle), "predictions": task.respond(bundle.manifest, outputs)}
+
+    def score_tensors(self, tensors: Mapping[str, np.ndarray]) -> Scores:
+        """Scores for the model's own input arrays (by input name, each (n, width))."""
+        bundle = self.store.get()
+        return self._score(bundle, bundle.reader.tensors_to_matrix(tensors), raw=False)
+
+    def score_columns(self, columns: Mapping[str, Sequence[Any] | np.ndarray]) -> Scores:
+        """Scores for raw fields given as equal-length columns (row i is record i)."""
+        bundle = self.store.get()
+        return self._score(bundle, bundle.reader.columns_to_matrix(columns), raw=True)
+
+    def manifest(self) -> BundleManifest:
+        """The served model's manifest (loads the model if needed)."""
+        return self.store.get().manifest
+
+    def _score(self, bundle: ModelBundle, inputs: np.ndarray, raw: bool) -> Scores:
+        outputs = bundle.engine.predict(bundle.inputs.split(inputs))
+        manifest = bundle.manifest
+        task = task_named(manifest.task)
+        suspects: Callable[[int], list[str]] = lambda row: bundle.reader.suspects(raw, inputs[row])  # noqa: E731
+        check_rows(task.valid_rows(outputs), suspects)
+        return Scores(manifest, outputs, task.decisions(outputs, task.threshold(manifest)))
 
     def health(self) -> dict[str, Any]:
         """Liveness plus whether the model is in memory; never loads it."""
