@@ -115,8 +115,9 @@ def test_binary_outputs_when_the_client_accepts_them(
 ) -> None:
     outputs = [triton.InferRequestedOutput(name, binary_data=True)
                for name in ("probabilities", "label")]  # fmt: skip
+    accept = {"Accept": "application/octet-stream"}
     result = client.infer(MODEL, [encoded_input(rows[1], list(rows[1][0]), True)],
-                          outputs=outputs, headers={"Accept": "application/octet-stream"})  # fmt: skip
+                          outputs=outputs, headers=accept)  # fmt: skip
     assert result.get_output("probabilities")["parameters"]["binary_data_size"] == ROWS * 7 * 4
     check_same_as_predict(result, expected)
 

@@ -23,15 +23,24 @@ def test_the_document_is_valid_openapi_3() -> None:
     document = _document()
     validate(document)
     assert document["openapi"].startswith("3.")
-    assert set(document["paths"]) == {"/predict", "/health", "/model"}
+    v2_model = ["/v2/models/{name}", "/v2/models/{name}/versions/{version}"]
+    assert set(document["paths"]) == {
+        "/predict", "/health", "/model", "/openapi.json", "/v2", "/v2/health/live",
+        "/v2/health/ready", *v2_model, *(path + "/ready" for path in v2_model),
+        *(path + "/infer" for path in v2_model),
+    }  # fmt: skip
 
 
-def test_every_error_status_of_the_service_is_documented_on_predict() -> None:
+def test_every_error_status_of_the_service_is_documented_on_predict_or_v2_infer() -> None:
     statuses = {
         cls.status
         for cls in vars(errors).values()
         if isinstance(cls, type) and issubclass(cls, errors.ServiceError)
     }
-    documented = {int(s) for s in _document()["paths"]["/predict"]["post"]["responses"]}
-    assert statuses <= documented
+    paths = _document()["paths"]
+    documented = {int(s) for s in paths["/predict"]["post"]["responses"]}
+    v2 = {int(s) for s in paths["/v2/models/{name}/infer"]["post"]["responses"]}
+    assert statuses - {errors.NotServed.status} <= documented  # /predict names no model
+    assert statuses - {errors.UnsupportedMediaType.status} <= v2  # any body is read
     assert {400, 405, 413, 415, 422, 500, 503} <= documented
+    assert {400, 404, 405, 413, 422, 500, 503} <= v2
