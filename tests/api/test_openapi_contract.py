@@ -104,10 +104,18 @@ def v2_contract_for(metadata: dict[str, Any]) -> dict[str, Any]:
         "properties": {
             "name": {"type": "string", "enum": [model_input["name"]]},
             "datatype": {"type": "string", "enum": [model_input["datatype"]]},
-            "shape": {"type": "array", "items": {"type": "integer", "enum": [1, width]},
-                      "minItems": 2, "maxItems": 2},  # fmt: skip
-            "data": {"type": "array", "minItems": width, "maxItems": width,
-                     "items": {"type": "number", "minimum": -3, "maximum": 3}},  # fmt: skip
+            "shape": {
+                "type": "array",
+                "items": {"type": "integer", "enum": [1, width]},
+                "minItems": 2,
+                "maxItems": 2,
+            },
+            "data": {
+                "type": "array",
+                "minItems": width,
+                "maxItems": width,
+                "items": {"type": "number", "minimum": -3, "maximum": 3},
+            },
         },
     }
     schemas["V2InferRequest"]["properties"]["inputs"]["maxItems"] = 1
