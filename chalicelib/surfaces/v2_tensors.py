@@ -306,6 +306,8 @@ def _count(data: list[Any], depth: int) -> int:
     if depth < 1:
         return -1
     if data and type(data[0]) is list:
+        if depth == 2 and all(type(item) is list for item in data):  # a matrix's rows
+            return sum(map(len, data))  # a leaf that is an array fails its own check
         counts = [_count(item, depth - 1) if type(item) is list else 1 for item in data]
         return -1 if -1 in counts else sum(counts)
     return len(data)
