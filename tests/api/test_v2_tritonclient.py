@@ -115,7 +115,7 @@ def test_binary_outputs_when_the_client_accepts_them(
 ) -> None:
     outputs = [triton.InferRequestedOutput(name, binary_data=True)
                for name in ("probabilities", "label")]  # fmt: skip
-    accept = {"Accept": "application/octet-stream"}
+    accept = {"Accept": "application/octet-stream", "Content-Type": "application/octet-stream"}
     result = client.infer(MODEL, [encoded_input(rows[1], list(rows[1][0]), True)],
                           outputs=outputs, headers=accept)  # fmt: skip
     assert result.get_output("probabilities")["parameters"]["binary_data_size"] == ROWS * 7 * 4
