@@ -15,6 +15,7 @@ from tritonclient.http._infer_result import InferResult
 from tritonclient.http._utils import _get_inference_request
 
 from chalicelib.errors import InvalidRecords, UnscorableRecords
+from chalicelib.manifest import ModelInput
 from chalicelib.records import RecordReader
 from chalicelib.service import PredictionService
 from chalicelib.surfaces import v2
@@ -246,3 +247,53 @@ def test_routes_answer_the_protocols_shapes(tmp_path: Path) -> None:
     assert json.loads(v2.framework_error(405, "GET").body) == {
         "error": "This method is not allowed on this path."
     }
+
+
+def service_for(tmp_path: Path, engine: FakeEngine, **bundle: Any) -> PredictionService:
+    s3 = FakeS3(buckets={BUCKET})
+    put_bundle(s3, BUCKET, PREFIX, make_bundle(name="tiny", features=FEATURES, **bundle))
+    return build_service(s3, tmp_path, FakeEngineLoader(engine))
+
+
+def test_several_inputs_are_tensors_of_their_own_datatypes(tmp_path: Path) -> None:
+    engine = FakeEngine()
+    inputs = (ModelInput("dense", "float32", ("x0", "x1")), ModelInput("index", "int32", ("x3",)),
+              ModelInput("rest", "float32", ("x2",)))  # fmt: skip
+    service = service_for(tmp_path, engine, inputs=inputs)
+    metadata = json.loads(v2.model_metadata(lambda: service, "tiny").body)
+    assert [(i["name"], i["datatype"], i["shape"]) for i in metadata["inputs"]] == [
+        ("dense", "FP32", [-1, 2]), ("index", "INT32", [-1, 1]), ("rest", "FP32", [-1, 1])
+    ]  # fmt: skip
+    index = triton.InferInput("index", [2, 1], "INT32")
+    index.set_data_from_numpy(np.array([[7], [2]], dtype=np.int32))
+    body, headers = request_body(
+        [tensor(MATRIX[:, :2], True, "dense"), index, tensor(MATRIX[:, 2:3], False, "rest")]
+    )
+    assert infer(service, body, headers).status == 200
+    sent = engine.calls[-1]
+    assert sent["index"].dtype == np.int32 and sent["index"].tolist() == [[7], [2]]
+    np.testing.assert_array_equal(sent["dense"], MATRIX[:, :2])
+    missing = infer(service, *request_body([tensor(MATRIX[:, :2], True, "dense")]))
+    assert missing.status == 400 and "missing 'index', 'rest'" in error_of(missing)
+
+
+@pytest.mark.parametrize(
+    ("bundle", "rows", "expected"),
+    [
+        ({"task": "binary", "labels": ("no", "yes")}, [[0.75], [0.25]],
+         {"probabilities": [0.25, 0.75, 0.75, 0.25], "label": ["yes", "no"]}),
+        ({"task": "multilabel", "labels": ("a", "b"), "threshold": 0.5}, [[0.75, 0.25]] * 2,
+         {"probabilities": [0.75, 0.25] * 2, "labels": [True, False] * 2}),
+        ({"task": "regression", "labels": (), "outputs": ("price", "days")}, [[3.5, -1.0]] * 2,
+         {"values": [3.5, -1.0] * 2}),
+    ],
+)  # fmt: skip
+def test_each_task_answers_its_output_tensors(
+    tmp_path: Path, bundle: dict[str, Any], rows: list[list[float]], expected: dict[str, Any]
+) -> None:
+    service = service_for(tmp_path, FakeEngine(rows=rows), **bundle)
+    answer = infer(service, *request_body([tensor(MATRIX, False)], outputs=None))
+    outputs = {o["name"]: o["data"] for o in orjson.loads(answer.body)["outputs"]}
+    assert outputs == expected
+    metadata = json.loads(v2.model_metadata(lambda: service, "tiny").body)
+    assert [o["name"] for o in metadata["outputs"]] == list(expected)
