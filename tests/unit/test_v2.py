@@ -297,3 +297,16 @@ def test_each_task_answers_its_output_tensors(
     assert outputs == expected
     metadata = json.loads(v2.model_metadata(lambda: service, "tiny").body)
     assert [o["name"] for o in metadata["outputs"]] == list(expected)
+
+
+def test_the_deployed_api_passes_binary_tensors_as_binary() -> None:
+    """API Gateway's swagger (as Chalice deploys it) lists application/octet-stream as a
+    binary media type: binary V2 bodies reach the function base64-encoded, not as text."""
+    from chalice.deploy.swagger import TemplatedSwaggerGenerator
+
+    from app import app
+
+    swagger = TemplatedSwaggerGenerator().generate_swagger(app)
+    assert "application/octet-stream" in swagger["x-amazon-apigateway-binary-media-types"]
+    assert "application/json" not in swagger["x-amazon-apigateway-binary-media-types"]
+    assert "/v2/models/{name}/infer" in swagger["paths"]
