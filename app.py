@@ -17,7 +17,7 @@ from chalice.app import SQSEvent
 
 from chalicelib.config import BatchQueues
 from chalicelib.observability.logs import configure_json_logging
-from chalicelib.surfaces import batch_rest, batch_sqs, rest
+from chalicelib.surfaces import batch_rest, batch_sqs, rest, v2
 from chalicelib.surfaces.rest import HttpAnswer
 from chalicelib.wiring import get_batch_jobs, get_service
 
@@ -49,7 +49,8 @@ def _one_error_shape(event: Any, get_response: Callable[[Any], Response]) -> Res
         return _send(rest.framework_error(500))
     if response.status_code >= 400 and isinstance(response.body, dict):
         allowed = str(response.headers.get("Allow", ""))  # the route's methods (405)
-        return _send(rest.framework_error(response.status_code, allowed))
+        errors = v2 if str(getattr(event, "path", "")).startswith("/v2") else rest
+        return _send(errors.framework_error(response.status_code, allowed))
     return response
 
 
@@ -114,3 +115,71 @@ def fail_batch_chunks(event: SQSEvent) -> dict[str, Any]:
 @app.on_sqs_message(queue=_QUEUES.input_events, batch_size=1)
 def start_batch_jobs(event: SQSEvent) -> dict[str, Any]:
     return batch_sqs.input_events(get_batch_jobs, _messages(event))
+
+
+# --- Open Inference Protocol (KServe V2) and the OpenAPI document -------------------
+# Binary tensor data arrives as application/octet-stream: API Gateway then passes it
+# base64-encoded (isBase64Encoded) and Chalice's raw_body decodes it; binary answers go
+# out base64-encoded to clients whose Accept admits the type. JSON stays text.
+if "application/octet-stream" not in app.api.binary_types:
+    app.api.binary_types.append("application/octet-stream")
+
+
+def _v2_infer(name: str, version: str | None) -> Response:
+    request = app.current_request
+    assert request is not None
+    return _send(v2.infer(get_service, name, version, lambda: request.raw_body, request.headers))
+
+
+@app.route("/v2", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
+def v2_server() -> Response:
+    return _send(v2.server_metadata())
+
+
+@app.route("/v2/health/live", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
+def v2_live() -> Response:
+    return _send(v2.live())
+
+
+@app.route("/v2/health/ready", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
+def v2_ready() -> Response:
+    return _send(v2.ready(get_service))
+
+
+@app.route("/v2/models/{name}", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
+def v2_model(name: str) -> Response:
+    return _send(v2.model_metadata(get_service, name))
+
+
+@app.route("/v2/models/{name}/versions/{version}", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
+def v2_model_version(name: str, version: str) -> Response:
+    return _send(v2.model_metadata(get_service, name, version))
+
+
+@app.route("/v2/models/{name}/ready", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
+def v2_model_ready(name: str) -> Response:
+    return _send(v2.model_ready(get_service, name))
+
+
+@app.route(
+    "/v2/models/{name}/versions/{version}/ready", methods=["GET"], content_types=_ANY_MEDIA_TYPE
+)
+def v2_model_version_ready(name: str, version: str) -> Response:
+    return _send(v2.model_ready(get_service, name, version))
+
+
+@app.route("/v2/models/{name}/infer", methods=["POST"], content_types=_ANY_MEDIA_TYPE)
+def v2_infer(name: str) -> Response:
+    return _v2_infer(name, None)
+
+
+@app.route(
+    "/v2/models/{name}/versions/{version}/infer", methods=["POST"], content_types=_ANY_MEDIA_TYPE
+)
+def v2_infer_version(name: str, version: str) -> Response:
+    return _v2_infer(name, version)
+
+
+@app.route("/openapi.json", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
+def openapi_document() -> Response:
+    return _send(rest.openapi_document())

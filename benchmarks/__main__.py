@@ -4,12 +4,15 @@
    for 1, 100 and 1,000 records, raw and encoded;
 2. hostile bodies up to 6 MB through the handler: status, time, peak RSS growth
    (benchmarks.hostile_bodies, a fresh process per body);
+2b. 1,000 rows as the Open Inference Protocol's bodies (binary FP32 tensor, JSON
+   tensor, columnar raw fields) next to /predict's, with each body's JSON-parse floor
+   (benchmarks.v2_latency);
 3. per Lambda runtime flavor: package size, cold init, warm latency, peak RSS
    (benchmarks.flavors; builds the packages if needed). `--skip-flavors` skips it;
 4. batch scoring (benchmarks.batch): rows/s per worker, 1,000,000 rows with 2 workers,
    peak memory, and the Lambda cost projection. `--skip-batch` skips it.
 
-`--only latency|hostile|flavors|batch` runs one of them.
+`--only latency|v2|hostile|flavors|batch` runs one of them.
 """
 
 from __future__ import annotations
@@ -63,10 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-flavors", action="store_true")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the flavor packages")
-    parser.add_argument("--only", choices=["latency", "hostile", "flavors", "batch"])
+    parser.add_argument("--only", choices=["latency", "v2", "hostile", "flavors", "batch"])
     parser.add_argument("--skip-batch", action="store_true")
     args = parser.parse_args(argv)
-    wanted = {args.only} if args.only else {"latency", "hostile", "flavors", "batch"}
+    wanted = {args.only} if args.only else {"latency", "v2", "hostile", "flavors", "batch"}
     if args.skip_flavors:
         wanted.discard("flavors")
     if args.skip_batch:
@@ -79,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         print_latency_table(results)
         plot_latency(results, OUT_DIR / "handler_latency.png")
         print(f"plot: {(OUT_DIR / 'handler_latency.png').relative_to(PROJECT_DIR)}")
+    if "v2" in wanted:
+        from benchmarks.v2_latency import print_table as print_v2_table
+        from benchmarks.v2_latency import run_v2_benchmarks
+
+        with tempfile.TemporaryDirectory() as tmp:
+            print_v2_table(run_v2_benchmarks(DEMO_DIR, Path(tmp)))
     if "hostile" in wanted:
         with tempfile.TemporaryDirectory() as tmp:
             print_hostile_table(run_hostile_benchmarks(DEMO_DIR, Path(tmp)))

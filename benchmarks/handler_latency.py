@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,19 @@ class LatencyResult:
 
 def run_handler_benchmarks(model_dir: Path, tmp_dir: Path) -> list[LatencyResult]:
     """Publish the model to a private moto server, then time the warm handler."""
+    with served_app(model_dir, tmp_dir) as app:
+        records, _ = holdout_records(model_dir, max(BATCH_SIZES))
+        encoded = encode_records(model_dir, records)
+        results = []
+        for fmt, rows in (("raw", records), ("encoded", encoded)):
+            for size in BATCH_SIZES:
+                results.append(_time_handler(app, fmt, rows[:size]))
+        return results
+
+
+@contextlib.contextmanager
+def served_app(model_dir: Path, tmp_dir: Path) -> Iterator[Any]:
+    """The Chalice app serving `model_dir`'s model, published to a private moto server."""
     server = MotoServer().start()
     saved = dict(os.environ)
     try:
@@ -48,16 +62,10 @@ def run_handler_benchmarks(model_dir: Path, tmp_dir: Path) -> list[LatencyResult
                         "--feature-stats", str(model_dir / "feature_stats.json")]) == 0  # fmt: skip
         from app import app
 
-        records, _ = holdout_records(model_dir, max(BATCH_SIZES))
-        encoded = encode_records(model_dir, records)
-        results = []
         # The app prints its EMF and log lines per request, as on Lambda: still written
         # (their cost is part of the latency), to /dev/null instead of the console.
         with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
-            for fmt, rows in (("raw", records), ("encoded", encoded)):
-                for size in BATCH_SIZES:
-                    results.append(_time_handler(app, fmt, rows[:size]))
-        return results
+            yield app
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -3,6 +3,7 @@
     ServiceError                 500 internal_error
     ├── InvalidRequest           400 (code varies: invalid_json, empty_body, ...)
     │   └── InvalidRecords       400 invalid_records, with per-record details
+    ├── NotServed                404 not_served (a model name or version not served here)
     ├── PayloadTooLarge          413 too_many_records
     ├── UnscorableRecords        422 unscorable_records, with per-record details
     ├── NotFound                 404 not_found (a batch job or its input)
@@ -72,6 +73,13 @@ class InvalidRecords(InvalidRequest):
     """One or more records are malformed; details say which record and field."""
 
     default_code = "invalid_records"
+
+
+class NotServed(ServiceError):
+    """The request names a model or version this deployment does not serve."""
+
+    status = 404
+    default_code = "not_served"
 
 
 class PayloadTooLarge(ServiceError):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
@@ -86,9 +86,58 @@ class RecordReader:
         out[raw_rows] = raw
         return out
 
+    @property
+    def raw_fields(self) -> list[str]:
+        """The raw fields a record (or a column set) gives: numeric, then categorical."""
+        return self._raw_field_order() if self.encoder else []
+
+    def columns_to_matrix(self, columns: Mapping[str, Sequence[Any] | np.ndarray]) -> np.ndarray:
+        """Encode raw fields given as columns of equal length (row i is record i).
+
+        The same rules and errors as raw records: vectorised when every column is
+        valid, else the per-record pass names the row (as `record`) and field.
+        """
+        assert self.encoder is not None and columns.keys() == self._raw_set
+        rows = len(next(iter(columns.values())))
+        numeric = _numeric_columns([columns[name] for name in self.numeric_names], rows)
+        codes = self._column_codes(columns, rows)
+        if numeric is None or codes is None:
+            return self.to_matrix(_records_of_columns(columns))  # raises, naming row and field
+        with np.errstate(over="ignore"):
+            encoded = self.encoder.encode(numeric, codes)
+        self._check_range(list(range(rows)), encoded, [], None)
+        return encoded
+
+    def tensors_to_matrix(self, tensors: Mapping[str, np.ndarray]) -> np.ndarray:
+        """The model's own input arrays (name -> (n, width)) as one encoded matrix,
+        with the checks encoded records get (finite, integer inputs, training range)."""
+        slots = self.inputs.slots
+        if len(slots) == 1 and slots[0].columns == slice(0, len(self.encoded_names)):
+            matrix = np.asarray(tensors[slots[0].name], dtype=self.inputs.matrix_dtype)
+        else:
+            rows = len(next(iter(tensors.values())))
+            matrix = self._empty(rows)
+            for slot in slots:
+                matrix[:, slot.columns] = tensors[slot.name]
+        rows_index = range(len(matrix))
+        if not np.isfinite(matrix).all():
+            bad_rows, bad_columns = np.nonzero(~np.isfinite(matrix))
+            raise _invalid(
+                FieldProblem(int(row), self.encoded_names[column], _NOT_FINITE)
+                for row, column in zip(bad_rows.tolist(), bad_columns.tolist(), strict=True)
+            )
+        _raise_if(list(islice(self.inputs.problems(matrix, rows_index), _ROOM)))
+        self._check_range([], None, list(rows_index), matrix)
+        return matrix
+
     def suspect_fields(self, record: Any, inputs: np.ndarray) -> list[str]:
         """Fields of one encoded row more than SUSPECT_DEVIATIONS from the training mean."""
-        if self._raw_set and type(record) is dict and record.keys() == self._raw_set:
+        raw = bool(self._raw_set) and type(record) is dict and record.keys() == self._raw_set
+        return self.suspects(raw, inputs)
+
+    def suspects(self, raw: bool, inputs: np.ndarray) -> list[str]:
+        """suspect_fields for a row known to come from raw fields (`raw`) or not."""
+        if raw:
             names, deviations = self.numeric_names, np.abs(inputs[: len(self.numeric_names)])
         elif self._stats is not None:
             mean, std = self._stats
@@ -260,6 +309,25 @@ class RecordReader:
         _raise_if(sorted(problems, key=lambda p: p.record or 0))
         return codes
 
+    def _column_codes(
+        self, columns: Mapping[str, Sequence[Any] | np.ndarray], rows: int
+    ) -> np.ndarray | None:
+        """Category codes of category columns, or None if any value is not a known category."""
+        assert self.encoder is not None
+        codes = np.empty((rows, len(self.categorical_names)), dtype=np.intp)
+        for column, name in enumerate(self.categorical_names):
+            values = columns[name]
+            if isinstance(values, np.ndarray) or len(values) != rows:
+                return None
+            try:
+                found: list[Any] = list(map(self.encoder.category_index[name].get, values))
+            except TypeError:  # an unhashable value
+                return None
+            if None in found or not all(type(value) is str for value in values):
+                return None
+            codes[:, column] = found
+        return codes
+
     def _key_problems(self, index: int, record: dict[str, Any]) -> Iterator[FieldProblem]:
         keys = record.keys()
         looks_encoded = not self._raw_set or (
@@ -291,6 +359,42 @@ def _getter(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     if not names:
         return lambda record: ()
     return itemgetter(*names)
+
+
+_NOT_FINITE = "must be a finite number (not NaN or infinity)"
+
+
+def _numeric_columns(columns: list[Sequence[Any] | np.ndarray], rows: int) -> np.ndarray | None:
+    """(rows, k) float64 of numeric columns (lists of JSON numbers or numeric arrays),
+    or None when a value is not a finite number or a length is not `rows`."""
+    arrays = []
+    for values in columns:
+        if isinstance(values, np.ndarray):
+            if values.dtype.kind not in "fiu":
+                return None
+            array = values.astype(np.float64)
+        elif set(map(type, values)) <= _NUMBER_TYPES:
+            try:
+                array = np.array(values, dtype=np.float64)
+            except OverflowError:  # an integer beyond float range
+                return None
+        else:
+            return None
+        arrays.append(array.reshape(-1))
+    if any(len(array) != rows for array in arrays):
+        return None
+    matrix = np.column_stack(arrays) if arrays else np.zeros((rows, 0))
+    return matrix if np.isfinite(matrix).all() else None
+
+
+def _records_of_columns(columns: Mapping[str, Sequence[Any] | np.ndarray]) -> list[Any]:
+    """Columns (of equal length) back to records, for the per-record pass that names
+    row and field."""
+    lists = [
+        values.reshape(-1).tolist() if isinstance(values, np.ndarray) else list(values)
+        for values in columns.values()
+    ]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*lists, strict=True)]
 
 
 def _number_problems(

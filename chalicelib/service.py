@@ -7,13 +7,14 @@ encode the plain result.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chalicelib.errors import FieldProblem
+from chalicelib.manifest import BundleManifest
 from chalicelib.observability import Telemetry, Timings
 from chalicelib.store import ModelBundle, ModelStore
 from chalicelib.tasks import task_named
@@ -32,6 +33,17 @@ class BatchScores:
 
 if TYPE_CHECKING:  # imported only when a challenger is configured
     from chalicelib.challenger import Challenger
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Checked model outputs for tensor surfaces: the (n, width) output matrix and the
+    task's decisions (classification: winning label index; binary: positive or not;
+    multilabel: (n, k) label given; regression: None)."""
+
+    manifest: BundleManifest
+    outputs: np.ndarray
+    decisions: np.ndarray | None
 
 
 class PredictionService:
@@ -97,6 +109,28 @@ class PredictionService:
             outputs = outputs[scored]
         predictions = task.respond(bundle.manifest, outputs) if valid else []
         return BatchScores(_model_ref(bundle), list(zip(valid, predictions, strict=True)), problems)
+
+    def score_tensors(self, tensors: Mapping[str, np.ndarray]) -> Scores:
+        """Scores for the model's own input arrays (by input name, each (n, width))."""
+        bundle = self.store.get()
+        return self._score(bundle, bundle.reader.tensors_to_matrix(tensors), raw=False)
+
+    def score_columns(self, columns: Mapping[str, Sequence[Any] | np.ndarray]) -> Scores:
+        """Scores for raw fields given as equal-length columns (row i is record i)."""
+        bundle = self.store.get()
+        return self._score(bundle, bundle.reader.columns_to_matrix(columns), raw=True)
+
+    def manifest(self) -> BundleManifest:
+        """The served model's manifest (loads the model if needed)."""
+        return self.store.get().manifest
+
+    def _score(self, bundle: ModelBundle, inputs: np.ndarray, raw: bool) -> Scores:
+        outputs = bundle.engine.predict(bundle.inputs.split(inputs))
+        manifest = bundle.manifest
+        task = task_named(manifest.task)
+        suspects: Callable[[int], list[str]] = lambda row: bundle.reader.suspects(raw, inputs[row])  # noqa: E731
+        check_rows(task.valid_rows(outputs), suspects)
+        return Scores(manifest, outputs, task.decisions(outputs, task.threshold(manifest)))
 
     def health(self) -> dict[str, Any]:
         """Liveness, whether the model is in memory and which version serves; the

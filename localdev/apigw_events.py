@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -36,6 +37,31 @@ def proxy_event(
         },
         "body": body,
         "isBase64Encoded": False,
+    }
+
+
+def route_event(
+    method: str,
+    resource: str,
+    path_parameters: dict[str, str],
+    body: bytes,
+    headers: dict[str, str],
+    binary: bool = True,
+) -> dict[str, Any]:
+    """An API Gateway proxy event for a route with path parameters; `body` is sent
+    base64-encoded (isBase64Encoded) as API Gateway passes a binary media type, or
+    as text when not `binary`."""
+    path = resource.format(**path_parameters)
+    headers = headers | {"Host": "example.execute-api.amazonaws.com"}
+    event = proxy_event(method, path, None)
+    return event | {
+        "resource": resource,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "pathParameters": path_parameters,
+        "requestContext": event["requestContext"] | {"resourcePath": resource},
+        "body": base64.b64encode(body).decode("ascii") if binary else body.decode(),
+        "isBase64Encoded": binary,
     }
 
 

@@ -89,15 +89,30 @@ def _if_present(option: str, path: Path) -> list[str]:
     return [option, str(path)] if path.exists() else []
 
 
-def write_examples(out_dir: Path) -> tuple[Path, Path]:
-    """Request bodies from held-out records: raw fields, and the same encoded."""
+def write_examples(out_dir: Path) -> tuple[Path, Path, Path, Path]:
+    """Request bodies from held-out records: raw fields, and the same encoded; and the
+    same rows as V2 inference requests (the model's tensor, and raw-field columns)."""
     from modelops.examples import example_requests
 
     raw, encoded = example_requests(out_dir)
     raw_path, encoded_path = out_dir / "example-raw.json", out_dir / "example-encoded.json"
     raw_path.write_text(json.dumps(raw, indent=2))
     encoded_path.write_text(json.dumps(encoded, indent=2))
-    return raw_path, encoded_path
+    records = raw["instances"]
+    tensor = {"name": "features", "datatype": "FP32", "shape": [len(encoded), len(encoded[0])],
+              "data": [list(record.values()) for record in encoded]}  # fmt: skip
+    columns = [
+        {"name": name, "datatype": "BYTES" if isinstance(records[0][name], str) else "FP64",
+         "shape": [len(records)], "data": [record[name] for record in records]}
+        for name in records[0]
+    ]  # fmt: skip
+    tensor_path, columns_path = (
+        out_dir / "example-v2-tensor.json",
+        out_dir / "example-v2-columns.json",
+    )
+    tensor_path.write_text(json.dumps({"inputs": [tensor]}))
+    columns_path.write_text(json.dumps({"inputs": columns}))
+    return raw_path, encoded_path, tensor_path, columns_path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -294,14 +309,23 @@ def _shown(path: Path) -> Path:
     return path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path
 
 
-def _demo_usage(raw_path: Path, encoded_path: Path, url: str) -> str:
+def _demo_usage(
+    raw_path: Path, encoded_path: Path, tensor_path: Path, columns_path: Path, url: str
+) -> str:
     raw, encoded = _shown(raw_path), _shown(encoded_path)
+    tensor, columns = _shown(tensor_path), _shown(columns_path)
+    infer = f"{url}/v2/models/loan-grade/infer"
     return f"""The loan-grade model is being served at {url}  (Ctrl-C stops everything)
 
   curl -s {url}/health
   curl -s {url}/model
   curl -s -X POST {url}/predict -H 'Content-Type: application/json' -d @{raw}
   curl -s -X POST {url}/predict -H 'Content-Type: application/json' -d @{encoded}
+
+Open Inference Protocol (KServe V2):
+  curl -s {url}/v2/models/loan-grade
+  curl -s -X POST {infer} -H 'Content-Type: application/json' -d @{tensor}
+  curl -s -X POST {infer} -H 'Content-Type: application/json' -d @{columns}
 """
 
 

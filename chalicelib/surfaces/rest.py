@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -21,14 +22,16 @@ from chalicelib.service import PredictionService
 from chalicelib.surfaces.json_body import check_media_type, parse_records
 
 logger = logging.getLogger(__name__)
+_OPENAPI = Path(__file__).parent.parent / "openapi.json"
 
 
 @dataclass(frozen=True)
 class HttpAnswer:
-    """A status, JSON text and headers: what any HTTP framework can send."""
+    """A status, JSON text (or bytes, with a binary Content-Type) and headers: what any
+    HTTP framework can send."""
 
     status: int
-    body: str
+    body: str | bytes
     headers: dict[str, str] = field(default_factory=lambda: {"Content-Type": "application/json"})
 
 
@@ -113,6 +116,11 @@ def _body_bytes(read_body: Callable[[], bytes | str | None]) -> bytes | None:
 def health(service: Callable[[], PredictionService]) -> HttpAnswer:
     """GET /health."""
     return answer(lambda: service().health())
+
+
+def openapi_document() -> HttpAnswer:
+    """GET /openapi.json: the committed OpenAPI document of every route."""
+    return HttpAnswer(200, _OPENAPI.read_text(), {"Content-Type": "application/json"})
 
 
 def model(service: Callable[[], PredictionService]) -> HttpAnswer:

@@ -38,7 +38,7 @@ def test_stack_serves_prints_working_curls_and_stops_on_ctrl_c(
     curls: list[str] = []
     deadline = time.monotonic() + STARTUP_TIMEOUT
     try:
-        while len(curls) < 4 and time.monotonic() < deadline and stack.poll() is None:
+        while len(curls) < 7 and time.monotonic() < deadline and stack.poll() is None:
             try:
                 line = lines.get(timeout=1).strip()
             except queue.Empty:
@@ -46,7 +46,7 @@ def test_stack_serves_prints_working_curls_and_stops_on_ctrl_c(
             ports.update(int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", line))
             if line.startswith("curl "):
                 curls.append(line)
-        assert len(curls) == 4, "the stack never printed its curl examples"
+        assert len(curls) == 7, "the stack never printed its curl examples"
         answers = [
             subprocess.run(shlex.split(c), cwd=PROJECT_DIR, capture_output=True, text=True,
                            check=True, timeout=30).stdout
@@ -54,9 +54,13 @@ def test_stack_serves_prints_working_curls_and_stops_on_ctrl_c(
         ]  # fmt: skip
         assert json.loads(answers[0])["status"] == "ok"
         assert json.loads(answers[1])["name"] == "loan-grade"
-        raw, encoded = ([p["label"] for p in json.loads(a)["predictions"]] for a in answers[2:])
+        raw, encoded = ([p["label"] for p in json.loads(a)["predictions"]] for a in answers[2:4])
         assert len(raw) == 2 and set(raw) <= set("ABCDEFG")
         assert raw == encoded  # the same held-out records, raw and encoded
+        assert json.loads(answers[4])["name"] == "loan-grade"  # V2 model metadata
+        for v2_answer in answers[5:]:  # the same rows as V2 tensor and as raw columns
+            outputs = {o["name"]: o["data"] for o in json.loads(v2_answer)["outputs"]}
+            assert outputs["label"] == raw
     finally:
         stack.send_signal(signal.SIGINT)
         try:

@@ -110,8 +110,14 @@ def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) 
             integration = apigw.get_integration(restApiId=api_id, resourceId=resource["id"],
                                                 httpMethod=method)  # fmt: skip
             methods[(method, resource["path"])] = integration
-    assert set(methods) == {("POST", "/predict"), ("GET", "/health"), ("GET", "/model"),
-                            ("POST", "/batch"), ("GET", "/batch/{job}")}  # fmt: skip
+    v2_models = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
+    assert set(methods) == {
+        ("POST", "/predict"), ("GET", "/health"), ("GET", "/model"), ("GET", "/openapi.json"),
+        ("POST", "/batch"), ("GET", "/batch/{job}"),
+        ("GET", "/v2"), ("GET", "/v2/health/live"), ("GET", "/v2/health/ready"),
+        *(("GET", path) for path in v2_models), *(("GET", f"{path}/ready") for path in v2_models),
+        *(("POST", f"{path}/infer") for path in v2_models),
+    }  # fmt: skip
     for integration in methods.values():
         assert integration["type"].upper() == "AWS_PROXY"  # Chalice writes aws_proxy
         assert function["FunctionArn"] in integration["uri"]

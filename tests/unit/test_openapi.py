@@ -23,10 +23,15 @@ def test_the_document_is_valid_openapi_3() -> None:
     document = _document()
     validate(document)
     assert document["openapi"].startswith("3.")
-    assert set(document["paths"]) == {"/predict", "/health", "/model", "/batch", "/batch/{job}"}
+    v2_model = ["/v2/models/{name}", "/v2/models/{name}/versions/{version}"]
+    assert set(document["paths"]) == {
+        "/predict", "/health", "/model", "/openapi.json", "/batch", "/batch/{job}", "/v2",
+        "/v2/health/live", "/v2/health/ready", *v2_model, *(path + "/ready" for path in v2_model),
+        *(path + "/infer" for path in v2_model),
+    }  # fmt: skip
 
 
-def test_every_error_status_of_the_service_is_documented_on_predict() -> None:
+def test_every_error_status_of_the_service_is_documented_on_predict_or_v2_infer() -> None:
     statuses = {
         cls.status
         for cls in vars(errors).values()
@@ -36,5 +41,8 @@ def test_every_error_status_of_the_service_is_documented_on_predict() -> None:
     documented = {int(s) for s in paths["/predict"]["post"]["responses"]}
     batch_only = {int(s) for s in paths["/batch/{job}"]["get"]["responses"]} - documented
     assert batch_only == {404}  # NotFound: a batch job or its input
-    assert statuses <= documented | batch_only
+    v2 = {int(s) for s in paths["/v2/models/{name}/infer"]["post"]["responses"]}
+    assert statuses - {errors.NotServed.status} <= documented | batch_only
+    assert statuses - {errors.UnsupportedMediaType.status} <= v2  # any body is read
     assert {400, 405, 413, 415, 422, 500, 503} <= documented
+    assert {400, 404, 405, 413, 422, 500, 503} <= v2
