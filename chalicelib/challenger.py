@@ -69,6 +69,42 @@ def compare(
     )
 
 
+@dataclass
+class ComparisonTotals:
+    """Comparisons summed (a batch part's, then a job's): plain counts and sums, so
+    parts' totals add up exactly and travel as JSON."""
+
+    rows: int = 0
+    labelled: int = 0
+    agreements: int = 0
+    probability_sum: float = 0.0
+    probability_rows: int = 0
+
+    def add(self, comparison: Comparison) -> None:
+        self.rows += comparison.records
+        if comparison.agreements is not None:
+            self.labelled += comparison.records
+            self.agreements += comparison.agreements
+        if comparison.probability_diff is not None:
+            self.probability_sum += comparison.probability_diff * comparison.records
+            self.probability_rows += comparison.records
+
+    def merge(self, other: ComparisonTotals) -> None:
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def summary(self) -> dict[str, Any]:
+        """Rows compared, agreement rate and mean |probability difference| (None when
+        nothing was compared)."""
+        return {
+            "rows": self.rows,
+            "agreement_rate": self.agreements / self.labelled if self.labelled else None,
+            "mean_abs_probability_diff": (
+                self.probability_sum / self.probability_rows if self.probability_rows else None
+            ),
+        }
+
+
 def _mean_abs_diff(
     champion: Sequence[Mapping[str, Any]], challenger: Sequence[Mapping[str, Any]], key: str
 ) -> float | None:
