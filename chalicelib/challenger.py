@@ -148,11 +148,7 @@ class Challenger:
         self._observer = observer
         self._lock = threading.Lock()
         self.requests_scored = 0
-        self.records_compared = 0
-        self._labelled = 0
-        self._agreements = 0
-        self._probability_sum = 0.0
-        self._probability_count = 0
+        self._totals = ComparisonTotals()
         self.failures = 0
         self.last_failure: str | None = None
 
@@ -200,13 +196,11 @@ class Challenger:
     def _count(self, comparison: Comparison) -> None:
         with self._lock:
             self.requests_scored += 1
-            self.records_compared += comparison.records
-            if comparison.agreements is not None:
-                self._labelled += comparison.records
-                self._agreements += comparison.agreements
-            if comparison.probability_diff is not None:
-                self._probability_sum += comparison.probability_diff * comparison.records
-                self._probability_count += comparison.records
+            self._totals.add(comparison)
+
+    @property
+    def records_compared(self) -> int:
+        return self._totals.rows
 
     def _failed(self, champion: ModelBundle, stage: str, exc: Exception) -> None:
         code = getattr(exc, "code", None) if isinstance(exc, ChallengerOutputInvalid) else None
@@ -229,18 +223,15 @@ class Challenger:
         """For GET /health: version, loaded/failed/not_loaded, and the running scores."""
         loaded = self.store.loaded is not None
         with self._lock:
+            totals = self._totals.summary()
             body: dict[str, Any] = {
                 "version": self.store.location.version,
                 "sample": self.sample,
                 "state": "loaded" if loaded else "failed" if self.last_failure else "not_loaded",
                 "requests_scored": self.requests_scored,
-                "records_compared": self.records_compared,
-                "agreement": self._agreements / self._labelled if self._labelled else None,
-                "mean_abs_probability_diff": (
-                    self._probability_sum / self._probability_count
-                    if self._probability_count
-                    else None
-                ),
+                "records_compared": totals["rows"],
+                "agreement": totals["agreement_rate"],
+                "mean_abs_probability_diff": totals["mean_abs_probability_diff"],
                 "failures": self.failures,
             }
             if self.last_failure:

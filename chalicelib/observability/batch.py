@@ -27,7 +27,7 @@ from typing import Any
 from chalicelib.observability import names
 from chalicelib.observability.emf import Directive, MetricWriter
 from chalicelib.observability.rollout import CHALLENGER_VERSION
-from chalicelib.observability.telemetry import prediction_summary
+from chalicelib.observability.telemetry import _never_raises, prediction_summary
 
 _CHUNK_UNITS = {
     "BatchChunks": names.COUNT,
@@ -55,7 +55,8 @@ _CHALLENGER_DIMENSIONS = (names.SERVICE, names.STAGE, names.MODEL, names.VERSION
 
 
 class BatchMetrics:
-    """Writes the splitter's, the workers' and the dead-letter handler's lines."""
+    """Writes the splitter's, the workers' and the dead-letter handler's lines; a failure
+    in here is logged by type and never fails a chunk."""
 
     def __init__(self, writer: MetricWriter, service: str, stage: str) -> None:
         self._writer = writer
@@ -65,17 +66,20 @@ class BatchMetrics:
     def discarding(cls) -> BatchMetrics:
         return cls(MetricWriter("none", sink=lambda _line: None), "none", "none")
 
+    @_never_raises
     def job_split(self, job: str, model: Mapping[str, str], rows: int, chunks: int) -> None:
         values = {"BatchJobs": 1, "BatchJobRows": rows, "BatchJobChunks": chunks}
         self._writer.write([_SPLIT_DIRECTIVE], values, self._model(model),
                            {"level": "INFO", "event": "batch_job_split", "job": job})  # fmt: skip
 
+    @_never_raises
     def job_failed(self, job: str, code: str) -> None:
         dimensions = self._base | {names.ERROR_CODE: code}
         self._writer.write([_FAILED_DIRECTIVE], {"BatchJobFailures": 1}, dimensions,
                            {"level": "WARNING", "event": "batch_job_failed", "job": job,
                             "error_code": code})  # fmt: skip
 
+    @_never_raises
     def chunk_scored(
         self,
         job: str,
@@ -106,12 +110,14 @@ class BatchMetrics:
                            {"level": "INFO", "event": "batch_chunk_scored", "job": job,
                             "part": part})  # fmt: skip
 
+    @_never_raises
     def chunk_dead_lettered(self, job: str, part: int, model: Mapping[str, str]) -> None:
         dimensions = self._base | {names.MODEL: model["name"], names.VERSION: model["version"]}
         self._writer.write([_DEAD_DIRECTIVE], {"BatchChunksDeadLettered": 1}, dimensions,
                            {"level": "WARNING", "event": "batch_chunk_dead_lettered",
                             "job": job, "part": part})  # fmt: skip
 
+    @_never_raises
     def challenger_scored(self, job: str, part: int, model: Mapping[str, str], challenger: str,
                           stats: Mapping[str, Any]) -> None:  # fmt: skip
         """`stats` as `ComparisonTotals.summary()`: rows, agreement_rate, probability diff."""
@@ -126,6 +132,7 @@ class BatchMetrics:
                            {"level": "INFO", "event": "batch_challenger_scored", "job": job,
                             "part": part})  # fmt: skip
 
+    @_never_raises
     def challenger_failed(self, job: str, part: int, model: Mapping[str, str], challenger: str,
                           code: str) -> None:  # fmt: skip
         directive = Directive({"BatchChallengerFailures": names.COUNT}, [_CHALLENGER_DIMENSIONS])
