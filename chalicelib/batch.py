@@ -11,12 +11,19 @@ No SQS event, no HTTP here: surfaces hand over an input object or a parsed `Chun
   so exactly once).
 - `give_up(chunk)` marks a chunk failed (its message reached the dead-letter queue),
   so the job still completes and its summary says which part failed.
+
+A challenger version (pinned in the plan and each chunk when `challenger_version` is
+set) scores every row of the job after the champion: batch is not latency bound, so
+there is no sampling. Its rows go to `challenger-<version>/part-NNNNN.jsonl`; a
+challenger failure is caught, logged and counted and never touches the champion's
+part. Each done marker carries the part's comparison totals; the summary sums them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -36,9 +43,12 @@ from chalicelib.batch_files import (
     split_header,
 )
 from chalicelib.batch_layout import Chunk, JobLayout, input_format, job_id
+from chalicelib.challenger import ComparisonTotals, compare
 from chalicelib.config import BatchSettings
 from chalicelib.errors import FieldProblem, NotFound
-from chalicelib.service import PredictionService
+from chalicelib.observability.batch import BatchMetrics
+from chalicelib.refresh import failure_kind
+from chalicelib.service import BatchScores, PredictionService
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +65,7 @@ class ServicesByVersion:
     """One PredictionService per pinned model version, the last `size` kept (a worker
     serves whatever version each job was pinned to)."""
 
-    def __init__(self, build: Callable[[str], PredictionService], size: int = 2) -> None:
+    def __init__(self, build: Callable[[str], PredictionService], size: int = 3) -> None:
         self._build = build
         self._size = size
         self._services: OrderedDict[str, PredictionService] = OrderedDict()
@@ -81,6 +91,10 @@ class BatchJobs:
         current_version: Callable[[], str],
         pinned: Callable[[str], PredictionService],
         clock: Callable[[], str] = utc_now,
+        *,
+        challenger_version: str | None = None,
+        metrics: BatchMetrics | None = None,
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._s3 = s3
         self._sqs = sqs
@@ -88,6 +102,9 @@ class BatchJobs:
         self._current_version = current_version
         self._pinned = pinned
         self._clock = clock
+        self.challenger_version = challenger_version
+        self._metrics = metrics or BatchMetrics.discarding()
+        self._timer = timer
         self._queue_urls: dict[str, str] = {}
 
     # -- requests (POST /batch) ------------------------------------------------------
@@ -121,7 +138,8 @@ class BatchJobs:
         model = {"name": bundle.manifest.name, "version": bundle.manifest.version}
         fmt = input_format(key)
         if fmt is None:
-            self._fail(layout, started, model, "the input must be a .csv or .jsonl file")
+            self._fail(layout, started, model, "not_csv_or_jsonl",
+                       "the input must be a .csv or .jsonl file")  # fmt: skip
             return job
         buffers = self._s3.get_object(Bucket=bucket, Key=key)["Body"].iter_chunks(_BUFFER)
         header: list[str] | None = None
@@ -131,12 +149,12 @@ class BatchJobs:
                 line, offset, buffers = split_header(buffers)
                 header = header_names(line)
             except HeaderUnreadable as exc:
-                self._fail(layout, started, model, str(exc))
+                self._fail(layout, started, model, "header_unreadable", str(exc))
                 return job
             problems = bundle.reader.header_problems(header)
             if problems:
-                self._fail(layout, started, model, "the header does not match the model's "
-                           "fields (GET /model lists them)", problems)  # fmt: skip
+                reason = "the header does not match the model's fields (GET /model lists them)"
+                self._fail(layout, started, model, "header_mismatch", reason, problems)
                 return job
         counter = RowOffsets(self.settings.rows_per_chunk, offset)
         for buffer in buffers:
@@ -158,6 +176,7 @@ class BatchJobs:
                 model["name"],
                 model["version"],
                 started,
+                self.challenger_version,
             )
             for index, (start, end, first, rows) in enumerate(ranges)
         ]
@@ -165,15 +184,22 @@ class BatchJobs:
         plan = {
             "job": job, "input": {"bucket": bucket, "key": key, "etag": head["ETag"]},
             "format": fmt, "model": model, "rows": counter.rows, "parts": len(chunks),
-            "started": started,
+            "started": started, "challenger": self._challenger_ref(),
             "chunks": [{"index": c.index, "first_row": c.first_row, "rows": c.rows,
                         "start": c.start, "end": c.end} for c in chunks],
         }  # fmt: skip
         self._put(layout.plan_key(), orjson.dumps(plan))
         if not chunks:
-            self._finish(layout, 0, {"model": model, "started": started})
+            meta = {"model": model, "started": started}
+            self._finish(layout, 0, meta | ({"challenger": plan["challenger"]} if
+                                            self.challenger_version else {}))  # fmt: skip
         logger.info("job %s: %d rows in %d chunks", job, counter.rows, len(chunks))
+        engine = self._pinned(model["version"]).store.engine_kind
+        self._metrics.job_split(job, model | {"engine": engine}, counter.rows, len(chunks))
         return job
+
+    def _challenger_ref(self) -> dict[str, str] | None:
+        return None if self.challenger_version is None else {"version": self.challenger_version}
 
     def _url(self, name: str) -> str:
         url = self._queue_urls.get(name)
@@ -206,6 +232,7 @@ class BatchJobs:
         layout: JobLayout,
         started: str,
         model: dict[str, str],
+        code: str,
         reason: str,
         problems: list[FieldProblem] | None = None,
     ) -> None:
@@ -217,37 +244,71 @@ class BatchJobs:
         if problems:
             summary["problems"] = [{"field": p.field, "problem": p.problem} for p in problems]
         self._put_once(layout.summary_key(), summary)
+        self._metrics.job_failed(layout.job, code)
 
     # -- worker --------------------------------------------------------------------
 
     def score(self, chunk: Chunk) -> None:
         """Score one chunk into its part and errors files; ModelUnavailable (and any
         S3 error) propagates so the message is retried."""
+        began = self._timer()
         service = self._pinned(chunk.model_version)
-        reader = service.store.get().reader
-        text_columns = set(getattr(reader, "categorical_names", []))
+        bundle = service.store.get()
+        text_columns = set(getattr(bundle.reader, "categorical_names", []))
         layout = self._layout(chunk.job)
         part: list[bytes] = []
         errors: list[bytes] = []
-        scored = rejected = 0
+        predictions: list[dict[str, Any]] = []
+        rejected = 0
+        shadow = None
+        if chunk.challenger_version is not None:
+            shadow = ChallengerPart(self._pinned, chunk.challenger_version)
         for first, lines in self._chunk_lines(chunk):
             if chunk.format == "csv":
                 assert chunk.header is not None
                 parsed = parse_csv(lines, chunk.header, text_columns)
             else:
                 parsed = parse_jsonl(lines)
-            n_scored, n_rejected = _score_lines(service, parsed, first, part, errors)
-            scored += n_scored
-            rejected += n_rejected
+            scores = service.predict_each(parsed.records)
+            rejected += _write_lines(scores, parsed, first, part, errors)
+            predictions.extend(prediction for _, prediction in scores.predictions)
+            if shadow is not None:
+                shadow.score(parsed, first, scores)
         self._put(layout.part_key(chunk.index), b"".join(part))
         if errors:
             self._put(layout.errors_key(chunk.index), b"".join(errors))
+        scored = len(predictions)
         if scored + rejected != chunk.rows:  # a CSV value spanning lines, say
             logger.error("job %s chunk %d: %d rows read of %d", chunk.job, chunk.index,
                          scored + rejected, chunk.rows)  # fmt: skip
-        done = {"rows": chunk.rows, "scored": scored, "rejected": rejected}
+        done: dict[str, Any] = {"rows": chunk.rows, "scored": scored, "rejected": rejected}
+        model = {"name": bundle.manifest.name, "version": bundle.manifest.version}
+        if shadow is not None:
+            done["challenger"] = self._finish_shadow(chunk, layout, model, shadow)
         self._put(layout.done_key(chunk.index), orjson.dumps(done))
+        self._metrics.chunk_scored(chunk.job, chunk.index,
+                                   model | {"engine": service.store.engine_kind},
+                                   bundle.manifest.labels, (scored, rejected),
+                                   self._timer() - began, predictions)  # fmt: skip
         self._finish_if_last(chunk)
+
+    def _finish_shadow(
+        self, chunk: Chunk, layout: JobLayout, model: dict[str, str], shadow: ChallengerPart
+    ) -> dict[str, Any]:
+        """Write the challenger's part (unless it failed) and report it; its done-marker entry."""
+        version = shadow.version
+        if shadow.failure is None:
+            try:
+                self._put(layout.challenger_part_key(version, chunk.index), b"".join(shadow.lines))
+            except Exception as exc:  # the champion's part is written; keep it
+                shadow.failed(exc)
+        if shadow.failure is not None:
+            self._metrics.challenger_failed(chunk.job, chunk.index, model, version,
+                                            shadow.failure)  # fmt: skip
+            return {"version": version, "failed": shadow.failure}
+        self._metrics.challenger_scored(chunk.job, chunk.index, model, version,
+                                        shadow.totals.summary())  # fmt: skip
+        return {"version": version, **vars(shadow.totals)}
 
     def _chunk_lines(self, chunk: Chunk) -> Iterator[tuple[int, list[bytes]]]:
         """(row number of the first line, lines) per prediction batch."""
@@ -268,6 +329,8 @@ class BatchJobs:
         if not self._exists(layout.done_key(chunk.index)):
             failed = {"rows": chunk.rows, "first_row": chunk.first_row, "reason": reason}
             self._put(layout.failed_key(chunk.index), orjson.dumps(failed))
+            model = {"name": chunk.model_name, "version": chunk.model_version}
+            self._metrics.chunk_dead_lettered(chunk.job, chunk.index, model)
         self._finish_if_last(chunk)
 
     # -- summary and progress ----------------------------------------------------------
@@ -277,11 +340,16 @@ class BatchJobs:
         if len(self._states(layout)) >= chunk.parts:
             meta = {"model": {"name": chunk.model_name, "version": chunk.model_version},
                     "started": chunk.started}  # fmt: skip
+            if chunk.challenger_version is not None:
+                meta["challenger"] = {"version": chunk.challenger_version}
             self._finish(layout, chunk.parts, meta)
 
     def _finish(self, layout: JobLayout, parts: int, meta: dict[str, Any]) -> None:
         counts = self._counts(layout)
         status = "completed_with_failures" if counts["failed_parts"] else "completed"
+        shadow = counts.pop("challenger")
+        if "challenger" in meta:
+            meta["challenger"] = meta["challenger"] | shadow
         summary = {"job": layout.job, "status": status, **counts, "parts": parts, **meta,
                    "finished": self._clock()}  # fmt: skip
         self._put_once(layout.summary_key(), summary)
@@ -304,6 +372,8 @@ class BatchJobs:
     def _counts(self, layout: JobLayout) -> dict[str, Any]:
         rows = scored = rejected = 0
         failed: list[dict[str, Any]] = []
+        totals = ComparisonTotals()
+        shadow_failed: list[dict[str, Any]] = []
         for index, key in sorted(self._states(layout).items()):
             marker = orjson.loads(self._get(key))
             rows += marker["rows"]
@@ -313,7 +383,15 @@ class BatchJobs:
             else:
                 scored += marker["scored"]
                 rejected += marker["rejected"]
-        return {"rows": rows, "scored": scored, "rejected": rejected, "failed_parts": failed}
+                theirs = dict(marker.get("challenger") or {})
+                theirs.pop("version", None)
+                if "failed" in theirs:
+                    shadow_failed.append({"part": index, "code": theirs["failed"]})
+                elif theirs:
+                    totals.merge(ComparisonTotals(**theirs))
+        shadow = totals.summary() | {"failed_parts": shadow_failed}
+        return {"rows": rows, "scored": scored, "rejected": rejected, "failed_parts": failed,
+                "challenger": shadow}  # fmt: skip
 
     def progress(self, job: str) -> dict[str, Any]:
         """The job's summary once written, else its progress from the plan and markers
@@ -331,6 +409,7 @@ class BatchJobs:
             if key == layout.requested_key():
                 return {"job": job, "status": "queued", "requested": document["requested"]}
             counts = self._counts(layout)
+            counts.pop("challenger")
             return {"job": job, "status": "running", "rows": document["rows"],
                     "scored": counts["scored"], "rejected": counts["rejected"],
                     "parts": document["parts"], "parts_done": len(self._states(layout)),
@@ -370,15 +449,46 @@ class BatchJobs:
         return True
 
 
-def _score_lines(
-    service: PredictionService,
+class ChallengerPart:
+    """A chunk's rows as the challenger version scores them, compared with the champion's.
+    The first failure (load, scoring, a bug) stops it for this chunk and is kept as a code."""
+
+    def __init__(self, pinned: Callable[[str], PredictionService], version: str) -> None:
+        self.version = version
+        self._pinned = pinned
+        self.lines: list[bytes] = []
+        self.totals = ComparisonTotals()
+        self.failure: str | None = None
+
+    def score(self, parsed: ParsedRows, first: int, champion: BatchScores) -> None:
+        """Score the batch the champion scored (never raises)."""
+        if self.failure is not None:
+            return
+        try:
+            scores = self._pinned(self.version).predict_each(parsed.records)
+            _write_lines(scores, parsed, first, self.lines, [])
+            theirs = dict(scores.predictions)
+            both = [(ours, theirs[i]) for i, ours in champion.predictions if i in theirs]
+            if both:
+                self.totals.add(compare([a for a, _ in both], [b for _, b in both]))
+        except Exception as exc:  # the champion's part must not depend on this
+            self.failed(exc)
+
+    def failed(self, exc: Exception) -> None:
+        self.failure = failure_kind(exc)
+        fields = {"exception": type(exc).__name__}
+        logger.warning("challenger %s failed (%s); the champion's part stands", self.version,
+                       self.failure, extra={"fields": fields})  # fmt: skip
+
+
+def _write_lines(
+    scores: BatchScores,
     parsed: ParsedRows,
     first: int,
     part: list[bytes],
     errors: list[bytes],
-) -> tuple[int, int]:
-    """Score parsed lines, appending part and error lines in row order; (scored, rejected)."""
-    scores = service.predict_each(parsed.records)
+) -> int:
+    """Append part and error lines in row order; the number of rejected rows."""
     problems = {parsed.lines[i]: found for i, found in scores.problems.items()}
     problems.update(parsed.problems)
     dumps = orjson.dumps
@@ -392,7 +502,7 @@ def _score_lines(
             dumps({"row": row, "field": p.field, "problem": p.problem}) + b"\n"
             for p in problems[line]
         )
-    return len(scores.predictions), len(problems)
+    return len(problems)
 
 
 def _code(exc: ClientError) -> str:

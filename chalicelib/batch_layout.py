@@ -4,6 +4,7 @@
     <output prefix><job>/plan.json              the splitter's plan (chunks, model)
     <output prefix><job>/part-NNNNN.jsonl       {"row": n, ...prediction...} per line
     <output prefix><job>/errors-NNNNN.jsonl     {"row": n, "field": f, "problem": p}
+    <output prefix><job>/challenger-<version>/part-NNNNN.jsonl  the challenger's rows
     <output prefix><job>/state/done-NNNNN.json  a part's counts, once it is written
     <output prefix><job>/state/failed-NNNNN.json  a chunk given up (dead-letter queue)
     <output prefix><job>/summary.json           written once, last
@@ -62,6 +63,9 @@ class JobLayout:
     def errors_key(self, index: int) -> str:
         return f"{self.root}errors-{index:05d}.jsonl"
 
+    def challenger_part_key(self, version: str, index: int) -> str:
+        return f"{self.root}challenger-{version}/part-{index:05d}.jsonl"
+
     def state_prefix(self) -> str:
         return f"{self.root}state/"
 
@@ -91,6 +95,7 @@ class Chunk:
     model_name: str
     model_version: str
     started: str
+    challenger_version: str | None = None  # pinned by the splitter, like the model's
 
     def to_json(self) -> str:
         return orjson.dumps(asdict(self)).decode()

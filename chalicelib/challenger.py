@@ -69,6 +69,42 @@ def compare(
     )
 
 
+@dataclass
+class ComparisonTotals:
+    """Comparisons summed (a batch part's, then a job's): plain counts and sums, so
+    parts' totals add up exactly and travel as JSON."""
+
+    rows: int = 0
+    labelled: int = 0
+    agreements: int = 0
+    probability_sum: float = 0.0
+    probability_rows: int = 0
+
+    def add(self, comparison: Comparison) -> None:
+        self.rows += comparison.records
+        if comparison.agreements is not None:
+            self.labelled += comparison.records
+            self.agreements += comparison.agreements
+        if comparison.probability_diff is not None:
+            self.probability_sum += comparison.probability_diff * comparison.records
+            self.probability_rows += comparison.records
+
+    def merge(self, other: ComparisonTotals) -> None:
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def summary(self) -> dict[str, Any]:
+        """Rows compared, agreement rate and mean |probability difference| (None when
+        nothing was compared)."""
+        return {
+            "rows": self.rows,
+            "agreement_rate": self.agreements / self.labelled if self.labelled else None,
+            "mean_abs_probability_diff": (
+                self.probability_sum / self.probability_rows if self.probability_rows else None
+            ),
+        }
+
+
 def _mean_abs_diff(
     champion: Sequence[Mapping[str, Any]], challenger: Sequence[Mapping[str, Any]], key: str
 ) -> float | None:
@@ -112,11 +148,7 @@ class Challenger:
         self._observer = observer
         self._lock = threading.Lock()
         self.requests_scored = 0
-        self.records_compared = 0
-        self._labelled = 0
-        self._agreements = 0
-        self._probability_sum = 0.0
-        self._probability_count = 0
+        self._totals = ComparisonTotals()
         self.failures = 0
         self.last_failure: str | None = None
 
@@ -164,13 +196,11 @@ class Challenger:
     def _count(self, comparison: Comparison) -> None:
         with self._lock:
             self.requests_scored += 1
-            self.records_compared += comparison.records
-            if comparison.agreements is not None:
-                self._labelled += comparison.records
-                self._agreements += comparison.agreements
-            if comparison.probability_diff is not None:
-                self._probability_sum += comparison.probability_diff * comparison.records
-                self._probability_count += comparison.records
+            self._totals.add(comparison)
+
+    @property
+    def records_compared(self) -> int:
+        return self._totals.rows
 
     def _failed(self, champion: ModelBundle, stage: str, exc: Exception) -> None:
         code = getattr(exc, "code", None) if isinstance(exc, ChallengerOutputInvalid) else None
@@ -193,18 +223,15 @@ class Challenger:
         """For GET /health: version, loaded/failed/not_loaded, and the running scores."""
         loaded = self.store.loaded is not None
         with self._lock:
+            totals = self._totals.summary()
             body: dict[str, Any] = {
                 "version": self.store.location.version,
                 "sample": self.sample,
                 "state": "loaded" if loaded else "failed" if self.last_failure else "not_loaded",
                 "requests_scored": self.requests_scored,
-                "records_compared": self.records_compared,
-                "agreement": self._agreements / self._labelled if self._labelled else None,
-                "mean_abs_probability_diff": (
-                    self._probability_sum / self._probability_count
-                    if self._probability_count
-                    else None
-                ),
+                "records_compared": totals["rows"],
+                "agreement": totals["agreement_rate"],
+                "mean_abs_probability_diff": totals["mean_abs_probability_diff"],
                 "failures": self.failures,
             }
             if self.last_failure:

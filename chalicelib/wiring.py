@@ -132,8 +132,10 @@ def install_service(service: PredictionService | None) -> None:
 
 def build_batch_jobs(settings: Settings) -> BatchJobs:
     """The batch path: S3 with read timeouts for multi-megabyte ranges, SQS, the
-    container's service for "the current version" and one service per pinned version."""
+    container's service for "the current version", one service per pinned version, the
+    stage's challenger version (every row of a job) and batch metrics on stdout."""
     from chalicelib.batch import BatchJobs, ServicesByVersion
+    from chalicelib.observability.batch import BatchMetrics
 
     s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "total_max_attempts": 3}))
     return BatchJobs(
@@ -142,6 +144,10 @@ def build_batch_jobs(settings: Settings) -> BatchJobs:
         settings.batch,
         functools.partial(current_version, s3, settings),
         ServicesByVersion(lambda version: build_service(replace(settings, model_version=version))),
+        challenger_version=settings.challenger_version,
+        metrics=BatchMetrics(
+            MetricWriter(settings.metrics_namespace), SERVICE_NAME, settings.stage
+        ),
     )
 
 
