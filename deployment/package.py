@@ -26,7 +26,7 @@ from typing import Any
 
 from chalice.cli.factory import CLIFactory
 
-from chalicelib.config import API_AUTH, MODEL_ENGINE, Settings
+from chalicelib.config import API_AUTH, MODEL_ENGINE, ConfigurationError, Settings
 from chalicelib.engines.registry import engine_spec
 from deployment import templates
 from deployment.batch_stack import (
@@ -41,6 +41,7 @@ from deployment.stages import (
     UnknownStage,
     auth_environment,
     function_name,
+    stage_auth,
     stage_environment,
     stage_setting,
 )
@@ -79,6 +80,10 @@ def check_request(
         engine_spec(engine)
     except ValueError as exc:
         raise PackageRequestError(f"stage {stage}: {MODEL_ENGINE}: {exc}") from None
+    try:
+        stage_auth(stage, config_path)
+    except ConfigurationError as exc:
+        raise PackageRequestError(f"stage {stage}: {exc}") from None
     policy_file = stage_setting(stage, "iam_policy_file", config_path)
     if stage_setting(stage, "autogen_policy", config_path) is False and not (
             config_path.parent / str(policy_file)).is_file():  # fmt: skip

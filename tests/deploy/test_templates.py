@@ -300,6 +300,14 @@ def test_package_refuses_a_stage_without_its_own_queue_names(tmp_path: Path) -> 
         check_request(FLAVORS["lite"], "dev", "cloudformation", tmp_path / "config.json")
 
 
+def test_package_refuses_an_unknown_auth_mode(tmp_path: Path) -> None:
+    config = load(CHALICE_CONFIG)
+    config["stages"]["prod"]["environment_variables"]["API_AUTH"] = "open"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(PackageRequestError, match="stage prod: API_AUTH must be one of iam, "):
+        check_request(FLAVORS["lite"], "prod", "cloudformation", tmp_path / "config.json")
+
+
 def test_privilege_check_catches_wildcards() -> None:
     policy = {"Statement": [
         {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/p/*"},
