@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 import pytest
-from chalice import IAMAuthorizer
+from chalice import Blueprint, IAMAuthorizer
 
 from app import ProtectedByDefault
 from chalicelib.config import AUTH_MODES, PUBLIC_ROUTES, ConfigurationError, api_auth
@@ -47,7 +47,7 @@ def test_every_route_is_public_or_protected(mode: str) -> None:
     assert ("GET", "/health", None, False) in routes
 
 
-def test_a_route_added_later_is_protected_and_a_public_one_is_not() -> None:
+def test_a_route_added_later_even_by_blueprint_is_protected_and_a_public_one_is_not() -> None:
     app = ProtectedByDefault("t", "iam")
 
     @app.route("/v2/models/{name}/infer", methods=["POST"])
@@ -58,7 +58,15 @@ def test_a_route_added_later_is_protected_and_a_public_one_is_not() -> None:
     def live() -> Any:
         return {}
 
+    blueprint = Blueprint(__name__)
+
+    @blueprint.route("/metadata")
+    def metadata() -> Any:
+        return {}
+
+    app.register_blueprint(blueprint, url_prefix="/v2")
     assert isinstance(app.routes["/v2/models/{name}/infer"]["POST"].authorizer, IAMAuthorizer)
+    assert isinstance(app.routes["/v2/metadata"]["GET"].authorizer, IAMAuthorizer)
     assert app.routes["/v2/health/live"]["GET"].authorizer is None
 
 
