@@ -176,7 +176,10 @@ def test_terraform_output_carries_log_retention_and_ephemeral_storage(
     flavor = FLAVORS["tensorflow"]  # the template under test; vendor/ content doesn't matter
     out = tmp_path / "package"
     chalice_package(flavor, "dev-tensorflow", "terraform", project_dir=project, out=out)
-    resources = load(out / "chalice.tf.json")["resource"]
+    chalice_tf = load(out / "chalice.tf.json")
+    check_auth(json.loads(chalice_tf["locals"]["chalice_api_swagger"]), "none")
+    assert not (out / "api_key.tf.json").exists()
+    resources = chalice_tf["resource"]
     function = resources["aws_lambda_function"]["api_handler"]
     assert function["function_name"] == "keras-model-serving-dev-tensorflow"  # as the policy's
     assert (function["runtime"], function["memory_size"], function["timeout"]) == (
