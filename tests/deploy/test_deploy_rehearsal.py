@@ -1,6 +1,7 @@
 """`make deploy`'s steps (the batch queues, `chalice deploy`, the batch helper) and
 `chalice delete` against moto's server standing in for AWS (AWS_ENDPOINT_URL, dummy
-credentials), read back with boto3.
+credentials), read back with boto3: dev deployed with API_AUTH=api_key (the key helper
+too), then afresh with iam, each method's authorization read back.
 
 moto can't import Chalice's Swagger 2.0 REST API unaided; `deployment/moto_aws.py` says
 exactly why and shims those two calls in the stand-in (a moto server in this process,
