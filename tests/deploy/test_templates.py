@@ -111,7 +111,7 @@ def check_cloudformation_batch_path(
     assert may_send["Condition"]["ArnEquals"] == {"aws:SourceArn": f"arn:aws:s3:::{stack.bucket}"}
 
 
-@pytest.mark.parametrize("stage", ["dev", "dev-tensorflow"])
+@pytest.mark.parametrize("stage", ["dev", "dev-tensorflow", "prod"])
 def test_dev_cloudformation_carries_the_batch_path_and_passes_cfn_lint(
     project: Path, tmp_path: Path, stage: str
 ) -> None:
