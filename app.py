@@ -12,16 +12,39 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Chalice, Response
+from chalice import Chalice, IAMAuthorizer, Response
 from chalice.app import SQSEvent
 
-from chalicelib.config import BatchQueues
+from chalicelib.config import PUBLIC_ROUTES, BatchQueues, api_auth
 from chalicelib.observability.logs import configure_json_logging
 from chalicelib.surfaces import batch_rest, batch_sqs, rest, v2
 from chalicelib.surfaces.rest import HttpAnswer
 from chalicelib.wiring import get_batch_jobs, get_service
 
-app = Chalice(app_name="keras-model-serving", configure_logs=False)
+
+class ProtectedByDefault(Chalice):
+    """Every route gets the stage's auth (API_AUTH, read at import: `make deploy` and
+    `make package` export it) unless it is in PUBLIC_ROUTES, so a route added later,
+    by decorator or blueprint, is protected without naming it anywhere."""
+
+    def __init__(self, app_name: str, auth: str, **kwargs: Any) -> None:
+        super().__init__(app_name, **kwargs)
+        self.auth = auth
+        self._iam = IAMAuthorizer()
+
+    def _register_route(self, name: str, user_handler: Any, kwargs: Any, **unused: Any) -> None:
+        super()._register_route(name, user_handler, kwargs, **unused)
+        for path, methods in self.routes.items():
+            for method, entry in methods.items():
+                if (method, path) in PUBLIC_ROUTES or self.auth == "none" or entry.authorizer:
+                    continue
+                if self.auth == "iam":
+                    entry.authorizer = self._iam
+                else:
+                    entry.api_key_required = True
+
+
+app = ProtectedByDefault("keras-model-serving", api_auth(), configure_logs=False)
 app.debug = False  # never return stack traces to clients, in any stage
 # Every log record, app.log's and chalicelib's, is one JSON line on stdout.
 configure_json_logging([app.log.name, "chalicelib"], logging.INFO)

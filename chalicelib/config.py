@@ -41,6 +41,18 @@ BATCH_ROWS_PER_CHUNK = "BATCH_ROWS_PER_CHUNK"
 BATCH_PREDICT_ROWS = "BATCH_PREDICT_ROWS"
 BATCH_WORKER_BATCH_SIZE = "BATCH_WORKER_BATCH_SIZE"
 BATCH_WORKER_CONCURRENCY = "BATCH_WORKER_CONCURRENCY"
+API_AUTH = "API_AUTH"
+
+# Who may call the REST API, per stage (API Gateway enforces it, not the function):
+# `iam` (SigV4-signed requests), `api_key` (x-api-key, usage plan) or `none`.
+AUTH_MODES = ("iam", "api_key", "none")
+# Unset means `iam`: a stage or a bare `chalice deploy` that forgets the setting is closed.
+DEFAULT_AUTH = "iam"
+# (method, path) left open in every mode, for load balancers and orchestrators' probes.
+# Every other route is protected, including one added later.
+PUBLIC_ROUTES = frozenset(
+    {("GET", "/health"), ("GET", "/v2/health/live"), ("GET", "/v2/health/ready")}
+)
 
 
 class ConfigurationError(ValueError):
@@ -168,6 +180,15 @@ def _prediction_log(env: Mapping[str, str]) -> dict[str, Any]:
             "records are logged only as keyed hashes"
         )
     return {"prediction_log_sample": rate, "prediction_log_key": key}
+
+
+def api_auth(environ: Mapping[str, str] | None = None) -> str:
+    """The stage's API_AUTH (one of AUTH_MODES; DEFAULT_AUTH when unset)."""
+    env = os.environ if environ is None else environ
+    mode = env.get(API_AUTH, "").strip().lower() or DEFAULT_AUTH
+    if mode not in AUTH_MODES:
+        raise ConfigurationError(f"{API_AUTH} must be one of {', '.join(AUTH_MODES)}")
+    return mode
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,16 @@ own (`moto/apigateway/models.py`):
    supported", 400), though what it reads -- paths, methods, responses and
    `x-amazon-apigateway-integration` -- has the same shape in Swagger 2.0.
 
-Real API Gateway accepts both. The shim defaults the description and relabels a
-Swagger 2.0 document as OpenAPI 3.0 before moto parses it; moto then creates the
-resources, methods and Lambda integrations from Chalice's document as it would from an
-OpenAPI 3 one. Nothing else is changed.
+3. `put_rest_api` creates every method with no authorization, ignoring the document's
+   `security` requirements.
+
+Real API Gateway accepts both documents and applies their security. The shim defaults
+the description and relabels a Swagger 2.0 document as OpenAPI 3.0 before moto parses
+it; moto then creates the resources, methods and Lambda integrations from Chalice's
+document as it would from an OpenAPI 3 one. Afterwards it applies each method's
+`security` as API Gateway does: the `api_key` requirement sets apiKeyRequired, a
+scheme with `x-amazon-apigateway-authtype: awsSigv4` (Chalice's IAMAuthorizer) sets
+authorizationType AWS_IAM. Nothing else is changed.
 
 The tests run it in their own process (`aws_stand_in()`, on a port the kernel picks);
 by hand, in a process of its own:
@@ -51,7 +57,23 @@ def _shimmed_import(self: APIGatewayBackend, api_doc: dict[str, Any], *args: Any
 
 def _shimmed_put(self: APIGatewayBackend, rest_api_id: str, api_doc: dict[str, Any],
                   *args: Any, **kwargs: Any) -> Any:  # fmt: skip
-    return _original_put(self, rest_api_id, _as_moto_reads_it(api_doc), *args, **kwargs)
+    api = _original_put(self, rest_api_id, _as_moto_reads_it(api_doc), *args, **kwargs)
+    _apply_security(self, rest_api_id, api_doc)
+    return api
+
+
+def _apply_security(backend: APIGatewayBackend, rest_api_id: str, api_doc: dict[str, Any]
+                    ) -> None:  # fmt: skip
+    schemes = api_doc.get("securityDefinitions", {})
+    resources = {r.get_path(): r for r in backend.get_rest_api(rest_api_id).resources.values()}
+    for path, item in api_doc.get("paths", {}).items():
+        for method_type, spec in item.items():
+            method = resources[path].resource_methods[method_type.upper()]
+            for name in (name for requirement in spec.get("security", []) for name in requirement):
+                if name == "api_key":
+                    method.api_key_required = True
+                elif schemes.get(name, {}).get("x-amazon-apigateway-authtype") == "awsSigv4":
+                    method.authorization_type = "AWS_IAM"
 
 
 @contextmanager

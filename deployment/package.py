@@ -4,6 +4,11 @@ normalise, size-gate.
 python -m deployment.package --flavor lite|tensorflow [--stage S]
     [--format cloudformation|terraform] [--api-key]
 
+The routes' auth is the stage's API_AUTH (iam, api_key or none; app.py reads it at
+import); `--api-key` packages the stage with API_AUTH=api_key whatever its setting.
+With api_key, the package adds the key, a usage plan with throttling and a quota, and
+the plan-key binding (a merge template fragment, or api_key.tf.json for Terraform).
+
 Writes build/<flavor>/<stage>-<format>/; a failed run leaves the previous one there.
 A mistake in the request (unknown stage or format, a flavor without the stage's engine)
 is one `error:` line and exit code 2, before anything is built.
@@ -21,7 +26,7 @@ from typing import Any
 
 from chalice.cli.factory import CLIFactory
 
-from chalicelib.config import MODEL_ENGINE, Settings
+from chalicelib.config import API_AUTH, MODEL_ENGINE, ConfigurationError, Settings
 from chalicelib.engines.registry import engine_spec
 from deployment import templates
 from deployment.batch_stack import (
@@ -32,7 +37,14 @@ from deployment.batch_stack import (
     shared_resources,
 )
 from deployment.cli import OneLineParser
-from deployment.stages import UnknownStage, function_name, stage_environment, stage_setting
+from deployment.stages import (
+    UnknownStage,
+    auth_environment,
+    function_name,
+    stage_auth,
+    stage_environment,
+    stage_setting,
+)
 from layer_build.build import BuildFailed, build_runtime
 from layer_build.flavors import FLAVORS, Flavor
 from layer_build.proof import ProofFailed
@@ -44,18 +56,8 @@ from project_paths import BUILD_DIR, CHALICE_CONFIG, PROJECT_DIR
 FORMATS = ("cloudformation", "terraform")
 
 
-class PackageOptionUnsupported(ValueError):
-    """An option the chosen package format can't carry."""
-
-
 class PackageRequestError(ValueError):
     """A stage, format or flavor `make package` refuses before building anything."""
-
-
-def _refuse_api_key() -> None:
-    raise PackageOptionUnsupported(
-        "--api-key is a CloudFormation merge template; Terraform output takes none"
-    )
 
 
 def package_dir(flavor: Flavor, stage: str, pkg_format: str) -> Path:
@@ -78,6 +80,10 @@ def check_request(
         engine_spec(engine)
     except ValueError as exc:
         raise PackageRequestError(f"stage {stage}: {MODEL_ENGINE}: {exc}") from None
+    try:
+        stage_auth(stage, config_path)
+    except ConfigurationError as exc:
+        raise PackageRequestError(f"stage {stage}: {exc}") from None
     policy_file = stage_setting(stage, "iam_policy_file", config_path)
     if stage_setting(stage, "autogen_policy", config_path) is False and not (
             config_path.parent / str(policy_file)).is_file():  # fmt: skip
@@ -130,8 +136,6 @@ def chalice_package(
     stage = stage or flavor.stage
     config_path = project_dir / ".chalice" / "config.json"
     check_request(flavor, stage, pkg_format, config_path)
-    if api_key and pkg_format != "cloudformation":
-        _refuse_api_key()
     out = out or package_dir(flavor, stage, pkg_format)
     with _replaced_when_complete(out) as partial:
         sizes = _package_into(flavor, stage, pkg_format, api_key, project_dir, partial, out)
@@ -145,6 +149,10 @@ def _package_into(
     config_path = project_dir / ".chalice" / "config.json"
     retention_days = stage_setting(stage, "log_retention_in_days", config_path)
     stack = batch_stack(stage, config_path)
+    auth = auth_environment(stage, config_path)
+    if api_key:
+        auth[API_AUTH] = "api_key"
+    api_key = auth[API_AUTH] == "api_key"
     overrides: dict[str, Any] = {}
     merge = None
     if pkg_format == "cloudformation":
@@ -155,10 +163,12 @@ def _package_into(
         overrides["log_retention_in_days"] = 0  # Chalice's Terraform output has no log groups
     merged = " --merge-template merge-template.json" if merge else ""
     print(f"==> [{flavor.name}] chalice package --stage {stage} --pkg-format {pkg_format}"
-          f"{merged} -> {_shown(out)}")  # fmt: skip
-    with app_imported_for(queue_environment(stage, config_path)):
+          f"{merged} (API_AUTH={auth[API_AUTH]}) -> {_shown(out)}")  # fmt: skip
+    with app_imported_for({**queue_environment(stage, config_path), **auth}):
         _run_chalice_package(project_dir, stage, pkg_format, merge, overrides, partial)
     if pkg_format == "terraform":
+        if api_key:
+            templates.write_json(templates.terraform_api_key(), partial / "api_key.tf.json")
         templates.write_json(templates.terraform_batch_queues(stack),
                              partial / "batch_queues.tf.json")  # fmt: skip
         templates.write_json(templates.terraform_batch_event_sources(stack),
@@ -188,7 +198,7 @@ def _shown(path: Path) -> Path:
 @contextmanager
 def app_imported_for(environment: dict[str, str]) -> Iterator[None]:
     """Chalice imports app.py in this process, and its decorators read the queue names
-    at import: set them, import app.py afresh (not a copy another stage imported), and
+    and API_AUTH at import: set them, import app.py afresh (not a copy another stage imported), and
     restore the environment and any app module imported before."""
     saved_env = {name: os.environ.get(name) for name in environment}
     saved_app = sys.modules.pop("app", None)
@@ -251,16 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--api-key",
         action="store_true",
-        help="CloudFormation only: API key, usage plan, throttling",
+        help="API_AUTH=api_key whatever the stage says: API key, usage plan, throttling",
     )
     args = parser.parse_args(argv)
     flavor = FLAVORS[args.flavor]
     stage = args.stage or flavor.stage
     try:
         check_request(flavor, stage, args.format)
-        if args.api_key and args.format != "cloudformation":
-            _refuse_api_key()
-    except (PackageRequestError, PackageOptionUnsupported) as exc:
+    except PackageRequestError as exc:
         return fail(str(exc))
     try:
         build_runtime(flavor)

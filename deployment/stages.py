@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chalicelib.config import MODEL_PREFIX, Settings
+from chalicelib.config import API_AUTH, MODEL_PREFIX, Settings, api_auth
 from project_paths import CHALICE_CONFIG, PROJECT_DIR
 
 
@@ -70,3 +70,13 @@ def stage_location(stage: str, config_path: Path = CHALICE_CONFIG) -> tuple[str,
     service's does (`Settings.model_prefix`)."""
     env = stage_environment(stage, config_path)
     return env["MODEL_BUCKET"], env.get(MODEL_PREFIX, Settings.model_prefix).strip("/")
+
+
+def stage_auth(stage: str, config_path: Path = CHALICE_CONFIG) -> str:
+    """The stage's API_AUTH (iam, api_key or none; iam when unset), as app.py reads it."""
+    return api_auth(stage_environment(stage, config_path))
+
+
+def auth_environment(stage: str, config_path: Path = CHALICE_CONFIG) -> dict[str, str]:
+    """API_AUTH to export before Chalice imports app.py for `stage` (its routes' auth)."""
+    return {API_AUTH: stage_auth(stage, config_path)}

@@ -28,7 +28,8 @@ Template = dict[str, Any]
 API_GATEWAY_STAGE = "api"
 FUNCTION_LOGICAL_ID = "APIHandler"  # Chalice's name for the REST API's function
 TERRAFORM_FUNCTION = "api_handler"
-KEY_PROTECTED_ROUTES = {"/predict": "post", "/model": "get"}  # /health stays open for probes
+# A usage plan's defaults: steady requests per second, burst, requests per day.
+RATE_LIMIT, BURST_LIMIT, DAILY_QUOTA = 50, 100, 100_000
 
 
 def ephemeral_storage(size_mb: int, functions: tuple[str, ...] = (FUNCTION_LOGICAL_ID,)
@@ -60,28 +61,22 @@ def log_group_name(function: str) -> Template:
 
 
 def api_key(stage: str = API_GATEWAY_STAGE) -> Template:
-    """An API key, a usage plan with throttling and a daily quota, and key-protected routes.
+    """An API key, a usage plan with throttling and a daily quota, and the plan-key binding.
 
-    Chalice's `api_key_required` only marks methods; it creates no key and no plan, and
-    a key outside a usage plan is refused by API Gateway. This adds all three.
+    Which methods need the key is Chalice's swagger (`api_key_required`, set by app.py on
+    every non-public route under API_AUTH=api_key); it creates no key and no plan, and a
+    key outside a usage plan is refused by API Gateway. This adds them.
     """
-    security: Template = {"security": [{"api_key": []}]}
     return {
         "Parameters": {
-            "ApiRateLimit": {"Type": "Number", "Default": 50,
+            "ApiRateLimit": {"Type": "Number", "Default": RATE_LIMIT,
                              "Description": "Steady requests per second for the key"},
-            "ApiBurstLimit": {"Type": "Number", "Default": 100,
+            "ApiBurstLimit": {"Type": "Number", "Default": BURST_LIMIT,
                               "Description": "Burst of requests the key may send at once"},
-            "ApiDailyQuota": {"Type": "Number", "Default": 100000,
+            "ApiDailyQuota": {"Type": "Number", "Default": DAILY_QUOTA,
                               "Description": "Requests per day for the key"},
         },
         "Resources": {
-            "RestAPI": {"Properties": {"DefinitionBody": {
-                "securityDefinitions": {"api_key": {
-                    "type": "apiKey", "name": "x-api-key", "in": "header"}},
-                "paths": {path: {method: security}
-                          for path, method in KEY_PROTECTED_ROUTES.items()},
-            }}},
             "ApiKey": {
                 "Type": "AWS::ApiGateway::ApiKey",
                 "Properties": {"Enabled": True,
@@ -108,6 +103,23 @@ def api_key(stage: str = API_GATEWAY_STAGE) -> Template:
             "Value": {"Ref": "ApiKey"},
             "Description": "aws apigateway get-api-key --include-value --api-key <id>"}},
     }  # fmt: skip
+
+
+def terraform_api_key(stage: str = API_GATEWAY_STAGE) -> Template:
+    """`api_key` for Terraform: Chalice's REST API body already marks the methods."""
+    return {"resource": {
+        "aws_api_gateway_api_key": {"client": {
+            "name": "${aws_api_gateway_rest_api.rest_api.name}-client", "enabled": True}},
+        "aws_api_gateway_usage_plan": {"client": {
+            "name": "${aws_api_gateway_rest_api.rest_api.name}-client",
+            "api_stages": [{"api_id": "${aws_api_gateway_rest_api.rest_api.id}",
+                            "stage": "${aws_api_gateway_deployment.rest_api.stage_name}"}],
+            "throttle_settings": {"rate_limit": RATE_LIMIT, "burst_limit": BURST_LIMIT},
+            "quota_settings": {"limit": DAILY_QUOTA, "period": "DAY"}}},
+        "aws_api_gateway_usage_plan_key": {"client": {
+            "key_id": "${aws_api_gateway_api_key.client.id}", "key_type": "API_KEY",
+            "usage_plan_id": "${aws_api_gateway_usage_plan.client.id}"}},
+    }, "output": {"api_key_id": {"value": "${aws_api_gateway_api_key.client.id}"}}}  # fmt: skip
 
 
 # The queues' logical ids (CloudFormation) and resource names (Terraform).

@@ -1,6 +1,7 @@
 """`make deploy`'s steps (the batch queues, `chalice deploy`, the batch helper) and
 `chalice delete` against moto's server standing in for AWS (AWS_ENDPOINT_URL, dummy
-credentials), read back with boto3.
+credentials), read back with boto3: dev deployed with API_AUTH=api_key (the key helper
+too), then afresh with iam, each method's authorization read back.
 
 moto can't import Chalice's Swagger 2.0 REST API unaided; `deployment/moto_aws.py` says
 exactly why and shims those two calls in the stand-in (a moto server in this process,
@@ -19,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib.config import PUBLIC_ROUTES
 from deployment.batch_stack import CHUNK_MAX_CONCURRENCY, batch_stack
 from deployment.moto_aws import aws_stand_in
 from deployment.policy import stage_policy
@@ -70,7 +72,47 @@ def client(aws: MotoServer, service: str) -> Any:
 
 
 def with_reserved_concurrency(config: dict[str, Any]) -> None:
+    """The rehearsal's dev: reserved concurrency on, and the API key auth (dev is `none`
+    in the real config), so `make deploy` also runs the key helper."""
     config["stages"]["dev"]["reserved_concurrency"] = RESERVED_CONCURRENCY
+    config["stages"]["dev"]["environment_variables"]["API_AUTH"] = "api_key"
+
+
+def set_auth(project: Path, mode: str) -> None:
+    config_path = project / ".chalice" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["stages"]["dev"]["environment_variables"]["API_AUTH"] = mode
+    config_path.write_text(json.dumps(config, indent=2))
+
+
+def method_auth(aws: MotoServer, api_id: str) -> dict[tuple[str, str], tuple[Any, bool]]:
+    """(authorizationType, apiKeyRequired) of every method of the deployed API."""
+    apigw = client(aws, "apigateway")
+    return {
+        (method, resource["path"]): (spec.get("authorizationType"), spec["apiKeyRequired"])
+        for resource in apigw.get_resources(restApiId=api_id)["items"]
+        for method in resource.get("resourceMethods", {})
+        for spec in [
+            apigw.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod=method)
+        ]
+    }
+
+
+def check_api_key(aws: MotoServer, api_id: str) -> None:
+    """One key, one usage plan on the deployed API's stage with throttling and a quota,
+    one binding; every method but the public ones needs the key."""
+    apigw = client(aws, "apigateway")
+    [key] = apigw.get_api_keys()["items"]
+    assert key["name"] == f"{FUNCTION}-client" and key["enabled"]
+    [plan] = apigw.get_usage_plans()["items"]
+    assert plan["name"] == FUNCTION
+    assert plan["apiStages"] == [{"apiId": api_id, "stage": "api"}]
+    assert plan["throttle"] == {"rateLimit": 50.0, "burstLimit": 100}
+    assert plan["quota"]["limit"] == 100000 and plan["quota"]["period"] == "DAY"
+    [bound] = apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]
+    assert bound["id"] == key["id"]
+    for (method, path), (_, key_required) in method_auth(aws, api_id).items():
+        assert key_required == ((method, path) not in PUBLIC_ROUTES), (method, path)
 
 
 def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) -> None:
@@ -78,6 +120,7 @@ def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) 
     stack = batch_stack("dev")
     client(aws, "s3").create_bucket(Bucket=stack.bucket)  # the model bucket exists already
     print(make_deploy(project, aws, "dev"))
+    deployed_env = stage_environment("dev", project / ".chalice" / "config.json")
     deployed = json.loads((project / ".chalice" / "deployed" / "dev.json").read_text())
     by_type = {r["resource_type"]: r for r in deployed["resources"]}
 
@@ -86,7 +129,7 @@ def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) 
     assert function["Runtime"] == "python3.12" and function["Handler"] == "app.app"
     assert function["Architectures"] == ["x86_64"]
     assert (function["MemorySize"], function["Timeout"]) == (256, 10)
-    assert function["Environment"]["Variables"] == stage_environment("dev")
+    assert function["Environment"]["Variables"] == deployed_env
     [layer] = function["Layers"]
     *_, layer_name, version = layer["Arn"].split(":")  # moto's GetLayerVersionByArn 500s
     layer_version = lam.get_layer_version(LayerName=layer_name, VersionNumber=int(version))
@@ -135,12 +178,13 @@ def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) 
         ("api_handler", "score_batch_chunks", "fail_batch_chunks", "start_batch_jobs")}  # fmt: skip
     assert {group["retentionInDays"] for group in log_groups} == {14}
 
-    check_batch_path(aws, function["Role"].rsplit("/", 1)[0], stage_policy("dev"))
-    # The helper alone, again (after a plain `chalice deploy`): nothing doubles.
-    helper = [sys.executable, "-m", "deployment.batch_setup", "--stage", "dev",
-              "--project-dir", str(project)]  # fmt: skip
-    print(run(helper, PROJECT_DIR, aws))
-    check_batch_path(aws, function["Role"].rsplit("/", 1)[0], stage_policy("dev"))
+    check_batch_path(aws, function["Role"].rsplit("/", 1)[0], stage_policy("dev"), deployed_env)
+    # The helpers alone, again (after a plain `chalice deploy`): nothing doubles.
+    for module in ("deployment.batch_setup", "deployment.api_keys"):
+        print(run([sys.executable, "-m", module, "--stage", "dev", "--project-dir", str(project)],
+                  PROJECT_DIR, aws))  # fmt: skip
+    check_batch_path(aws, function["Role"].rsplit("/", 1)[0], stage_policy("dev"), deployed_env)
+    check_api_key(aws, api_id)
 
     print(chalice(project, aws, "delete", "--stage", "dev"))
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
@@ -161,8 +205,23 @@ def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) 
     assert {sqs.get_queue_url(QueueName=q.name)["QueueUrl"].rsplit("/", 1)[1]
             for q in stack.queues} == {q.name for q in stack.queues}  # fmt: skip
 
+    # The stage deployed afresh with IAM (moto can't redeploy over a layer: no
+    # GetLayerVersionByArn): SigV4 on every method but the public ones.
+    set_auth(project, "iam")
+    print(make_deploy(project, aws, "dev"))
+    deployed = json.loads((project / ".chalice" / "deployed" / "dev.json").read_text())
+    [api] = [r for r in deployed["resources"] if r["resource_type"] == "rest_api"]
+    auth = method_auth(aws, api["rest_api_id"])
+    assert ("POST", "/predict") in auth
+    for (method, path), (authorization, key_required) in auth.items():
+        public = (method, path) in PUBLIC_ROUTES
+        assert authorization == (None if public else "AWS_IAM"), (method, path)
+        assert not key_required, (method, path)
+    print(chalice(project, aws, "delete", "--stage", "dev"))
 
-def check_batch_path(aws: MotoServer, role_prefix: str, policy: dict[str, Any]) -> None:
+
+def check_batch_path(aws: MotoServer, role_prefix: str, policy: dict[str, Any],
+                     environment: dict[str, str]) -> None:  # fmt: skip
     """The stage's queues, the DLQ redrive, the queue policy for S3, the three event
     source mappings with partial batch responses, the bucket's notification, and each
     batch function with its own role holding the stage policy."""
@@ -187,7 +246,7 @@ def check_batch_path(aws: MotoServer, role_prefix: str, policy: dict[str, Any]) 
         function = lam.get_function(FunctionName=queue.function)["Configuration"]
         assert function["Handler"] == f"app.{queue.handler}"
         assert function["Timeout"] == queue.timeout_s
-        assert function["Environment"]["Variables"] == stage_environment("dev")
+        assert function["Environment"]["Variables"] == environment
         role = f"{role_prefix}/keras-model-serving-dev-{queue.handler}"
         assert function["Role"] == role
         [name] = iam.list_role_policies(RoleName=role.rsplit("/", 1)[1])["PolicyNames"]

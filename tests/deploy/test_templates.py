@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.config import PUBLIC_ROUTES
 from deployment.batch_stack import (
     CHUNK_MAX_CONCURRENCY,
     MAX_RECEIVES,
@@ -18,13 +19,13 @@ from deployment.batch_stack import (
 )
 from deployment.cfn_lint import cfn_lint_errors
 from deployment.package import (
-    PackageOptionUnsupported,
     PackageRequestError,
     chalice_package,
     check_request,
 )
 from deployment.policy import batch_problems, privilege_problems, stage_policy
 from deployment.project import copy_project
+from deployment.stages import stage_auth
 from layer_build.flavors import FLAVORS
 from project_paths import CHALICE_CONFIG
 from tests.deploy.conftest import load
@@ -63,11 +64,7 @@ def test_prod_cloudformation_with_api_key_passes_cfn_lint(project: Path, tmp_pat
     assert plan["ApiStages"] == [{"ApiId": {"Ref": "RestAPI"}, "Stage": "api"}]
     assert set(plan["Throttle"]) == {"RateLimit", "BurstLimit"}
     assert resources["UsagePlanKey"]["Properties"]["KeyId"] == {"Ref": "ApiKey"}
-    paths = resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
-    assert paths["/predict"]["post"]["security"] == [{"api_key": []}]
-    assert paths["/model"]["get"]["security"] == [{"api_key": []}]
-    assert "security" not in paths["/health"]["get"]
-    assert "x-amazon-apigateway-integration" in paths["/predict"]["post"]  # merged, not replaced
+    check_auth(resources["RestAPI"]["Properties"]["DefinitionBody"], "api_key")
     check_cloudformation_batch_path(resources, batch_stack("prod"), role_policy)
 
 
@@ -114,7 +111,7 @@ def check_cloudformation_batch_path(
     assert may_send["Condition"]["ArnEquals"] == {"aws:SourceArn": f"arn:aws:s3:::{stack.bucket}"}
 
 
-@pytest.mark.parametrize("stage", ["dev", "dev-tensorflow"])
+@pytest.mark.parametrize("stage", ["dev", "dev-tensorflow", "prod"])
 def test_dev_cloudformation_carries_the_batch_path_and_passes_cfn_lint(
     project: Path, tmp_path: Path, stage: str
 ) -> None:
@@ -123,11 +120,35 @@ def test_dev_cloudformation_carries_the_batch_path_and_passes_cfn_lint(
     assert cfn_lint_errors(tmp_path / "package" / "sam.json") == []
     resources = load(tmp_path / "package" / "sam.json")["Resources"]
     check_cloudformation_batch_path(resources, batch_stack(stage), stage_policy(stage))
+    check_auth(resources["RestAPI"]["Properties"]["DefinitionBody"], stage_auth(stage))
+    assert ("UsagePlan" in resources) == (stage_auth(stage) == "api_key")
     if flavor.ephemeral_storage_mb:  # every function unpacks the archived runtime
         functions = [r["Properties"] for r in resources.values()
                      if r["Type"] == "AWS::Serverless::Function"]  # fmt: skip
         assert len(functions) == 4
         assert {f["EphemeralStorage"]["Size"] for f in functions} == {flavor.ephemeral_storage_mb}
+
+
+SECURITY: dict[str, Any] = {"iam": [{"sigv4": []}], "api_key": [{"api_key": []}], "none": None}
+DEFINITIONS = {
+    "iam": {"sigv4": {"in": "header", "type": "apiKey", "name": "Authorization",
+                      "x-amazon-apigateway-authtype": "awsSigv4"}},
+    "api_key": {"api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"}},
+    "none": None,
+}  # fmt: skip
+
+
+def check_auth(swagger: dict[str, Any], mode: str) -> None:
+    """Every method of the REST API's swagger is public (PUBLIC_ROUTES) or carries the
+    mode's security requirement, and the mode's scheme is defined."""
+    methods = {(method.upper(), path): spec for path, item in swagger["paths"].items()
+               for method, spec in item.items()}  # fmt: skip
+    assert {("POST", "/predict"), ("GET", "/health"), ("POST", "/batch")} <= set(methods)
+    for (method, path), spec in methods.items():
+        assert "x-amazon-apigateway-integration" in spec  # merged, not replaced
+        public = (method, path) in PUBLIC_ROUTES
+        assert spec.get("security") == (None if public else SECURITY[mode]), (method, path)
+    assert swagger.get("securityDefinitions") == DEFINITIONS[mode]
 
 
 def logs_where_the_role_may_write(resources: dict[str, Any]) -> str:
@@ -155,7 +176,10 @@ def test_terraform_output_carries_log_retention_and_ephemeral_storage(
     flavor = FLAVORS["tensorflow"]  # the template under test; vendor/ content doesn't matter
     out = tmp_path / "package"
     chalice_package(flavor, "dev-tensorflow", "terraform", project_dir=project, out=out)
-    resources = load(out / "chalice.tf.json")["resource"]
+    chalice_tf = load(out / "chalice.tf.json")
+    check_auth(json.loads(chalice_tf["locals"]["chalice_api_swagger"]), "none")
+    assert not (out / "api_key.tf.json").exists()
+    resources = chalice_tf["resource"]
     function = resources["aws_lambda_function"]["api_handler"]
     assert function["function_name"] == "keras-model-serving-dev-tensorflow"  # as the policy's
     assert (function["runtime"], function["memory_size"], function["timeout"]) == (
@@ -202,9 +226,29 @@ def test_terraform_output_carries_log_retention_and_ephemeral_storage(
         )
 
 
-def test_api_key_is_refused_for_terraform() -> None:
-    with pytest.raises(PackageOptionUnsupported, match="CloudFormation"):
-        chalice_package(FLAVORS["lite"], "prod", "terraform", api_key=True)
+@pytest.mark.parametrize("api_key", [False, True])
+def test_terraform_carries_the_stages_auth(project: Path, tmp_path: Path, api_key: bool) -> None:
+    """prod is IAM; with --api-key, the key, its usage plan and the binding come in
+    api_key.tf.json, referring to the resources Chalice's Terraform names."""
+    out = tmp_path / "package"
+    chalice_package(FLAVORS["lite"], "prod", "terraform", api_key, project_dir=project, out=out)
+    chalice_tf = load(out / "chalice.tf.json")
+    check_auth(json.loads(chalice_tf["locals"]["chalice_api_swagger"]),
+               "api_key" if api_key else "iam")  # fmt: skip
+    assert (out / "api_key.tf.json").exists() == api_key
+    if not api_key:
+        return
+    extra = load(out / "api_key.tf.json")["resource"]
+    [plan] = extra["aws_api_gateway_usage_plan"].values()
+    assert plan["throttle_settings"] == {"rate_limit": 50, "burst_limit": 100}
+    assert plan["quota_settings"] == {"limit": 100000, "period": "DAY"}
+    [stage] = plan["api_stages"]
+    assert stage["api_id"] == "${aws_api_gateway_rest_api.rest_api.id}"
+    assert set(chalice_tf["resource"]["aws_api_gateway_rest_api"]) == {"rest_api"}
+    assert chalice_tf["resource"]["aws_api_gateway_deployment"]["rest_api"]["stage_name"] == "api"
+    [binding] = extra["aws_api_gateway_usage_plan_key"].values()
+    assert binding == {"key_id": "${aws_api_gateway_api_key.client.id}", "key_type": "API_KEY",
+                       "usage_plan_id": "${aws_api_gateway_usage_plan.client.id}"}  # fmt: skip
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -257,6 +301,14 @@ def test_package_refuses_a_stage_without_its_own_queue_names(tmp_path: Path) -> 
     )
     with pytest.raises(PackageRequestError, match="stage dev sets no BATCH_CHUNK_QUEUE"):
         check_request(FLAVORS["lite"], "dev", "cloudformation", tmp_path / "config.json")
+
+
+def test_package_refuses_an_unknown_auth_mode(tmp_path: Path) -> None:
+    config = load(CHALICE_CONFIG)
+    config["stages"]["prod"]["environment_variables"]["API_AUTH"] = "open"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(PackageRequestError, match="stage prod: API_AUTH must be one of iam, "):
+        check_request(FLAVORS["lite"], "prod", "cloudformation", tmp_path / "config.json")
 
 
 def test_privilege_check_catches_wildcards() -> None:

@@ -76,7 +76,6 @@ def project(tmp_path: Path) -> Path:
          "stage prod-tensorflow uses MODEL_ENGINE=keras, which the lite flavor lacks; "
          "use FLAVOR=tensorflow"),
         (["--format", "yaml"], "no format 'yaml'; formats: cloudformation, terraform"),
-        (["--format", "terraform", "--api-key"], "--api-key is a CloudFormation merge template"),
         (["--flavor", "huge"], "argument --flavor: invalid choice: 'huge'"),
     ],
 )  # fmt: skip
