@@ -4,6 +4,7 @@ so a wrong path or a malformed JSON file fails in milliseconds with what to do."
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,27 +43,31 @@ def read_labels(value: str | None, option: str = "--labels") -> list[str] | None
 
 def read_preprocessing(path: str | None) -> PreprocessingSpec | None:
     """`--preprocessing`: a spec as modelops.train writes it."""
-    if path is None:
-        return None
-    try:
-        return PreprocessingSpec.from_json(read_json(Path(path), "--preprocessing"))
-    except ManifestError as exc:
-        raise UserMistake(
-            f"--preprocessing {path}: {exc}; write it as modelops.train does "
-            '({"numeric": [{"name", "mean", "std"}], "categorical": [{"name", "categories"}]})'
-        ) from exc
+    return _read_train_output(
+        path, "--preprocessing", PreprocessingSpec.from_json,
+        '{"numeric": [{"name", "mean", "std"}], "categorical": [{"name", "categories"}]}',
+    )  # fmt: skip
 
 
 def read_feature_stats(path: str | None) -> FeatureStats | None:
     """`--feature-stats`: mean and std per encoded feature, as modelops.train writes it."""
+    return _read_train_output(
+        path, "--feature-stats", FeatureStats.from_json,
+        '{"mean": [...], "std": [...]}, one number per encoded feature',
+    )  # fmt: skip
+
+
+def _read_train_output[T](
+    path: str | None, option: str, parse: Callable[[Any], T], shape: str
+) -> T | None:
+    """A JSON file modelops.train writes; a malformed one names the shape it must have."""
     if path is None:
         return None
     try:
-        return FeatureStats.from_json(read_json(Path(path), "--feature-stats"))
+        return parse(read_json(Path(path), option))
     except ManifestError as exc:
         raise UserMistake(
-            f"--feature-stats {path}: {exc}; write it as modelops.train does "
-            '({"mean": [...], "std": [...]}, one number per encoded feature)'
+            f"{option} {path}: {exc}; write it as modelops.train does ({shape})"
         ) from exc
 
 
