@@ -18,6 +18,7 @@ from deployment.package import PackageRequestError, check_request
 from deployment.stages import stage_location
 from layer_build.flavors import FLAVORS
 from project_paths import BUILD_DIR, CHALICE_DIR, PROJECT_DIR
+from tests.cli_mistakes import the_one_error
 from tests.deploy.conftest import load
 
 BUCKET = "loan-models-123456789012-eu-west-1"
@@ -31,15 +32,6 @@ def run(*command: str | Path) -> subprocess.CompletedProcess[str]:
 
 def python(module: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
     return run(sys.executable, "-m", module, *args)
-
-
-def the_one_error(result: subprocess.CompletedProcess[str]) -> str:
-    """Assert a user-mistake exit; return the error line's text after `error: `."""
-    assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if "error: " in line]
-    assert len(errors) == 1, result.stderr
-    assert result.returncode == 2, result.stderr
-    return errors[0].split("error: ", 1)[1]
 
 
 def fingerprint(*dirs: Path) -> dict[Path, str]:

@@ -17,6 +17,7 @@ from chalicelib.bundle_layout import model_prefix
 from localdev.servers import MotoServer
 from modelops.publish import upload_bundle
 from project_paths import PROJECT_DIR
+from tests.cli_mistakes import the_one_error
 from tests.conftest import PublishedModel
 from tests.fakes import make_bundle
 
@@ -48,15 +49,6 @@ def run(module: str, *args: str | Path, env: dict[str, str]) -> subprocess.Compl
         [sys.executable, "-m", module, *map(str, args)],
         cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-
-
-def the_one_error(result: subprocess.CompletedProcess[str]) -> str:
-    """Assert a user-mistake exit; return the error line's text after `error: `."""
-    assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if "error: " in line]
-    assert len(errors) == 1, result.stderr
-    assert result.returncode == 2, result.stderr
-    return errors[0].split("error: ", 1)[1]
 
 
 @pytest.fixture
