@@ -302,6 +302,14 @@ BUCKET = "models"
 PREFIX = "team/loan-grade"
 
 
+def s3_holding(*bundles: BuiltBundle) -> FakeS3:
+    """A fake S3 with `bundles` published, in order, under BUCKET/PREFIX."""
+    s3 = FakeS3(buckets={BUCKET})
+    for bundle in bundles:
+        put_bundle(s3, BUCKET, PREFIX, bundle)
+    return s3
+
+
 def make_store(
     s3: FakeS3,
     cache_dir: Path,

@@ -13,14 +13,11 @@ import pytest
 from chalicelib.records import RecordReader
 from chalicelib.tasks.checks import NO_VALID_SCORE
 from tests.fakes import (
-    BUCKET,
-    PREFIX,
     FakeEngine,
     FakeEngineLoader,
-    FakeS3,
     make_bundle,
     make_service,
-    put_bundle,
+    s3_holding,
 )
 from tests.unit.schema_fixtures import encoded_record, loan_manifest, raw_record
 
@@ -75,8 +72,7 @@ class NanForNegativeEngine(FakeEngine):
 
 
 def test_predict_each_scores_good_rows_like_predict_and_reports_the_rest(tmp_path: Path) -> None:
-    s3 = FakeS3(buckets={BUCKET})
-    put_bundle(s3, BUCKET, PREFIX, make_bundle(version="4", name="tiny"))
+    s3 = s3_holding(make_bundle(version="4", name="tiny"))
     service = make_service(s3, tmp_path, FakeEngineLoader(NanForNegativeEngine()))
     rows: list[dict[str, Any]] = [{"x0": i, "x1": 0.5, "x2": -1, "x3": 2.0} for i in range(5)]
     rows[1] = rows[1] | {"x1": "secret"}

@@ -23,6 +23,7 @@ from tests.fakes import (
     make_bundle,
     make_store,
     put_bundle,
+    s3_holding,
 )
 from tests.unit.test_tasks import schema_validator
 
@@ -57,10 +58,10 @@ def draws(*values: float) -> Any:
 
 @pytest.fixture
 def s3() -> FakeS3:
-    s3 = FakeS3(buckets={BUCKET})
-    put_bundle(s3, BUCKET, PREFIX, make_bundle(version="2", artifacts={"litert": b"v2"}))
-    put_bundle(s3, BUCKET, PREFIX, make_bundle(version="1", artifacts={"litert": b"v1"}))
-    return s3
+    return s3_holding(
+        make_bundle(version="2", artifacts={"litert": b"v2"}),
+        make_bundle(version="1", artifacts={"litert": b"v1"}),
+    )
 
 
 def services(

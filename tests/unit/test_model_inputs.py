@@ -14,15 +14,12 @@ from chalicelib.manifest import BundleManifest, ManifestError, ModelInput
 from chalicelib.model_inputs import ModelInputs
 from chalicelib.records import RecordReader
 from tests.fakes import (
-    BUCKET,
-    PREFIX,
     FakeEngine,
     FakeEngineLoader,
-    FakeS3,
     make_bundle,
     make_service,
     make_store,
-    put_bundle,
+    s3_holding,
 )
 from tests.unit.schema_fixtures import loan_manifest
 
@@ -155,8 +152,7 @@ def test_integer_inputs_do_not_take_a_preprocessing_spec() -> None:
 
 
 def test_the_service_feeds_the_engine_one_array_per_input(tmp_path: Path) -> None:
-    s3 = FakeS3(buckets={BUCKET})
-    put_bundle(s3, BUCKET, PREFIX, make_bundle(features=FEATURES, inputs=INPUTS))
+    s3 = s3_holding(make_bundle(features=FEATURES, inputs=INPUTS))
     engine = FakeEngine()
     answer = make_service(s3, tmp_path, FakeEngineLoader(engine)).predict([record()])
     assert answer["predictions"][0]["label"] == "A"
@@ -168,8 +164,7 @@ def test_the_service_feeds_the_engine_one_array_per_input(tmp_path: Path) -> Non
 
 
 def test_a_bad_integer_is_refused_before_the_engine_runs(tmp_path: Path) -> None:
-    s3 = FakeS3(buckets={BUCKET})
-    put_bundle(s3, BUCKET, PREFIX, make_bundle(features=FEATURES, inputs=INPUTS))
+    s3 = s3_holding(make_bundle(features=FEATURES, inputs=INPUTS))
     engine = FakeEngine()
     service = make_service(s3, tmp_path, FakeEngineLoader(engine))
     with pytest.raises(InvalidRecords):

@@ -22,9 +22,8 @@ from tests.fakes import (
     PREFIX,
     FakeEngine,
     FakeEngineLoader,
-    FakeS3,
     make_bundle,
-    put_bundle,
+    s3_holding,
 )
 
 MARKER = "ZZMARKER123"
@@ -84,8 +83,7 @@ def handler() -> Iterator[Any]:
 
 def install(tmp_path: Path, engine: Any = None) -> None:
     """A service over the fakes with real telemetry (stdout) and sampling on."""
-    s3 = FakeS3(buckets={BUCKET})
-    put_bundle(s3, BUCKET, PREFIX, make_bundle(version="2", name="tiny"))
+    s3 = s3_holding(make_bundle(version="2", name="tiny"))
     settings = Settings("b", stage="test", prediction_log_sample=1.0,
                         prediction_log_key="k" * 32)  # fmt: skip
     telemetry = wiring.build_telemetry(settings)

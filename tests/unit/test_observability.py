@@ -31,7 +31,7 @@ from tests.fakes import (
     FakeEngineLoader,
     FakeS3,
     make_bundle,
-    put_bundle,
+    s3_holding,
 )
 
 JSON = "application/json"
@@ -49,9 +49,7 @@ class NaNEngine(FakeEngine):
 
 @pytest.fixture
 def s3() -> FakeS3:
-    s3 = FakeS3(buckets={BUCKET})
-    put_bundle(s3, BUCKET, PREFIX, make_bundle(version="2", name="tiny"))
-    return s3
+    return s3_holding(make_bundle(version="2", name="tiny"))
 
 
 @pytest.fixture

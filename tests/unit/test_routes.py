@@ -25,7 +25,7 @@ from tests.fakes import (
     internal_error,
     make_bundle,
     make_service,
-    put_bundle,
+    s3_holding,
 )
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
@@ -36,9 +36,7 @@ INTERNAL_ERROR = {"error": {"code": "internal_error", "message": "An internal er
 
 @pytest.fixture
 def s3() -> FakeS3:
-    s3 = FakeS3(buckets={BUCKET})
-    put_bundle(s3, BUCKET, PREFIX, make_bundle(version="2", name="tiny"))
-    return s3
+    return s3_holding(make_bundle(version="2", name="tiny"))
 
 
 def factory(service: PredictionService) -> Callable[[], PredictionService]:

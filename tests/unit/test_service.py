@@ -18,6 +18,7 @@ from tests.fakes import (
     make_bundle,
     make_service,
     put_bundle,
+    s3_holding,
     tiny_expected,
     tiny_litert_bundle,
 )
@@ -25,9 +26,7 @@ from tests.fakes import (
 
 @pytest.fixture
 def s3() -> FakeS3:
-    s3 = FakeS3(buckets={BUCKET})
-    put_bundle(s3, BUCKET, PREFIX, make_bundle(version="4", name="tiny"))
-    return s3
+    return s3_holding(make_bundle(version="4", name="tiny"))
 
 
 def records(count: int) -> list[dict[str, float]]:
