@@ -13,7 +13,6 @@ Prints the key's id, never its value (`aws apigateway get-api-key --api-key ID
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -22,11 +21,10 @@ from typing import Any
 
 import boto3
 
-from deployment.cli import OneLineParser
+from deployment.cli import stage_parser
 from deployment.stages import UnknownStage, function_name, stage_setting
 from deployment.templates import BURST_LIMIT, DAILY_QUOTA, RATE_LIMIT
 from modelops.cli_errors import fail
-from project_paths import PROJECT_DIR
 
 
 @dataclass(frozen=True)
@@ -90,11 +88,7 @@ def ensure_api_key(apigateway: Any, plan: ApiKeyPlan) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m deployment.api_keys",
-                           description=__doc__.split("\n\n")[0])  # fmt: skip
-    parser.add_argument("--stage", required=True, help="the Chalice stage")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = stage_parser("python -m deployment.api_keys", __doc__).parse_args(argv)
     try:
         plan = deployed_plan(args.project_dir, args.stage)
     except (UnknownStage, FileNotFoundError) as exc:

@@ -19,10 +19,8 @@ notification is left: `--notification-only`. Running it again changes nothing.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -36,11 +34,10 @@ from deployment.batch_stack import (
     BatchStackError,
     batch_stack,
 )
-from deployment.cli import OneLineParser
+from deployment.cli import stage_parser
 from deployment.stages import UnknownStage
 from deployment.templates import PARTIAL_BATCH, s3_may_send
 from modelops.cli_errors import OTHER_FAILURE_EXIT, fail
-from project_paths import PROJECT_DIR
 
 S3_EVENTS = ["s3:ObjectCreated:*"]
 NOTIFICATION_KINDS = ("TopicConfigurations", "QueueConfigurations",
@@ -146,15 +143,12 @@ def after_deploy(stack: BatchStack, session: Any = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m deployment.batch_setup",
-                           description=__doc__.split("\n\n")[0])  # fmt: skip
-    parser.add_argument("--stage", required=True, help="the Chalice stage")
+    parser = stage_parser("python -m deployment.batch_setup", __doc__)
     parser.add_argument(
         "--notification-only",
         action="store_true",
         help="only the bucket's notification (CloudFormation made the rest)",
     )
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         stack = batch_stack(args.stage, args.project_dir / ".chalice" / "config.json")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import NoReturn
 
 from modelops.cli_errors import USER_MISTAKE_EXIT
+from project_paths import PROJECT_DIR
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -13,3 +15,12 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(USER_MISTAKE_EXIT, f"error: {message} (--help lists the options)\n")
+
+
+def stage_parser(prog: str, doc: str) -> OneLineParser:
+    """A command run against one stage: `--stage`, and `--project-dir` (hidden, for tests);
+    the first paragraph of `doc` describes it."""
+    parser = OneLineParser(prog=prog, description=doc.split("\n\n")[0])
+    parser.add_argument("--stage", required=True, help="the Chalice stage")
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
+    return parser

@@ -15,7 +15,6 @@ The lite runtime must be in vendor/ (`make deploy` runs `make vendor` first).
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -32,10 +31,9 @@ from deployment.batch_stack import (
     queue_environment,
     shared_resources,
 )
-from deployment.cli import OneLineParser
+from deployment.cli import stage_parser
 from deployment.stages import UnknownStage, auth_environment, stage_auth
 from modelops.cli_errors import OTHER_FAILURE_EXIT, fail
-from project_paths import PROJECT_DIR
 
 
 def chalice_deploy(project_dir: Path, stage: str) -> int:
@@ -50,11 +48,7 @@ def chalice_deploy(project_dir: Path, stage: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m deployment.deploy",
-                           description=__doc__.split("\n\n")[0])  # fmt: skip
-    parser.add_argument("--stage", required=True, help="the Chalice stage")
-    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = stage_parser("python -m deployment.deploy", __doc__).parse_args(argv)
     config_path = args.project_dir / ".chalice" / "config.json"
     try:
         stack = batch_stack(args.stage, config_path)
