@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -125,12 +126,29 @@ def v2_contract_for(metadata: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+def conforming_statuses(
+    api_url: str, runs: Iterable[tuple[st.SearchStrategy[Any], int]]
+) -> list[int]:
+    """Send up to `examples` generated requests from each strategy to the app, each
+    answered without a server error (no 503 either: the model is loaded) and
+    conforming to the document; return their statuses."""
+    session = requests.Session()
+    sent: list[int] = []
+
+    def check(case: Any) -> None:
+        response = case.call_and_validate(base_url=api_url, session=session, timeout=30)
+        assert response.status_code < 500, response.text[:300]
+        sent.append(response.status_code)
+
+    for strategy, examples in runs:
+        settings(RUN, max_examples=examples)(given(case=strategy)(check))()
+    return sent
+
+
 def test_v2_generated_requests_get_no_server_error_and_conform(api_url: str) -> None:
     metadata = httpx.get(f"{api_url}/v2/models/loan-grade", timeout=30).json()
     valid = schemathesis.openapi.from_dict(v2_contract_for(metadata), config=CHECKS)
     invalid = schemathesis.openapi.from_path(OPENAPI, config=CHECKS)
-    session = requests.Session()
-    sent: list[int] = []
 
     def strategy(path: str, method: str) -> st.SearchStrategy[Any]:
         # The committed document's valid requests name any model and version (404).
@@ -140,13 +158,8 @@ def test_v2_generated_requests_get_no_server_error_and_conform(api_url: str) -> 
             invalid[path][method].as_strategy(generation_mode=GenerationMode.NEGATIVE),
         )
 
-    def check(case: Any) -> None:
-        response = case.call_and_validate(base_url=api_url, session=session, timeout=30)
-        assert response.status_code < 500, response.text[:300]
-        sent.append(response.status_code)
-
-    for (path, method), examples in V2_EXAMPLES.items():
-        settings(RUN, max_examples=examples)(given(case=strategy(path, method))(check))()
+    runs = ((strategy(path, method), examples) for (path, method), examples in V2_EXAMPLES.items())
+    sent = conforming_statuses(api_url, runs)
     assert len(sent) >= 1000  # 1,058 here
     assert {200, 400, 404} <= set(sent)
 
@@ -157,8 +170,6 @@ def test_generated_requests_get_no_server_error_and_conform(api_url: str) -> Non
     # Invalid requests come from the committed document itself: negating the
     # model's 49-field record costs ~3x the generation time and finds nothing more.
     invalid = schemathesis.openapi.from_path(OPENAPI, config=CHECKS)
-    session = requests.Session()
-    sent: list[int] = []
 
     def strategy(path: str, method: str) -> st.SearchStrategy[Any]:
         return st.one_of(
@@ -166,16 +177,10 @@ def test_generated_requests_get_no_server_error_and_conform(api_url: str) -> Non
             invalid[path][method].as_strategy(generation_mode=GenerationMode.NEGATIVE),
         )
 
-    def check(case: Any) -> None:
-        response = case.call_and_validate(base_url=api_url, session=session, timeout=30)
-        assert response.status_code < 500, response.text[:300]  # no 503 either: it is loaded
-        sent.append(response.status_code)
-
-    for path, method, examples in (
-        ("/predict", "POST", PREDICT_EXAMPLES),
-        ("/health", "GET", GET_EXAMPLES),
-        ("/model", "GET", GET_EXAMPLES),
-    ):
-        settings(RUN, max_examples=examples)(given(case=strategy(path, method))(check))()
+    sent = conforming_statuses(api_url, (
+        (strategy("/predict", "POST"), PREDICT_EXAMPLES),
+        (strategy("/health", "GET"), GET_EXAMPLES),
+        (strategy("/model", "GET"), GET_EXAMPLES),
+    ))  # fmt: skip
     assert len(sent) >= 1000
     assert {200, 400} <= set(sent)  # both valid and invalid requests were made
