@@ -7,19 +7,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import queue
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +22,10 @@ from chalicelib.bundle_layout import BundleLayout
 from localdev.own_model import SCRATCH_ROOT, local_project, needs_keras, read_manifest
 from localdev.servers import HOST, ChaliceLocal, MotoServer, port_in_use, s3_env
 from project_paths import CHALICE_DIR, PROJECT_DIR
+from tests.api.stack_process import STACK, running_stack
 from tests.conftest import PublishedModel
 
 STARTUP_TIMEOUT = 180.0
-STACK = [sys.executable, "-m", "localdev.stack"]
 
 
 def _publish_takes_task() -> bool:
@@ -40,55 +33,6 @@ def _publish_takes_task() -> bool:
     help_text = subprocess.run([sys.executable, "-m", "modelops.publish", "--help"],
                                cwd=PROJECT_DIR, capture_output=True, text=True).stdout  # fmt: skip
     return "--task" in help_text
-
-
-@dataclass
-class Stack:
-    process: subprocess.Popen[str]
-    lines: list[str] = field(default_factory=list)
-    curls: list[str] = field(default_factory=list)
-    ports: set[int] = field(default_factory=set)
-
-
-@contextmanager
-def running_stack(args: list[str], curls: int) -> Iterator[Stack]:
-    """The stack until it printed `curls` curl lines; Ctrl-C'd afterwards."""
-    process = subprocess.Popen(
-        [*STACK, "--s3-port", "0", "--api-port", "0", *args],
-        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    stack = Stack(process)
-    lines: queue.Queue[str] = queue.Queue()  # read in a thread: every wait has a timeout
-    reader = threading.Thread(target=_read_lines, args=(process, lines), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    try:
-        while len(stack.curls) < curls and time.monotonic() < deadline and process.poll() is None:
-            try:
-                line = lines.get(timeout=1).rstrip()
-            except queue.Empty:
-                continue
-            stack.lines.append(line)
-            stack.ports.update(int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", line))
-            if line.strip().startswith("curl "):
-                stack.curls.append(line.strip())
-        assert len(stack.curls) == curls, "no curl examples:\n" + "\n".join(stack.lines)
-        yield stack
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        reader.join(timeout=10)
-        while not lines.empty():
-            stack.lines.append(lines.get().rstrip())
-
-
-def _read_lines(process: subprocess.Popen[str], into: queue.Queue[str]) -> None:
-    for line in process.stdout or []:
-        into.put(line)
 
 
 def _curl(command: str) -> dict[str, Any]:
@@ -135,7 +79,9 @@ def test_own_model_is_served_with_working_curls_and_its_folder_untouched(
     before = _hashes(folder)
     task = ["--task", "binary"] if kind == "binary" else []
     try:
-        with running_stack(["--model", str(model), "--labels", "good,bad", *task], 3) as stack:
+        with running_stack(
+            ["--model", str(model), "--labels", "good,bad", *task], 3, STARTUP_TIMEOUT
+        ) as stack:
             health, info, prediction = (_curl(c) for c in stack.curls)
             assert health["status"] == "ok"
             assert info["name"] == name
@@ -166,7 +112,7 @@ def test_with_preprocessing_it_prints_a_raw_and_an_encoded_curl_that_agree(
             "--preprocessing", str(folder / "preprocessing.json"),
             "--labels", str(folder / "labels.json")]  # fmt: skip
     try:
-        with running_stack(args, 4) as stack:
+        with running_stack(args, 4, STARTUP_TIMEOUT) as stack:
             raw, encoded = (_curl(c)["predictions"] for c in stack.curls[2:])
             assert "example-raw.json" in stack.curls[2]
             assert "example-encoded.json" in stack.curls[3]
