@@ -87,7 +87,7 @@ def promote(s3: Any, bucket: str, prefix: str, version: str, name: str | None = 
     """Point LATEST at `version` after checking it can be served; returns the previous
     target. `name` (default: the model LATEST now serves) must be the manifest's name."""
     layout = BundleLayout(prefix)
-    _check_version(version)
+    check_version_name(version)
     manifest = read_manifest(s3, bucket, layout, version)
     previous = latest_version(s3, bucket, layout)
     expected = name or _current_name(s3, bucket, layout, previous)
@@ -112,7 +112,7 @@ def check_publishable(
     """Before converting: refuse a prefix that holds another model, or an existing
     version unless `overwrite`. Reaching S3 also surfaces missing credentials or bucket."""
     layout = BundleLayout(prefix)
-    _check_version(version)
+    check_version_name(version)
     owner = _current_name(s3, bucket, layout, latest_version(s3, bucket, layout))
     if owner is not None and owner != name:
         raise BundleAdminError(
@@ -206,9 +206,10 @@ def _size_of(s3: Any, bucket: str, key: str) -> int | None:
         raise
 
 
-def _check_version(version: str) -> None:
+def check_version_name(version: str, error: type[UserMistake] = BundleAdminError) -> None:
+    """Raise `error` naming the rule when `version` cannot name a bundle version."""
     if not is_version_name(version):
-        raise BundleAdminError(
+        raise error(
             f"version {version!r} is not a valid name: use 1-128 letters, digits, '.', '_' "
             "or '-', starting with a letter or digit, and not 'latest'"
         )

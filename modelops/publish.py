@@ -35,12 +35,18 @@ from typing import Any
 
 import numpy as np
 
-from chalicelib.bundle_layout import BundleLayout, is_version_name
+from chalicelib.bundle_layout import BundleLayout
 from chalicelib.engines.registry import ENGINES
 from chalicelib.manifest import Artifact, BundleManifest, FeatureStats, PreprocessingSpec
 from chalicelib.model_inputs import ModelInputs
 from chalicelib.tasks import DEFAULT_THRESHOLD, TASKS, Task, task_named
-from modelops.bundle_admin import check_publishable, format_listing, list_versions, promote
+from modelops.bundle_admin import (
+    check_publishable,
+    check_version_name,
+    format_listing,
+    list_versions,
+    promote,
+)
 from modelops.cli_errors import OTHER_FAILURE_EXIT, S3Failure, UserMistake, fail, s3_errors
 from modelops.publish_inputs import (
     check_model_file,
@@ -105,7 +111,7 @@ def build_bundle(
     service's range rule for encoded records. `task` (default: detected) with `labels` for
     the probabilistic tasks, `outputs` for regression and `threshold` for binary/multilabel.
     """
-    _check_version(version)
+    check_version_name(version, PublishError)
     from chalicelib.engines.keras_engine import KerasEngine, load_keras_model
     from modelops.convert import try_litert
 
@@ -175,7 +181,7 @@ def upload_bundle(
 ) -> str:
     """Upload files, then the manifest, then LATEST; returns the bundle's S3 URL."""
     version = bundle.manifest.version
-    _check_version(version)
+    check_version_name(version, PublishError)
     layout = BundleLayout(prefix)
     base = layout.version_dir(version)
     if not overwrite and _exists(s3_client, bucket, layout.manifest_key(version)):
@@ -194,14 +200,6 @@ def upload_bundle(
     if promote:
         s3_client.put_object(Bucket=bucket, Key=layout.pointer_key(), Body=version.encode())
     return f"s3://{bucket}/{base}/"
-
-
-def _check_version(version: str) -> None:
-    if not is_version_name(version):
-        raise PublishError(
-            f"version {version!r} is not a valid name: use 1-128 letters, digits, '.', '_' "
-            "or '-', starting with a letter or digit, and not 'latest'"
-        )
 
 
 def _check_output(model: Any) -> int:
@@ -417,7 +415,7 @@ def _check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
 
 def _publish(args: argparse.Namespace) -> int:
     """Check everything that is quick (arguments, files, S3) before converting."""
-    _check_version(args.version)
+    check_version_name(args.version, PublishError)
     check_model_file(args.model)
     feature_stats = read_feature_stats(args.feature_stats)
     labels, preprocessing = read_labels(args.labels), read_preprocessing(args.preprocessing)
