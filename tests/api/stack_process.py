@@ -3,8 +3,10 @@ examples, then Ctrl-C'd."""
 
 from __future__ import annotations
 
+import json
 import queue
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from project_paths import PROJECT_DIR
 
@@ -62,6 +65,14 @@ def running_stack(args: list[str], curls: int, startup_timeout: float) -> Iterat
         reader.join(timeout=10)
         while not lines.empty():
             stack.lines.append(lines.get().rstrip())
+
+
+def curl(command: str) -> dict[str, Any]:
+    """Run a printed curl command; its JSON answer."""
+    answer = subprocess.run(shlex.split(command), cwd=PROJECT_DIR, capture_output=True,
+                            text=True, check=True, timeout=30).stdout  # fmt: skip
+    result: dict[str, Any] = json.loads(answer)
+    return result
 
 
 def _read_lines(process: subprocess.Popen[str], into: queue.Queue[str]) -> None:

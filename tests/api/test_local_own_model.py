@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,7 +21,7 @@ from chalicelib.bundle_layout import BundleLayout
 from localdev.own_model import SCRATCH_ROOT, local_project, needs_keras, read_manifest
 from localdev.servers import HOST, ChaliceLocal, MotoServer, port_in_use, s3_env
 from project_paths import CHALICE_DIR, PROJECT_DIR
-from tests.api.stack_process import STACK, running_stack
+from tests.api.stack_process import STACK, curl, running_stack
 from tests.conftest import PublishedModel
 
 STARTUP_TIMEOUT = 180.0
@@ -33,13 +32,6 @@ def _publish_takes_task() -> bool:
     help_text = subprocess.run([sys.executable, "-m", "modelops.publish", "--help"],
                                cwd=PROJECT_DIR, capture_output=True, text=True).stdout  # fmt: skip
     return "--task" in help_text
-
-
-def _curl(command: str) -> dict[str, Any]:
-    answer = subprocess.run(shlex.split(command), cwd=PROJECT_DIR, capture_output=True,
-                            text=True, check=True, timeout=30).stdout  # fmt: skip
-    result: dict[str, Any] = json.loads(answer)
-    return result
 
 
 def _build_model(kind: str, path: Path) -> None:
@@ -82,7 +74,7 @@ def test_own_model_is_served_with_working_curls_and_its_folder_untouched(
         with running_stack(
             ["--model", str(model), "--labels", "good,bad", *task], 3, STARTUP_TIMEOUT
         ) as stack:
-            health, info, prediction = (_curl(c) for c in stack.curls)
+            health, info, prediction = (curl(c) for c in stack.curls)
             assert health["status"] == "ok"
             assert info["name"] == name
             assert f"-d @artifacts/local/{name}/example-encoded.json" in stack.curls[2]
@@ -113,7 +105,7 @@ def test_with_preprocessing_it_prints_a_raw_and_an_encoded_curl_that_agree(
             "--labels", str(folder / "labels.json")]  # fmt: skip
     try:
         with running_stack(args, 4, STARTUP_TIMEOUT) as stack:
-            raw, encoded = (_curl(c)["predictions"] for c in stack.curls[2:])
+            raw, encoded = (curl(c)["predictions"] for c in stack.curls[2:])
             assert "example-raw.json" in stack.curls[2]
             assert "example-encoded.json" in stack.curls[3]
             assert [p["label"] for p in raw] == [p["label"] for p in encoded]
@@ -232,9 +224,9 @@ def test_a_keras_only_bundle_is_served_by_the_keras_engine_from_a_project_copy(
     project = local_project(tmp_path / "project", "dev", target.prefix, "keras")
     env = s3_env(s3_server.url) | {"MODEL_CACHE_DIR": str(tmp_path / "cache")}
     with ChaliceLocal("dev", env, project_dir=project) as api:
-        info = _curl(f"curl -s {api.url}/model")
+        info = curl(f"curl -s {api.url}/model")
         records = json.dumps({"instances": [{name: 0.0 for name in served["encoded_features"]}]})
-        answer = _curl(f"curl -s -X POST {api.url}/predict -H 'Content-Type: application/json' "
+        answer = curl(f"curl -s -X POST {api.url}/predict -H 'Content-Type: application/json' "
                        f"-d {shlex.quote(records)}")  # fmt: skip
     assert info["name"] == "keras-only" and info["engine"] == "keras"
     [prediction] = answer["predictions"]
@@ -245,5 +237,5 @@ def test_a_keras_only_bundle_is_served_by_the_keras_engine_from_a_project_copy(
     # Why a copy: Chalice sets the stage's environment_variables over the process's.
     exported = env | {"MODEL_PREFIX": target.prefix, "MODEL_ENGINE": "keras"}
     with ChaliceLocal("dev", exported) as api:
-        info = _curl(f"curl -s {api.url}/model")
+        info = curl(f"curl -s {api.url}/model")
     assert info["name"] == "loan-grade" and info["engine"] == "litert"

@@ -3,15 +3,11 @@ Ctrl-C stops every process it started."""
 
 from __future__ import annotations
 
-import json
-import shlex
 import shutil
-import subprocess
 from pathlib import Path
 
 from localdev.servers import port_in_use
-from project_paths import PROJECT_DIR
-from tests.api.stack_process import running_stack
+from tests.api.stack_process import curl, running_stack
 from tests.conftest import PublishedModel
 
 STARTUP_TIMEOUT = 120.0
@@ -23,19 +19,15 @@ def test_stack_serves_prints_working_curls_and_stops_on_ctrl_c(
     model_dir = tmp_path / "demo"
     shutil.copytree(published.model_dir, model_dir)
     with running_stack(["--demo-dir", str(model_dir)], 7, STARTUP_TIMEOUT) as stack:
-        answers = [
-            subprocess.run(shlex.split(c), cwd=PROJECT_DIR, capture_output=True, text=True,
-                           check=True, timeout=30).stdout
-            for c in stack.curls
-        ]  # fmt: skip
-        assert json.loads(answers[0])["status"] == "ok"
-        assert json.loads(answers[1])["name"] == "loan-grade"
-        raw, encoded = ([p["label"] for p in json.loads(a)["predictions"]] for a in answers[2:4])
+        answers = [curl(c) for c in stack.curls]
+        assert answers[0]["status"] == "ok"
+        assert answers[1]["name"] == "loan-grade"
+        raw, encoded = ([p["label"] for p in a["predictions"]] for a in answers[2:4])
         assert len(raw) == 2 and set(raw) <= set("ABCDEFG")
         assert raw == encoded  # the same held-out records, raw and encoded
-        assert json.loads(answers[4])["name"] == "loan-grade"  # V2 model metadata
+        assert answers[4]["name"] == "loan-grade"  # V2 model metadata
         for v2_answer in answers[5:]:  # the same rows as V2 tensor and as raw columns
-            outputs = {o["name"]: o["data"] for o in json.loads(v2_answer)["outputs"]}
+            outputs = {o["name"]: o["data"] for o in v2_answer["outputs"]}
             assert outputs["label"] == raw
     assert len(stack.ports) == 2  # moto S3 and chalice local
     assert not any(port_in_use(port) for port in stack.ports)
