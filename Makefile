@@ -46,7 +46,7 @@ test: venv
 
 # The inner loop: everything but the packaged-runtime (lambda_like) and deploy tiers.
 test-fast: venv
-	$(PY) -m pytest -m "not lambda_like and not deploy"
+	$(PY) -m pytest -m "not lambda_like and not deploy and not slow"
 
 lint: venv
 	$(PY) -m ruff check .

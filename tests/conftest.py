@@ -19,6 +19,9 @@ from deployment.stages import stage_location
 from localdev.servers import ChaliceLocal, MotoServer, s3_env
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Routes are registered when app.py is imported; the dev stage (what the tests serve)
+# has no API auth. tests/unit/test_auth_routes.py imports app.py under each mode.
+os.environ.setdefault("API_AUTH", "none")
 
 STAGE = "dev"
 VERSION = "1"

@@ -38,6 +38,8 @@ def _build_model(kind: str, path: Path) -> None:
     """A tiny 3-feature model: one sigmoid unit (binary) or a 2-class softmax."""
     script = f"""
 import keras
+
+pytestmark = pytest.mark.slow  # in make test, not make test-fast
 keras.utils.set_random_seed(0)
 units, activation = {(1, "sigmoid") if kind == "binary" else (2, "softmax")!r}
 model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"),

@@ -6,9 +6,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from localdev.servers import port_in_use
 from tests.api.stack_process import curl, running_stack
 from tests.conftest import PublishedModel
+
+pytestmark = pytest.mark.slow  # in make test, not make test-fast
 
 STARTUP_TIMEOUT = 120.0
 

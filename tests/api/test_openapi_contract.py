@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -20,6 +21,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 import chalicelib
+
+pytestmark = pytest.mark.slow  # in make test, not make test-fast
 
 OPENAPI = Path(chalicelib.__file__).parent / "openapi.json"
 PREDICT_EXAMPLES = 1000
