@@ -56,7 +56,7 @@ def served_app(model_dir: Path, tmp_dir: Path) -> Iterator[Any]:
         from modelops.publish import main as publish
 
         assert publish(["--model", str(model_dir / "model.keras"), "--name", "loan-grade",
-                        "--version", "1", "--bucket", "bench", "--prefix", "m",
+                        "--version", "1", "--bucket", "bench", "--prefix", "m", "--overwrite",
                         "--preprocessing", str(model_dir / "preprocessing.json"),
                         "--labels", str(model_dir / "labels.json"),
                         "--feature-stats", str(model_dir / "feature_stats.json")]) == 0  # fmt: skip
