@@ -108,7 +108,7 @@ def run_hostile_benchmarks(model_dir: Path, tmp_dir: Path) -> list[HostileResult
         try:
             boto3.client("s3").create_bucket(Bucket="bench")
             assert publish(["--model", str(model_dir / "model.keras"), "--name", "loan-grade",
-                            "--version", "1", "--bucket", "bench", "--prefix", "m",
+                            "--version", "1", "--bucket", "bench", "--prefix", "m", "--overwrite",
                             "--preprocessing", str(model_dir / "preprocessing.json"),
                             "--labels", str(model_dir / "labels.json")]) == 0  # fmt: skip
         finally:
