@@ -17,9 +17,12 @@ from chalice.app import SQSEvent
 
 from chalicelib.config import PUBLIC_ROUTES, BatchQueues, api_auth
 from chalicelib.observability.logs import configure_json_logging
-from chalicelib.surfaces import batch_rest, batch_sqs, rest, v2
+from chalicelib.surfaces import rest
 from chalicelib.surfaces.rest import HttpAnswer
 from chalicelib.wiring import get_batch_jobs, get_service
+
+# batch_rest, batch_sqs and v2 are imported inside their routes: /predict's cold start
+# never pays for the batch and V2 surfaces.
 
 
 class ProtectedByDefault(Chalice):
@@ -72,7 +75,9 @@ def _one_error_shape(event: Any, get_response: Callable[[Any], Response]) -> Res
         return _send(rest.framework_error(500))
     if response.status_code >= 400 and isinstance(response.body, dict):
         allowed = str(response.headers.get("Allow", ""))  # the route's methods (405)
-        errors = v2 if str(getattr(event, "path", "")).startswith("/v2") else rest
+        errors: Any = rest
+        if str(getattr(event, "path", "")).startswith("/v2"):
+            from chalicelib.surfaces import v2 as errors
         return _send(errors.framework_error(response.status_code, allowed))
     return response
 
@@ -106,6 +111,8 @@ _QUEUES = BatchQueues.from_env()
 
 @app.route("/batch", methods=["POST"], content_types=_ANY_MEDIA_TYPE)
 def start_batch() -> Response:
+    from chalicelib.surfaces import batch_rest
+
     request = app.current_request
     assert request is not None
     body = request.raw_body
@@ -114,6 +121,8 @@ def start_batch() -> Response:
 
 @app.route("/batch/{job}", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
 def batch_progress(job: str) -> Response:
+    from chalicelib.surfaces import batch_rest
+
     return _send(batch_rest.progress(get_batch_jobs, job))
 
 
@@ -127,16 +136,22 @@ def _messages(event: SQSEvent) -> list[tuple[str, str]]:
     maximum_concurrency=_QUEUES.worker_concurrency,
 )
 def score_batch_chunks(event: SQSEvent) -> dict[str, Any]:
+    from chalicelib.surfaces import batch_sqs
+
     return batch_sqs.score_chunks(get_batch_jobs, _messages(event))
 
 
 @app.on_sqs_message(queue=_QUEUES.dead_letters, batch_size=10)
 def fail_batch_chunks(event: SQSEvent) -> dict[str, Any]:
+    from chalicelib.surfaces import batch_sqs
+
     return batch_sqs.dead_letters(get_batch_jobs, _messages(event))
 
 
 @app.on_sqs_message(queue=_QUEUES.input_events, batch_size=1)
 def start_batch_jobs(event: SQSEvent) -> dict[str, Any]:
+    from chalicelib.surfaces import batch_sqs
+
     return batch_sqs.input_events(get_batch_jobs, _messages(event))
 
 
@@ -149,6 +164,8 @@ if "application/octet-stream" not in app.api.binary_types:
 
 
 def _v2_infer(name: str, version: str | None) -> Response:
+    from chalicelib.surfaces import v2
+
     request = app.current_request
     assert request is not None
     return _send(v2.infer(get_service, name, version, lambda: request.raw_body, request.headers))
@@ -156,31 +173,43 @@ def _v2_infer(name: str, version: str | None) -> Response:
 
 @app.route("/v2", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
 def v2_server() -> Response:
+    from chalicelib.surfaces import v2
+
     return _send(v2.server_metadata())
 
 
 @app.route("/v2/health/live", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
 def v2_live() -> Response:
+    from chalicelib.surfaces import v2
+
     return _send(v2.live())
 
 
 @app.route("/v2/health/ready", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
 def v2_ready() -> Response:
+    from chalicelib.surfaces import v2
+
     return _send(v2.ready(get_service))
 
 
 @app.route("/v2/models/{name}", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
 def v2_model(name: str) -> Response:
+    from chalicelib.surfaces import v2
+
     return _send(v2.model_metadata(get_service, name))
 
 
 @app.route("/v2/models/{name}/versions/{version}", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
 def v2_model_version(name: str, version: str) -> Response:
+    from chalicelib.surfaces import v2
+
     return _send(v2.model_metadata(get_service, name, version))
 
 
 @app.route("/v2/models/{name}/ready", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
 def v2_model_ready(name: str) -> Response:
+    from chalicelib.surfaces import v2
+
     return _send(v2.model_ready(get_service, name))
 
 
@@ -188,6 +217,8 @@ def v2_model_ready(name: str) -> Response:
     "/v2/models/{name}/versions/{version}/ready", methods=["GET"], content_types=_ANY_MEDIA_TYPE
 )
 def v2_model_version_ready(name: str, version: str) -> Response:
+    from chalicelib.surfaces import v2
+
     return _send(v2.model_ready(get_service, name, version))
 
 
