@@ -3,6 +3,7 @@ the packaged zips in the Lambda-like layout (layer_build.lambda_like)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from benchmarks.stats import p50_p99, percentile
 from deployment.package import chalice_package
-from deployment.project import copy_project
+from deployment.project import DEPLOYED_PARTS, copy_project
 from layer_build.build import build_runtime
 from layer_build.cache import runtime_vendor_dir
 from layer_build.flavors import FLAVORS, MB, Flavor
@@ -19,7 +20,7 @@ from layer_build.size_report import measure
 from localdev.apigw_events import proxy_event
 from localdev.servers import MotoServer, s3_env
 from modelops.examples import holdout_records
-from project_paths import BUILD_DIR
+from project_paths import BUILD_DIR, CHALICE_DIR, PROJECT_DIR
 
 COLD_STARTS = 5
 WARM_RUNS = 200
@@ -43,9 +44,12 @@ class FlavorResult:
 
 def ensure_package(flavor: Flavor, rebuild: bool) -> Path:
     """build/bench/<flavor>/package: the flavor's packaged zips, made from the cached
-    runtime if missing, or from a fresh build when asked to (vendor/ is left alone)."""
+    runtime when missing or packaged from other sources than the checkout's, or from a
+    fresh build when asked to (vendor/ is left alone)."""
     out = BUILD_DIR / "bench" / flavor.name / "package"
-    if not rebuild and (out / "sam.json").exists():
+    stamp = out.parent / "package.sources"
+    sources = deployed_sources_digest()
+    if not rebuild and (out / "sam.json").exists() and _read(stamp) == sources:
         return out
     with tempfile.TemporaryDirectory() as tmp:
         vendor = Path(tmp) / "vendor"
@@ -54,7 +58,26 @@ def ensure_package(flavor: Flavor, rebuild: bool) -> Path:
         else:
             vendor = runtime_vendor_dir(flavor)
         chalice_package(flavor, project_dir=copy_project(Path(tmp) / "project", vendor), out=out)
+    stamp.write_text(sources)
     return out
+
+
+def deployed_sources_digest() -> str:
+    """sha256 over what Chalice packages from the checkout (app, chalicelib, config)."""
+    digest = hashlib.sha256()
+    files = [PROJECT_DIR / part for part in DEPLOYED_PARTS if (PROJECT_DIR / part).is_file()]
+    for part in DEPLOYED_PARTS:
+        if (PROJECT_DIR / part).is_dir():
+            files += sorted((PROJECT_DIR / part).rglob("*.py"))
+            files += sorted((PROJECT_DIR / part).rglob("*.json"))
+    files += sorted(CHALICE_DIR.glob("*.json"))
+    for path in files:
+        digest.update(str(path.relative_to(PROJECT_DIR)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.exists() else None
 
 
 def measure_flavor(flavor: Flavor, layout: LambdaLayout, model_dir: Path, s3_url: str,

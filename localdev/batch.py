@@ -15,6 +15,7 @@ Without INPUT it first writes a demo file of synthetic applications to artifacts
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -160,8 +161,15 @@ def poll_once(
     return len(messages)
 
 
-def worker_main(env: dict[str, str], queues: Queues, batch_size: int, stop: Any, out: Any) -> None:
-    """A worker process: the chunk handler polled until `stop` is set; reports peak RSS."""
+def worker_main(
+    env: dict[str, str], queues: Queues, batch_size: int, stop: Any, out: Any,
+    log_path: Path | None = None,
+) -> None:  # fmt: skip
+    """A worker process: the chunk handler polled until `stop` is set; reports peak RSS.
+    With `log_path`, what the function prints (its EMF and JSON log lines, CloudWatch's
+    on Lambda) goes there instead of the console the progress bar is drawn on."""
+    if log_path is not None:
+        sys.stdout = open(log_path, "a", buffering=1)  # noqa: SIM115 (lives as long as the process)
     os.environ.update(env)
     import app
 
@@ -192,16 +200,18 @@ class Workers:
 
 @contextmanager
 def worker_processes(
-    env: dict[str, str], queues: Queues, count: int, batch_size: int = 1
-) -> Iterator[Workers]:
+    env: dict[str, str], queues: Queues, count: int, batch_size: int = 1,
+    log_dir: Path | None = None,
+) -> Iterator[Workers]:  # fmt: skip
     """`count` worker processes for the duration; `peaks` fills once they stopped (a
-    killed one reports none)."""
+    killed one reports none). With `log_dir`, worker N prints to `worker-N.log` there."""
     context = multiprocessing.get_context("spawn")
     stop, out = context.Event(), context.Queue()
+    logs = [None if log_dir is None else log_dir / f"worker-{n}.log" for n in range(count)]
     workers = Workers(
         [
-            context.Process(target=worker_main, args=(env, queues, batch_size, stop, out))
-            for _ in range(count)
+            context.Process(target=worker_main, args=(env, queues, batch_size, stop, out, log))
+            for log in logs
         ],
         [],
     )
@@ -333,6 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if summary["status"] == "completed" else 1
 
 
+def _shown(path: Path) -> Path:
+    """`path` relative to the project when inside it."""
+    return path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path
+
+
 def run_job(
     env: dict[str, str], path: Path, workers: int, timeout: float
 ) -> tuple[dict[str, Any], Path, list[float]]:
@@ -353,14 +368,23 @@ def run_job(
     )
     s3.upload_file(str(path), batch.bucket, key)
     jobs = build_batch_jobs(settings)
-    with worker_processes(env, queues, workers, batch.queues.worker_batch_size) as pool:
+    # The functions' own output (EMF metrics, JSON log lines: CloudWatch's on Lambda) goes
+    # to files, so the console shows the progress bar.
+    log_dir = PROJECT_DIR / "artifacts" / "batch-logs" / path.stem
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        worker_processes(env, queues, workers, batch.queues.worker_batch_size, log_dir) as pool,
+        open(log_dir / "splitter.log", "a") as splitter_log,
+    ):
         print(f"==> splitting (input event -> splitter handler); {workers} worker process(es)")
-        job = _split(sqs, queues, app.start_batch_jobs, jobs, batch.bucket, key)
-        print(f"==> job {job}")
+        with contextlib.redirect_stdout(splitter_log):
+            job = _split(sqs, queues, app.start_batch_jobs, jobs, batch.bucket, key)
+        print(f"==> job {job}; the functions' metrics and logs: {_shown(log_dir)}/")
 
         def dead_letters() -> None:
-            poll_once(sqs, queues.dead_letters, queues.dead_letters_arn, app.fail_batch_chunks,
-                      batch_size=10, wait_seconds=0)  # fmt: skip
+            with contextlib.redirect_stdout(splitter_log):
+                poll_once(sqs, queues.dead_letters, queues.dead_letters_arn,
+                          app.fail_batch_chunks, batch_size=10, wait_seconds=0)  # fmt: skip
 
         summary = wait_for_summary(jobs, job, dead_letters, timeout, show_progress)
     target = results_dir(path, job)
