@@ -24,22 +24,15 @@ from project_paths import CHALICE_DIR, PROJECT_DIR
 from tests.api.stack_process import STACK, curl, running_stack
 from tests.conftest import PublishedModel
 
+pytestmark = pytest.mark.slow  # in make test, not make test-fast
+
 STARTUP_TIMEOUT = 180.0
-
-
-def _publish_takes_task() -> bool:
-    """Whether this checkout's modelops.publish has --task (model kinds)."""
-    help_text = subprocess.run([sys.executable, "-m", "modelops.publish", "--help"],
-                               cwd=PROJECT_DIR, capture_output=True, text=True).stdout  # fmt: skip
-    return "--task" in help_text
 
 
 def _build_model(kind: str, path: Path) -> None:
     """A tiny 3-feature model: one sigmoid unit (binary) or a 2-class softmax."""
     script = f"""
 import keras
-
-pytestmark = pytest.mark.slow  # in make test, not make test-fast
 keras.utils.set_random_seed(0)
 units, activation = {(1, "sigmoid") if kind == "binary" else (2, "softmax")!r}
 model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"),
@@ -62,8 +55,6 @@ def _hashes(folder: Path) -> dict[str, str]:
 def test_own_model_is_served_with_working_curls_and_its_folder_untouched(
     kind: str, tmp_path: Path
 ) -> None:
-    if kind == "binary" and not _publish_takes_task():
-        pytest.skip("modelops.publish has no --task yet (model kinds come from wt-data)")
     folder = tmp_path / "my models"
     folder.mkdir()
     name = f"risk-{kind}-{os.getpid()}"
