@@ -6,9 +6,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from modelops.examples import holdout_records
 from tests.conftest import PublishedModel
+
+pytestmark = pytest.mark.slow  # a chalice local of its own under load
 
 
 def test_concurrent_requests_get_correct_answers(api_url: str, published: PublishedModel) -> None:

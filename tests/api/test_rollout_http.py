@@ -26,6 +26,8 @@ from modelops.publish import main as publish
 from tests.emf_spec import emf_lines, metric_values
 from tests.model_kinds import FEATURES, as_records, sample_rows, tiny_model
 
+pytestmark = pytest.mark.slow  # measured rollout under load: seconds of traffic
+
 STAGE = "dev"
 CLIENTS = 8
 REFRESH_SECONDS = 1.0

@@ -241,6 +241,7 @@ def test_empty_file_completes_with_zero_rows(
         assert (summary["status"], summary["rows"], summary["parts"]) == ("completed", 0, 0)
 
 
+@pytest.mark.slow  # waits out SQS visibility timeouts / worker processes
 def test_poison_chunk_lands_in_dlq_and_job_completes(
     batch: Batch, published: PublishedModel
 ) -> None:
@@ -291,6 +292,7 @@ def test_model_unavailable_messages_are_retried_not_lost(
     assert (summary["status"], summary["scored"]) == ("completed", 100)
 
 
+@pytest.mark.slow  # waits out SQS visibility timeouts / worker processes
 def test_killed_worker_chunk_is_redelivered_and_rows_appear_once(
     batch: Batch, published: PublishedModel
 ) -> None:
@@ -315,6 +317,7 @@ def test_killed_worker_chunk_is_redelivered_and_rows_appear_once(
     assert all("label" in p for p in parts)
 
 
+@pytest.mark.slow  # waits out SQS visibility timeouts / worker processes
 def test_worker_killed_mid_chunk_by_sigkill_loses_and_repeats_no_row(
     batch: Batch, published: PublishedModel
 ) -> None:

@@ -21,6 +21,8 @@ from project_paths import BUILD_DIR, CHALICE_DIR, PROJECT_DIR
 from tests.cli_mistakes import the_one_error
 from tests.deploy.conftest import load
 
+pytestmark = pytest.mark.slow  # each test is a subprocess (make, chalice package)
+
 BUCKET = "loan-models-123456789012-eu-west-1"
 STAGES = "dev, prod, dev-tensorflow, prod-tensorflow"
 

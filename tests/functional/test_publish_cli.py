@@ -21,6 +21,8 @@ from tests.cli_mistakes import the_one_error
 from tests.conftest import PublishedModel
 from tests.fakes import make_bundle
 
+pytestmark = pytest.mark.slow  # each test is a subprocess with TensorFlow
+
 NOTHING_LISTENING = "http://127.0.0.1:9"
 
 
