@@ -7,7 +7,7 @@ FORMAT ?= cloudformation
 STAMP := $(VENV)/.installed-$(shell cat requirements/dev.txt | cksum | cut -d' ' -f1)
 TYPED := app.py project_paths.py chalicelib modelops localdev deployment layer_build benchmarks tests
 
-.PHONY: serve batch test test-fast lint bench package deploy vendor venv lock clean
+.PHONY: serve batch test test-fast lint docs bench package deploy vendor venv lock clean
 
 venv: $(STAMP)
 
@@ -52,6 +52,11 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy $(TYPED)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --quiet
+
+# The docs site (MkDocs, strict: a broken link or anchor fails) into build/site.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --quiet
 
 bench: venv
 	$(PY) -m benchmarks
