@@ -12,10 +12,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Chalice, IAMAuthorizer, Response
+from chalice import Blueprint, Chalice, IAMAuthorizer, Response
 from chalice.app import SQSEvent
 
-from chalicelib.config import PUBLIC_ROUTES, BatchQueues, api_auth
+from chalicelib.config import APP_NAME, PUBLIC_ROUTES, BatchQueues, Registration
 from chalicelib.observability.logs import configure_json_logging
 from chalicelib.surfaces import rest
 from chalicelib.surfaces.rest import HttpAnswer
@@ -26,9 +26,9 @@ from chalicelib.wiring import get_batch_jobs, get_service
 
 
 class ProtectedByDefault(Chalice):
-    """Every route gets the stage's auth (API_AUTH, read at import: `make deploy` and
-    `make package` export it) unless it is in PUBLIC_ROUTES, so a route added later,
-    by decorator or blueprint, is protected without naming it anywhere."""
+    """Every route gets the stage's auth (API_AUTH, from the stage's configuration:
+    `Registration`) unless it is in PUBLIC_ROUTES, so a route added later, by decorator
+    or blueprint, is protected without naming it anywhere."""
 
     def __init__(self, app_name: str, auth: str, **kwargs: Any) -> None:
         super().__init__(app_name, **kwargs)
@@ -47,7 +47,10 @@ class ProtectedByDefault(Chalice):
                     entry.api_key_required = True
 
 
-app = ProtectedByDefault("keras-model-serving", api_auth(), configure_logs=False)
+# The stage's configuration, read once: Chalice sets the stage's environment_variables
+# before importing this module (chalice deploy/package/local, and Lambda).
+REGISTRATION = Registration.from_env()
+app = ProtectedByDefault(APP_NAME, REGISTRATION.auth, configure_logs=False)
 app.debug = False  # never return stack traces to clients, in any stage
 # Every log record, app.log's and chalicelib's, is one JSON line on stdout.
 configure_json_logging([app.log.name, "chalicelib"], logging.INFO)
@@ -105,8 +108,13 @@ def model() -> Response:
     return _send(rest.model(get_service))
 
 
-# Batch scoring: a REST way in, and three SQS event sources (queue names in config.py).
-_QUEUES = BatchQueues.from_env()
+# Batch scoring: a REST way in, and three SQS event sources. The SQS handlers are
+# subscribed only for a stage that names its queues in its own environment_variables
+# (BATCH_CHUNK_QUEUE, BATCH_DEAD_LETTER_QUEUE, BATCH_EVENTS_QUEUE): Chalice creates no
+# queues, so a stage without them deploys with a plain `chalice deploy`. The handlers
+# exist either way (module attributes Lambda-like tests and `make batch` call).
+batch_handlers = Blueprint(__name__)
+_QUEUES = REGISTRATION.batch or BatchQueues()
 
 
 @app.route("/batch", methods=["POST"], content_types=_ANY_MEDIA_TYPE)
@@ -130,7 +138,7 @@ def _messages(event: SQSEvent) -> list[tuple[str, str]]:
     return [(record.to_dict()["messageId"], record.body) for record in event]
 
 
-@app.on_sqs_message(
+@batch_handlers.on_sqs_message(
     queue=_QUEUES.chunks,
     batch_size=_QUEUES.worker_batch_size,
     maximum_concurrency=_QUEUES.worker_concurrency,
@@ -141,18 +149,22 @@ def score_batch_chunks(event: SQSEvent) -> dict[str, Any]:
     return batch_sqs.score_chunks(get_batch_jobs, _messages(event))
 
 
-@app.on_sqs_message(queue=_QUEUES.dead_letters, batch_size=10)
+@batch_handlers.on_sqs_message(queue=_QUEUES.dead_letters, batch_size=10)
 def fail_batch_chunks(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.surfaces import batch_sqs
 
     return batch_sqs.dead_letters(get_batch_jobs, _messages(event))
 
 
-@app.on_sqs_message(queue=_QUEUES.input_events, batch_size=1)
+@batch_handlers.on_sqs_message(queue=_QUEUES.input_events, batch_size=1)
 def start_batch_jobs(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.surfaces import batch_sqs
 
     return batch_sqs.input_events(get_batch_jobs, _messages(event))
+
+
+if REGISTRATION.batch is not None:
+    app.register_blueprint(batch_handlers)
 
 
 # --- Open Inference Protocol (KServe V2) and the OpenAPI document -------------------

@@ -43,6 +43,11 @@ BATCH_WORKER_BATCH_SIZE = "BATCH_WORKER_BATCH_SIZE"
 BATCH_WORKER_CONCURRENCY = "BATCH_WORKER_CONCURRENCY"
 API_AUTH = "API_AUTH"
 
+# The Chalice app's name: app.py's, the metrics' Service dimension, the V2 server name.
+# `.chalice/config.json`'s app_name (which names the AWS resources) must equal it
+# (deployment.stages checks before any deploy or package).
+APP_NAME = "keras-model-serving"
+
 # Who may call the REST API, per stage (API Gateway enforces it, not the function):
 # `iam` (SigV4-signed requests), `api_key` (x-api-key, usage plan) or `none`.
 AUTH_MODES = ("iam", "api_key", "none")
@@ -193,29 +198,63 @@ def api_auth(environ: Mapping[str, str] | None = None) -> str:
 
 @dataclass(frozen=True)
 class BatchQueues:
-    """The batch path's SQS queues and how workers take chunks from them (app.py's
-    decorators read these when Chalice packages or deploys the app)."""
+    """The batch path's SQS queues, as the stage declares them in its own
+    environment_variables (empty names: it declares none), and how workers take chunks."""
 
-    chunks: str = "model-batch-chunks"
-    dead_letters: str = "model-batch-chunks-dlq"
-    input_events: str = "model-batch-input-events"
+    chunks: str = ""
+    dead_letters: str = ""
+    input_events: str = ""
     # Chunk messages per worker invocation; each is scored in turn.
     worker_batch_size: int = 1
     # The event source mapping's maximum concurrency (2-1000): caps parallel workers.
     worker_concurrency: int = 100
 
+    @property
+    def declared(self) -> bool:
+        """All three queues are named: the stage has a batch path."""
+        return all((self.chunks, self.dead_letters, self.input_events))
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BatchQueues:
         env = os.environ if environ is None else environ
         return cls(
-            chunks=env.get(BATCH_CHUNK_QUEUE, "").strip() or cls.chunks,
-            dead_letters=env.get(BATCH_DEAD_LETTER_QUEUE, "").strip() or cls.dead_letters,
-            input_events=env.get(BATCH_EVENTS_QUEUE, "").strip() or cls.input_events,
+            chunks=env.get(BATCH_CHUNK_QUEUE, "").strip(),
+            dead_letters=env.get(BATCH_DEAD_LETTER_QUEUE, "").strip(),
+            input_events=env.get(BATCH_EVENTS_QUEUE, "").strip(),
             worker_batch_size=_positive(env, BATCH_WORKER_BATCH_SIZE, cls.worker_batch_size, int),
             worker_concurrency=_positive(
                 env, BATCH_WORKER_CONCURRENCY, cls.worker_concurrency, int
             ),
         )
+
+
+QUEUE_VARIABLES = (BATCH_CHUNK_QUEUE, BATCH_DEAD_LETTER_QUEUE, BATCH_EVENTS_QUEUE)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What app.py registers with Chalice, read once when app.py is imported.
+
+    Chalice applies the stage's `environment_variables` before it imports app.py, in
+    `chalice deploy`, `chalice package` and `chalice local` as in Lambda, so the stage's
+    own configuration decides: which routes need IAM or an API key (API_AUTH), and
+    whether the batch handlers subscribe to queues (only when the stage names all three;
+    Chalice subscribes functions to queues but creates none).
+    """
+
+    auth: str
+    batch: BatchQueues | None  # None: the stage declares no batch path
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Registration:
+        env = os.environ if environ is None else environ
+        queues = BatchQueues.from_env(env)
+        missing = [name for name in QUEUE_VARIABLES if not env.get(name, "").strip()]
+        if 0 < len(missing) < len(QUEUE_VARIABLES):
+            raise ConfigurationError(
+                f"{', '.join(missing)} not set: a stage names all three batch queues or none"
+            )
+        return cls(api_auth(env), queues if queues.declared else None)
 
 
 @dataclass(frozen=True)

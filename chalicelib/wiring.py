@@ -13,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from chalicelib.bundle_layout import FOLLOW_LATEST
-from chalicelib.config import Settings
+from chalicelib.config import APP_NAME, Settings
 from chalicelib.errors import ModelNotFound
 from chalicelib.observability import MetricWriter, Telemetry
 from chalicelib.observability.emf import Sink, stdout_sink
@@ -24,7 +24,7 @@ from chalicelib.service import PredictionService
 from chalicelib.store import BundleLocation, ModelStore
 
 #: The Service dimension of every metric (the Chalice app's name).
-SERVICE_NAME = "keras-model-serving"
+SERVICE_NAME = APP_NAME
 
 if TYPE_CHECKING:
     from chalicelib.batch import BatchJobs

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from deployment.cli import stage_parser
-from deployment.stages import UnknownStage, function_name, stage_setting
+from deployment.preflight import AwsFailure, aws_errors, aws_session
+from deployment.stages import NotAChaliceProject, UnknownStage, function_name, stage_setting
 from deployment.templates import BURST_LIMIT, DAILY_QUOTA, RATE_LIMIT
-from modelops.cli_errors import fail
+from modelops.cli_errors import OTHER_FAILURE_EXIT, UserMistake, fail
 
 
 @dataclass(frozen=True)
@@ -91,9 +90,13 @@ def main(argv: list[str] | None = None) -> int:
     args = stage_parser("python -m deployment.api_keys", __doc__).parse_args(argv)
     try:
         plan = deployed_plan(args.project_dir, args.stage)
-    except (UnknownStage, FileNotFoundError) as exc:
+        session = aws_session(args.stage)
+        with aws_errors(f"API key of {args.stage}"):
+            key_id, plan_id = ensure_api_key(session.client("apigateway"), plan)
+    except (UnknownStage, NotAChaliceProject, FileNotFoundError, UserMistake) as exc:
         return fail(str(exc))
-    key_id, plan_id = ensure_api_key(boto3.client("apigateway"), plan)
+    except AwsFailure as exc:
+        return fail(str(exc), OTHER_FAILURE_EXIT)
     print(f"API key {plan.key_name} ({key_id}) in usage plan {plan.plan_name} ({plan_id}): "
           f"{plan.rate_limit:g} req/s, burst {plan.burst_limit}, {plan.daily_quota}/day; "
           f"value: aws apigateway get-api-key --api-key {key_id} --include-value")  # fmt: skip

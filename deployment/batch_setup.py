@@ -12,9 +12,12 @@ python -m deployment.batch_setup --stage S [--notification-only]
 - adds the bucket's S3 -> SQS notification for the stage's input prefix, keeping the
   bucket's other notifications (Chalice cannot add one to an existing bucket).
 
-`make deploy STAGE=S` (`deployment.deploy`) runs the queue step, `chalice deploy` and
-then the rest. With CloudFormation the stack has the queues and mappings; only the
-notification is left: `--notification-only`. Running it again changes nothing.
+For a stage with a batch path (its own BATCH_*_QUEUE names). `make deploy STAGE=S`
+(`deployment.deploy`) runs the queue step, `chalice deploy` and then the rest; by hand,
+`--queues-only` before a plain `chalice deploy --stage S`, then this without it. With
+CloudFormation the stack has the queues and mappings; only the notification is left:
+`--notification-only`. Running it again changes nothing. Every mistake (no region,
+no credentials, an unknown stage, a stage without a batch path) is one `error:` line.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ from deployment.batch_stack import (
     batch_stack,
 )
 from deployment.cli import stage_parser
-from deployment.stages import UnknownStage
+from deployment.preflight import AwsFailure, aws_errors, aws_session
+from deployment.stages import NotAChaliceProject, UnknownStage
 from deployment.templates import PARTIAL_BATCH, s3_may_send
-from modelops.cli_errors import OTHER_FAILURE_EXIT, fail
+from modelops.cli_errors import OTHER_FAILURE_EXIT, UserMistake, fail
 
 S3_EVENTS = ["s3:ObjectCreated:*"]
 NOTIFICATION_KINDS = ("TopicConfigurations", "QueueConfigurations",
@@ -144,24 +148,32 @@ def after_deploy(stack: BatchStack, session: Any = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = stage_parser("python -m deployment.batch_setup", __doc__)
-    parser.add_argument(
+    steps = parser.add_mutually_exclusive_group()
+    steps.add_argument(
         "--notification-only",
         action="store_true",
         help="only the bucket's notification (CloudFormation made the rest)",
     )
+    steps.add_argument(
+        "--queues-only",
+        action="store_true",
+        help="only the queues (before a plain chalice deploy subscribes to them)",
+    )
     args = parser.parse_args(argv)
     try:
         stack = batch_stack(args.stage, args.project_dir / ".chalice" / "config.json")
-    except (UnknownStage, BatchStackError) as exc:
+        session = aws_session(args.stage)
+        with aws_errors(f"batch path of {args.stage}"):
+            if args.notification_only:
+                arns = queue_arns(session.client("sqs"), stack)
+                notify_on_input(session.client("s3"), stack, arns[stack.input_events.name])
+            elif args.queues_only:
+                ensure_queues(session.client("sqs"), stack)
+            else:
+                after_deploy(stack, session)
+    except (UnknownStage, NotAChaliceProject, BatchStackError, UserMistake) as exc:
         return fail(str(exc))
-    try:
-        if args.notification_only:
-            session = boto3.session.Session()
-            arns = queue_arns(session.client("sqs"), stack)
-            notify_on_input(session.client("s3"), stack, arns[stack.input_events.name])
-        else:
-            after_deploy(stack)
-    except (BatchSetupError, ClientError) as exc:
+    except (BatchSetupError, AwsFailure) as exc:
         return fail(str(exc), OTHER_FAILURE_EXIT)
     print(f"batch path of {args.stage}: queues {', '.join(q.name for q in stack.queues)}; "
           f"s3://{stack.bucket}/{stack.input_prefix} -> {stack.input_events.name}")  # fmt: skip

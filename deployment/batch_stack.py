@@ -1,24 +1,25 @@
 """The batch path's AWS resources for one stage: queue names, prefixes, timeouts.
 
-One scheme, used by `make package`, `make deploy`, `deployment.configure` and the
-helper: every stage has its own queues, `<app>-<stage>-batch-chunks`,
-`<app>-<stage>-batch-chunks-dlq` and `<app>-<stage>-batch-input-events`, and its own
-prefixes `batch/<stage>/in/` and `batch/<stage>/out/` (stages may share a bucket: dev
-and dev-tensorflow do, and S3 refuses two notifications on one prefix).
+A stage has a batch path when its own `environment_variables` name its three queues
+(BATCH_CHUNK_QUEUE, BATCH_DEAD_LETTER_QUEUE, BATCH_EVENTS_QUEUE) -- the one place the
+names live. Chalice applies those variables before it imports app.py, which then
+subscribes the batch handlers (`chalicelib.config.Registration`); a stage naming none
+has no batch functions and deploys with a plain `chalice deploy`. Chalice subscribes
+functions to queues but creates none, so a stage that names them needs them to exist
+first: `make deploy` creates them (`deployment.batch_setup`), `make package` puts them
+in the stack.
 
-app.py names the queues in its `@app.on_sqs_message` decorators from BATCH_*_QUEUE
-at import time, and `chalice package`/`chalice deploy` import app.py in their own
-process, not with the stage's environment. So the names live in the stage's
-`environment_variables` (the function reads them there) and the tools export the same
-variables before Chalice imports the app (`queue_environment`).
+`python -m deployment.configure ... --batch` writes a stage's names by one scheme:
+`<app>-<stage>-batch-chunks`, `<app>-<stage>-batch-chunks-dlq`,
+`<app>-<stage>-batch-input-events`, and prefixes `batch/<stage>/in/` and
+`batch/<stage>/out/` (stages may share a bucket, and S3 refuses two notifications on
+one prefix).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from chalice.config import Config
 from chalice.utils import to_cfn_resource_name
@@ -30,16 +31,17 @@ from chalicelib.config import (
     BATCH_INPUT_PREFIX,
     BATCH_OUTPUT_PREFIX,
     BatchQueues,
+    ConfigurationError,
+    Registration,
     Settings,
 )
-from deployment.stages import stage_environment
+from deployment.stages import api_function_name, read_config, stage_environment
 from project_paths import CHALICE_CONFIG
 
 # app.py's handler names (Chalice names each function `<app>-<stage>-<handler>`).
 CHUNK_HANDLER = "score_batch_chunks"
 DEAD_LETTER_HANDLER = "fail_batch_chunks"
 EVENTS_HANDLER = "start_batch_jobs"
-QUEUE_VARIABLES = (BATCH_CHUNK_QUEUE, BATCH_DEAD_LETTER_QUEUE, BATCH_EVENTS_QUEUE)
 
 MAX_RECEIVES = 3  # a chunk received this often goes to the dead-letter queue
 # AWS's guidance for SQS event sources: visibility timeout >= 6x the function timeout.
@@ -125,32 +127,31 @@ class BatchStackError(ValueError):
     """A stage whose batch settings the tools can't deploy; the message says why."""
 
 
-def batch_stack(stage: str, config_path: Path = CHALICE_CONFIG) -> BatchStack:
+def declared_batch(stage: str, config_path: Path = CHALICE_CONFIG) -> BatchStack | None:
     """The stage's batch resources as its function will see them (its environment, its
-    handlers' timeouts as Chalice resolves them). BatchStackError if a queue name is
-    missing, so the function would fall back to names another stage shares."""
-    config: dict[str, Any] = json.loads(config_path.read_text())
+    handlers' timeouts as Chalice resolves them), or None when it names no queues.
+    BatchStackError if it names only some, or a name SQS would refuse."""
     env = stage_environment(stage, config_path)  # UnknownStage first
-    missing = [name for name in QUEUE_VARIABLES if not env.get(name, "").strip()]
-    if missing:
-        raise BatchStackError(
-            f"stage {stage} sets no {', '.join(missing)}: two stages would share queues; "
-            "run python -m deployment.configure --bucket B --model NAME --stage "
-            f"{stage} (it writes the stage's own names)"
-        )
+    try:
+        queues = Registration.from_env(env).batch
+    except ConfigurationError as exc:
+        raise BatchStackError(f"stage {stage}: {exc}") from None
+    if queues is None:
+        return None
     settings = Settings.from_env(env).batch
-    app_name = config["app_name"]
+    config = read_config(config_path)
 
     def queue(name: str, handler: str, batch_size: int) -> BatchQueue:
         function = Config(chalice_stage=stage, config_from_disk=config).scope(stage, handler)
         timeout = int(function.lambda_timeout or DEFAULT_LAMBDA_TIMEOUT_S)
-        return BatchQueue(name, handler, f"{app_name}-{stage}-{handler}", timeout, batch_size)
+        return BatchQueue(name, handler, api_function_name(config, stage, handler), timeout,
+                          batch_size)  # fmt: skip
 
     stack = BatchStack(
-        app_name, stage, settings.bucket, settings.input_prefix, settings.output_prefix,
-        queue(settings.queues.chunks, CHUNK_HANDLER, 1),
-        queue(settings.queues.dead_letters, DEAD_LETTER_HANDLER, 10),
-        queue(settings.queues.input_events, EVENTS_HANDLER, 1),
+        config["app_name"], stage, settings.bucket, settings.input_prefix,
+        settings.output_prefix, queue(queues.chunks, CHUNK_HANDLER, 1),
+        queue(queues.dead_letters, DEAD_LETTER_HANDLER, 10),
+        queue(queues.input_events, EVENTS_HANDLER, 1),
     )  # fmt: skip
     for item in stack.queues:
         if len(item.name) > QUEUE_NAME_LIMIT:
@@ -158,11 +159,17 @@ def batch_stack(stage: str, config_path: Path = CHALICE_CONFIG) -> BatchStack:
     return stack
 
 
-def queue_environment(stage: str, config_path: Path = CHALICE_CONFIG) -> dict[str, str]:
-    """The BATCH_*_QUEUE variables to export before Chalice imports app.py, so its
-    decorators name the stage's queues."""
-    stack = batch_stack(stage, config_path)
-    return dict(zip(QUEUE_VARIABLES, (q.name for q in stack.queues), strict=True))
+def batch_stack(stage: str, config_path: Path = CHALICE_CONFIG) -> BatchStack:
+    """`declared_batch`, for a command that needs the batch path: BatchStackError saying
+    how to switch it on when the stage names no queues."""
+    stack = declared_batch(stage, config_path)
+    if stack is None:
+        raise BatchStackError(
+            f"stage {stage} has no batch path (its environment_variables name no "
+            f"BATCH_*_QUEUE): python -m deployment.configure --bucket B --model NAME "
+            f"--stage {stage} --batch switches it on"
+        )
+    return stack
 
 
 def shared_resources(config_path: Path = CHALICE_CONFIG) -> list[str]:
@@ -171,10 +178,12 @@ def shared_resources(config_path: Path = CHALICE_CONFIG) -> list[str]:
     queues: dict[str, str] = {}
     prefixes: list[tuple[str, str, str]] = []  # (bucket, prefix, stage)
     problems = []
-    for stage in json.loads(config_path.read_text()).get("stages", {}):
+    for stage in read_config(config_path).get("stages", {}):
         try:
-            stack = batch_stack(stage, config_path)
+            stack = declared_batch(stage, config_path)
         except BatchStackError:
+            continue
+        if stack is None:
             continue
         for queue in stack.queues:
             if queue.name in queues:

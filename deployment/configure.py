@@ -1,16 +1,18 @@
 """Point stages at your own bucket and model: `.chalice/config.json` and the policy ARNs.
 
-python -m deployment.configure --bucket B --model NAME [--stage S ...] [--memory MB]
-    [--project-dir DIR]
+python -m deployment.configure --bucket B --model NAME [--stage S ...] [--batch]
+    [--memory MB] [--project-dir DIR]
 
 For each stage (every stage when none is named) it sets MODEL_BUCKET=B and
-MODEL_PREFIX=models/NAME, the batch path's queue names and prefixes (the stage's own,
-`deployment.batch_stack`; names already set are kept) and its handlers' timeouts, and
-writes the stage's own policy file `policy-<stage>.json`: logs only for the stage's
-functions (`<app_name>-<stage>` and `<app_name>-<stage>-<handler>`, the names `chalice
-deploy` and `make package` give them), `s3:GetObject` on `arn:aws:s3:::B/models/NAME/*`,
-and the batch path's grants: read its input prefix, read and write its output prefix,
-list only those prefixes, consume its three queues and send to its chunk queue.
+MODEL_PREFIX=models/NAME; with `--batch` it also switches the stage's batch path on:
+its own queue names and prefixes (`deployment.batch_stack`; names already set are kept)
+and its handlers' timeouts. It writes the stage's own policy file `policy-<stage>.json`:
+logs only for the stage's functions (`<app_name>-<stage>`, and `<app_name>-<stage>-
+<handler>` for a stage with a batch path: the names `chalice deploy` and `make package`
+give them), `s3:GetObject` on `arn:aws:s3:::B/models/NAME/*`, and for a batch path its
+grants: read its input prefix, read and write its output prefix, list only those
+prefixes, consume its three queues and send to its chunk queue (a stage without one
+gets none of these).
 A stage that shared its policy file with another (dev and dev-tensorflow once did)
 gets a file of its own, and so does the other stage (with its permissions unchanged),
 so configuring one stage never widens or narrows another's role. Statements other
@@ -28,10 +30,17 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from chalicelib.bundle_layout import is_model_name, model_prefix
-from chalicelib.config import MODEL_BUCKET, MODEL_PREFIX, BatchQueues, Settings
+from chalicelib.config import (
+    MODEL_BUCKET,
+    MODEL_PREFIX,
+    BatchQueues,
+    ConfigurationError,
+    Registration,
+    Settings,
+)
 from deployment.batch_stack import (
     CHUNK_HANDLER,
     DEAD_LETTER_HANDLER,
@@ -77,6 +86,7 @@ class Request:
     model: str
     stages: tuple[str, ...]
     memory_mb: int | None = None
+    batch: bool = False  # switch the stages' batch path on (else left as configured)
 
 
 @dataclass(frozen=True)
@@ -125,10 +135,28 @@ def log_statement(*functions: str) -> Document:
     }
 
 
+def stage_environment(config: Document, stage: str) -> dict[str, str]:
+    """The stage's environment as Chalice resolves it (global variables, then its own)."""
+    env = dict(config.get("environment_variables", {}))
+    env.update(config["stages"][stage].get("environment_variables", {}))
+    return env
+
+
+def has_batch(config: Document, stage: str) -> bool:
+    """The stage names its batch queues (app.py then subscribes the batch handlers)."""
+    try:
+        return Registration.from_env(stage_environment(config, stage)).batch is not None
+    except ConfigurationError as exc:
+        raise ConfigureError(f"stage {stage}: {exc}") from None
+
+
 def stage_functions(config: Document, stage: str) -> list[str]:
-    """Every function a stage deploys: the REST API's and one per batch handler."""
-    api = api_function_name(config, stage)
-    return [api] + [f"{api}-{handler}" for handler in BATCH_TIMEOUTS]
+    """Every function a stage deploys: the REST API's and, with a batch path, one per
+    batch handler."""
+    handlers = list(BATCH_TIMEOUTS) if has_batch(config, stage) else []
+    return [api_function_name(config, stage)] + [
+        api_function_name(config, stage, handler) for handler in handlers
+    ]
 
 
 def queue_arn(name: str) -> str:
@@ -162,9 +190,7 @@ def batch_statements(
 
 def stage_batch_statements(config: Document, stage: str) -> list[Document]:
     """`batch_statements` for the stage's batch settings as its function resolves them."""
-    env = dict(config.get("environment_variables", {}))
-    env.update(config["stages"][stage].get("environment_variables", {}))
-    batch = Settings.from_env(env).batch
+    batch = Settings.from_env(stage_environment(config, stage)).batch
     return batch_statements(batch.bucket, batch.input_prefix, batch.output_prefix, batch.queues)
 
 
@@ -264,21 +290,28 @@ def plan(config: Document, policies: dict[str, Document], request: Request) -> P
             if old_file
             else {"Version": "2012-10-17", "Statement": []}
         )
-        document = _with_statement(document, log_statement(*stage_functions(config, stage)))
         settings = new_config["stages"][stage]
         if stage in request.stages:
-            document = _with_statement(document, read_statement(request.bucket, prefix))
             environment = settings.setdefault("environment_variables", {})
             environment[MODEL_BUCKET], environment[MODEL_PREFIX] = request.bucket, prefix
-            for name, value in batch_environment(config["app_name"], stage).items():
-                environment.setdefault(name, value)
-            functions = settings.setdefault("lambda_functions", {})
-            for handler, timeout in BATCH_TIMEOUTS.items():
-                functions.setdefault(handler, {}).setdefault("lambda_timeout", timeout)
-            for statement in stage_batch_statements(new_config, stage):
-                document = _with_statement(document, statement)
+            if request.batch:
+                for name, value in batch_environment(config["app_name"], stage).items():
+                    environment.setdefault(name, value)
+                functions = settings.setdefault("lambda_functions", {})
+                for handler, timeout in BATCH_TIMEOUTS.items():
+                    functions.setdefault(handler, {}).setdefault("lambda_timeout", timeout)
             if request.memory_mb is not None:
                 settings["lambda_memory_size"] = request.memory_mb
+        document = _with_statement(document, log_statement(*stage_functions(new_config, stage)))
+        if stage in request.stages:
+            document = _with_statement(document, read_statement(request.bucket, prefix))
+        if has_batch(new_config, stage):
+            for statement in stage_batch_statements(new_config, stage):
+                document = _with_statement(document, statement)
+        else:  # least privilege: no grants for a batch path the stage does not have
+            statements = cast(list[Document], document.get("Statement", []))
+            kept = [s for s in statements if s.get("Sid") not in BATCH_SIDS]
+            document = {**document, "Statement": kept}
         settings["autogen_policy"] = False
         settings["iam_policy_file"] = policy_file_for(stage)
         new_policies[policy_file_for(stage)] = document
@@ -362,12 +395,15 @@ def main(argv: list[str] | None = None) -> int:
         metavar="STAGE",
         help="a stage to configure; repeat for more (default: every stage)",
     )
+    parser.add_argument(
+        "--batch", action="store_true", help="switch the stages' batch path on (its queues)"
+    )
     parser.add_argument("--memory", type=int, metavar="MB", help="the stages' Lambda memory")
     parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         stages = tuple(args.stages or load(args.project_dir)[0].get("stages", {}))
-        request = Request(args.bucket, args.model, stages, args.memory)
+        request = Request(args.bucket, args.model, stages, args.memory, args.batch)
         diffs, notes = configure(args.project_dir, request)
     except ConfigureError as exc:
         return fail(str(exc))

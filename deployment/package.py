@@ -4,10 +4,13 @@ normalise, size-gate.
 python -m deployment.package --flavor lite|tensorflow [--stage S]
     [--format cloudformation|terraform] [--api-key]
 
-The routes' auth is the stage's API_AUTH (iam, api_key or none; app.py reads it at
-import); `--api-key` packages the stage with API_AUTH=api_key whatever its setting.
-With api_key, the package adds the key, a usage plan with throttling and a quota, and
-the plan-key binding (a merge template fragment, or api_key.tf.json for Terraform).
+The routes' auth is the stage's API_AUTH (iam, api_key or none; Chalice sets the
+stage's variables before importing app.py); `--api-key` packages the stage with
+API_AUTH=api_key whatever its setting. With api_key, the package adds the key, a usage
+plan with throttling and a quota, and the plan-key binding (a merge template fragment,
+or api_key.tf.json for Terraform). The runtime is built for the stage's
+`lambda_architecture` (x86_64 or arm64). Terraform output gets today's version
+constraints (`deployment.terraform`).
 
 Writes build/<flavor>/<stage>-<format>/; a failed run leaves the previous one there.
 A mistake in the request (unknown stage or format, a flavor without the stage's engine)
@@ -16,37 +19,38 @@ is one `error:` line and exit code 2, before anything is built.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from chalice.cli.factory import CLIFactory
-
 from chalicelib.config import API_AUTH, MODEL_ENGINE, ConfigurationError, Settings
 from chalicelib.engines.registry import engine_spec
-from deployment import templates
+from deployment import templates, terraform
 from deployment.batch_stack import (
     BatchStack,
     BatchStackError,
-    batch_stack,
-    queue_environment,
+    declared_batch,
     shared_resources,
 )
 from deployment.cli import OneLineParser
 from deployment.stages import (
+    NotAChaliceProject,
     UnknownStage,
-    auth_environment,
     function_name,
+    stage_architecture,
     stage_auth,
     stage_environment,
     stage_setting,
 )
 from layer_build.build import BuildFailed, build_runtime
-from layer_build.flavors import FLAVORS, Flavor
+from layer_build.flavors import FLAVORS, MB, Flavor
+from layer_build.platforms import Architecture, architecture
 from layer_build.proof import ProofFailed
 from layer_build.reproducible_zip import normalise
 from layer_build.size_report import SizeLimitExceeded, ZipSize, check_limits, measure, report
@@ -58,6 +62,10 @@ FORMATS = ("cloudformation", "terraform")
 
 class PackageRequestError(ValueError):
     """A stage, format or flavor `make package` refuses before building anything."""
+
+
+class ChalicePackageFailed(RuntimeError):
+    """`chalice package` itself failed; the message is its last line."""
 
 
 def package_dir(flavor: Flavor, stage: str, pkg_format: str) -> Path:
@@ -74,8 +82,11 @@ def check_request(
         raise PackageRequestError(f"no format {pkg_format!r}; formats: {', '.join(FORMATS)}")
     try:
         engine = stage_environment(stage, config_path).get(MODEL_ENGINE, Settings.engine)
-    except UnknownStage as exc:
+        architecture(stage_architecture(stage, config_path))
+    except (UnknownStage, NotAChaliceProject) as exc:
         raise PackageRequestError(str(exc)) from None
+    except ValueError as exc:
+        raise PackageRequestError(f"stage {stage}: lambda_architecture: {exc}") from None
     try:
         engine_spec(engine)
     except ValueError as exc:
@@ -92,7 +103,7 @@ def check_request(
             "or write it with python -m deployment.configure"
         )
     try:
-        batch_stack(stage, config_path)
+        declared_batch(stage, config_path)
     except BatchStackError as exc:
         raise PackageRequestError(str(exc)) from None
     shared = shared_resources(config_path)
@@ -148,40 +159,26 @@ def _package_into(
 ) -> list[ZipSize]:  # fmt: skip
     config_path = project_dir / ".chalice" / "config.json"
     retention_days = stage_setting(stage, "log_retention_in_days", config_path)
-    stack = batch_stack(stage, config_path)
-    auth = auth_environment(stage, config_path)
-    if api_key:
-        auth[API_AUTH] = "api_key"
-    api_key = auth[API_AUTH] == "api_key"
+    stack = declared_batch(stage, config_path)
+    auth = stage_auth(stage, config_path)
     overrides: dict[str, Any] = {}
+    if api_key and auth != "api_key":
+        auth = "api_key"  # wins over the stage's variables when Chalice imports app.py
+        overrides["environment_variables"] = {API_AUTH: auth}
     merge = None
     if pkg_format == "cloudformation":
         merge = _cloudformation_merge_template(
-            flavor, function_name(stage, config_path), retention_days, api_key, stack,
+            flavor, function_name(stage, config_path), retention_days, auth == "api_key", stack,
             partial / "merge-template.json")  # fmt: skip
     elif retention_days:
         overrides["log_retention_in_days"] = 0  # Chalice's Terraform output has no log groups
     merged = " --merge-template merge-template.json" if merge else ""
-    print(f"==> [{flavor.name}] chalice package --stage {stage} --pkg-format {pkg_format}"
-          f"{merged} (API_AUTH={auth[API_AUTH]}) -> {_shown(out)}")  # fmt: skip
-    with app_imported_for({**queue_environment(stage, config_path), **auth}):
-        _run_chalice_package(project_dir, stage, pkg_format, merge, overrides, partial)
+    arch = stage_architecture(stage, config_path)
+    print(f"==> [{flavor.name} {arch}] chalice package --stage {stage} --pkg-format "
+          f"{pkg_format}{merged} (API_AUTH={auth}) -> {_shown(out)}", flush=True)  # fmt: skip
+    run_chalice_package(project_dir, stage, pkg_format, merge, overrides, partial)
     if pkg_format == "terraform":
-        if api_key:
-            templates.write_json(templates.terraform_api_key(), partial / "api_key.tf.json")
-        templates.write_json(templates.terraform_batch_queues(stack),
-                             partial / "batch_queues.tf.json")  # fmt: skip
-        templates.write_json(templates.terraform_batch_event_sources(stack),
-                             partial / "batch_event_sources_override.tf.json")  # fmt: skip
-        if retention_days:
-            functions = (templates.TERRAFORM_FUNCTION, *(q.handler for q in stack.queues))
-            templates.write_json(templates.terraform_log_group(retention_days, functions),
-                                 partial / "log_group.tf.json")  # fmt: skip
-        if flavor.ephemeral_storage_mb:
-            functions = (templates.TERRAFORM_FUNCTION, *(q.handler for q in stack.queues))
-            templates.write_json(
-                templates.terraform_ephemeral_storage(flavor.ephemeral_storage_mb, functions),
-                partial / "ephemeral_storage_override.tf.json")  # fmt: skip
+        _terraform_extras(flavor, partial, stack, retention_days, auth == "api_key")
     zips = sorted(partial.glob("*.zip"))
     for path in zips:
         normalise(path)
@@ -191,57 +188,70 @@ def _package_into(
     return sizes
 
 
+def _terraform_extras(
+    flavor: Flavor, partial: Path, stack: BatchStack | None, retention_days: int | None,
+    api_key: bool,
+) -> None:  # fmt: skip
+    """What Chalice's Terraform lacks, as files beside it; today's version constraints."""
+    terraform.modernise(partial / "chalice.tf.json")
+    if api_key:
+        templates.write_json(templates.terraform_api_key(), partial / "api_key.tf.json")
+    handlers = tuple(q.handler for q in stack.queues) if stack else ()
+    if stack:
+        templates.write_json(templates.terraform_batch_queues(stack),
+                             partial / "batch_queues.tf.json")  # fmt: skip
+        templates.write_json(templates.terraform_batch_event_sources(stack),
+                             partial / "batch_event_sources_override.tf.json")  # fmt: skip
+    functions = (templates.TERRAFORM_FUNCTION, *handlers)
+    if retention_days:
+        templates.write_json(templates.terraform_log_group(retention_days, functions),
+                             partial / "log_group.tf.json")  # fmt: skip
+    if flavor.ephemeral_storage_mb:
+        templates.write_json(
+            templates.terraform_ephemeral_storage(flavor.ephemeral_storage_mb, functions),
+            partial / "ephemeral_storage_override.tf.json")  # fmt: skip
+
+
 def _shown(path: Path) -> Path:
     return path.relative_to(PROJECT_DIR) if path.is_relative_to(PROJECT_DIR) else path
 
 
-@contextmanager
-def app_imported_for(environment: dict[str, str]) -> Iterator[None]:
-    """Chalice imports app.py in this process, and its decorators read the queue names
-    and API_AUTH at import: set them, import app.py afresh (not a copy another stage imported), and
-    restore the environment and any app module imported before."""
-    saved_env = {name: os.environ.get(name) for name in environment}
-    saved_app = sys.modules.pop("app", None)
-    os.environ.update(environment)
-    try:
-        yield
-    finally:
-        for name, value in saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        sys.modules.pop("app", None)
-        if saved_app is not None:
-            sys.modules["app"] = saved_app
-
-
-def _run_chalice_package(
+def run_chalice_package(
     project_dir: Path, stage: str, pkg_format: str, merge: Path | None,
     overrides: dict[str, Any], out: Path,
 ) -> None:  # fmt: skip
-    """What `chalice package` does, with config overrides the command line can't pass."""
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # packaging calls no AWS API
-    factory = CLIFactory(project_dir=str(project_dir))
-    config = factory.create_config_obj(stage, user_provided_params=overrides)
-    packager = factory.create_app_packager(
-        config, factory.create_package_options(), pkg_format, "json",
-        str(merge) if merge else None)  # fmt: skip
-    packager.package_app(config, str(out), stage)
+    """`chalice package` in a process of its own (`deployment.chalice_run`): Chalice sets
+    the stage's variables before importing app.py, so each stage gets a fresh import and
+    this process's environment is left alone. AWS_CHALICE_CLI_MODE, as Chalice's own
+    command sets it: app.py then leaves an archived runtime packed (no unpack to /tmp)."""
+    project_dir = project_dir.resolve()
+    command = [sys.executable, "-m", "deployment.chalice_run", str(project_dir), stage,
+               pkg_format, str(out.resolve()), str(merge.resolve()) if merge else "",
+               json.dumps(overrides)]  # fmt: skip
+    env = {
+        **os.environ,
+        "AWS_CHALICE_CLI_MODE": "true",
+        "PYTHONPATH": os.pathsep.join([str(PROJECT_DIR), os.environ.get("PYTHONPATH", "")]),
+    }
+    result = subprocess.run(command, cwd=project_dir, env=env, capture_output=True, text=True,
+                            check=False)  # fmt: skip
+    if result.returncode != 0:
+        lines = (result.stderr.strip() or result.stdout.strip() or "no output").splitlines()
+        raise ChalicePackageFailed(f"chalice package --stage {stage} failed: {lines[-1]}")
 
 
 def _cloudformation_merge_template(
     flavor: Flavor, function: str, retention_days: int | None, api_key: bool,
-    stack: BatchStack, path: Path,
+    stack: BatchStack | None, path: Path,
 ) -> Path:  # fmt: skip
-    fragments = [
-        templates.function_name(function),
-        templates.batch_queues(stack, log_groups=bool(retention_days)),
-    ]
+    fragments = [templates.function_name(function)]
+    if stack:
+        fragments.append(templates.batch_queues(stack, log_groups=bool(retention_days)))
     if retention_days:
         fragments.append(templates.log_group_name(function))
     if flavor.ephemeral_storage_mb:
-        functions = (templates.FUNCTION_LOGICAL_ID, *(q.logical_id for q in stack.queues))
+        queues = stack.queues if stack else ()
+        functions = (templates.FUNCTION_LOGICAL_ID, *(q.logical_id for q in queues))
         fragments.append(templates.ephemeral_storage(flavor.ephemeral_storage_mb, functions))
     if api_key:
         fragments.append(templates.api_key())
@@ -270,14 +280,35 @@ def main(argv: list[str] | None = None) -> int:
         check_request(flavor, stage, args.format)
     except PackageRequestError as exc:
         return fail(str(exc))
+    arch = architecture(stage_architecture(stage))
     try:
-        build_runtime(flavor)
-        chalice_package(flavor, stage, args.format, args.api_key)
-    except (BuildFailed, ProofFailed, SizeLimitExceeded) as exc:
+        build_runtime(flavor, arch=arch)
+        sizes = chalice_package(flavor, stage, args.format, args.api_key)
+    except (BuildFailed, ProofFailed, SizeLimitExceeded, ChalicePackageFailed) as exc:
         return fail(str(exc), OTHER_FAILURE_EXIT)
-    print("once deployed, batch input events need the bucket's notification: python -m "
-          f"deployment.batch_setup --stage {stage} --notification-only")  # fmt: skip
+    print(cost_line(arch, stage))
+    print(f"==> {_shown(package_dir(flavor, stage, args.format))}: "
+          f"{sum(s.zipped for s in sizes) / MB:.1f} MB of zips; build/ holds "
+          f"{_tree_mb(BUILD_DIR):.1f} MB, vendor/ {_tree_mb(PROJECT_DIR / 'vendor'):.1f} MB "
+          "(make clean frees both)")  # fmt: skip
+    if declared_batch(stage) is not None:
+        print("once deployed, batch input events need the bucket's notification: python -m "
+              f"deployment.batch_setup --stage {stage} --notification-only")  # fmt: skip
     return 0
+
+
+def cost_line(arch: Architecture, stage: str) -> str:
+    """What a GB-second costs on the stage's architecture (Lambda list price)."""
+    memory = int(stage_setting(stage, "lambda_memory_size") or 128)
+    return (f"==> {arch.name}: ${arch.price_per_gb_second:.10f} per GB-s; at {memory} MB, "
+            f"${arch.price_per_gb_second * memory / 1024 * 1_000_000:.2f} per million "
+            "function-seconds (arm64 is 20 % cheaper than x86_64)")  # fmt: skip
+
+
+def _tree_mb(path: Path) -> float:
+    if not path.exists():
+        return 0.0
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink()) / MB
 
 
 if __name__ == "__main__":

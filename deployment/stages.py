@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chalicelib.config import API_AUTH, MODEL_PREFIX, Settings, api_auth
+from chalicelib.config import APP_NAME, MODEL_PREFIX, Settings, api_auth
 from project_paths import CHALICE_CONFIG, PROJECT_DIR
 
 
@@ -17,9 +17,34 @@ class UnknownStage(KeyError):
         return str(self.args[0])
 
 
+class NotAChaliceProject(ValueError):
+    """No readable .chalice/config.json where a command looked; the message says where."""
+
+
 def _stages(config_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    config: dict[str, Any] = json.loads(config_path.read_text())
+    config = read_config(config_path)
     return config, config.get("stages", {})
+
+
+def read_config(config_path: Path = CHALICE_CONFIG) -> dict[str, Any]:
+    """The project's .chalice/config.json; NotAChaliceProject when it is missing or not
+    JSON, and when its app_name is not the one app.py serves (APP_NAME)."""
+    project = config_path.parent.parent
+    try:
+        config: dict[str, Any] = json.loads(config_path.read_text())
+    except FileNotFoundError:
+        raise NotAChaliceProject(
+            f"{_shown(project)} has no .chalice/config.json: run it from the project's "
+            "directory (where app.py and .chalice/ are)"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise NotAChaliceProject(f"cannot read {_shown(config_path)}: {exc}") from None
+    if config.get("app_name") != APP_NAME:
+        raise NotAChaliceProject(
+            f"app_name in {_shown(config_path)} is {config.get('app_name')!r}, but app.py "
+            f"serves {APP_NAME!r} (chalicelib/config.py APP_NAME): make them equal"
+        )
+    return config
 
 
 def _shown(path: Path) -> Path:
@@ -45,10 +70,12 @@ def stage_setting(stage: str, key: str, config_path: Path = CHALICE_CONFIG) -> A
     return stages[stage].get(key, config.get(key))
 
 
-def api_function_name(config: dict[str, Any], stage: str) -> str:
-    """The REST API function's name, as `chalice deploy` names it: `<app_name>-<stage>`
-    (chalice/deploy/appgraph.py); `make package` gives CloudFormation the same name."""
-    return f"{config['app_name']}-{stage}"
+def api_function_name(config: dict[str, Any], stage: str, handler: str | None = None) -> str:
+    """A function's name as `chalice deploy` names it (chalice/deploy/appgraph.py): the
+    REST API's `<app_name>-<stage>`, another handler's `<app_name>-<stage>-<handler>`;
+    `make package` gives CloudFormation the same names."""
+    api = f"{config['app_name']}-{stage}"
+    return f"{api}-{handler}" if handler else api
 
 
 def function_name(stage: str, config_path: Path = CHALICE_CONFIG) -> str:
@@ -77,6 +104,6 @@ def stage_auth(stage: str, config_path: Path = CHALICE_CONFIG) -> str:
     return api_auth(stage_environment(stage, config_path))
 
 
-def auth_environment(stage: str, config_path: Path = CHALICE_CONFIG) -> dict[str, str]:
-    """API_AUTH to export before Chalice imports app.py for `stage` (its routes' auth)."""
-    return {API_AUTH: stage_auth(stage, config_path)}
+def stage_architecture(stage: str, config_path: Path = CHALICE_CONFIG) -> str:
+    """The stage's `lambda_architecture` as Chalice resolves it (x86_64 when unset)."""
+    return str(stage_setting(stage, "lambda_architecture", config_path) or "x86_64")

@@ -113,7 +113,7 @@ def terraform_api_key(stage: str = API_GATEWAY_STAGE) -> Template:
         "aws_api_gateway_usage_plan": {"client": {
             "name": "${aws_api_gateway_rest_api.rest_api.name}-client",
             "api_stages": [{"api_id": "${aws_api_gateway_rest_api.rest_api.id}",
-                            "stage": "${aws_api_gateway_deployment.rest_api.stage_name}"}],
+                            "stage": "${aws_api_gateway_stage.rest_api.stage_name}"}],
             "throttle_settings": {"rate_limit": RATE_LIMIT, "burst_limit": BURST_LIMIT},
             "quota_settings": {"limit": DAILY_QUOTA, "period": "DAY"}}},
         "aws_api_gateway_usage_plan_key": {"client": {

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from chalicelib.bundled_runtime import ARCHIVE_NAME
 from layer_build.archive import pack
+from layer_build.elf_check import check_tree
 from layer_build.flavors import MB, Flavor
+from layer_build.platforms import GLIBC_MAX, X86_64, Architecture
 from layer_build.proof import ProofFailed, prove
 from layer_build.prune import (
     StepReport,
@@ -40,8 +42,11 @@ class RuntimeBuild:
     installed_bytes: int
     pruned_bytes: int
     steps: list[StepReport]
-    max_abs_diff: float
+    max_abs_diff: float | None  # None: built for another architecture, not run here
     seconds: float
+    arch: Architecture = X86_64
+    elf_files: int = 0
+    highest_glibc: tuple[int, ...] = ()
 
 
 def build_runtime(
@@ -50,23 +55,36 @@ def build_runtime(
     work_dir: Path = BUILD_DIR,
     pip_cache: Path = PIP_CACHE,
     log: Callable[[str], None] = print,
+    arch: Architecture = X86_64,
 ) -> RuntimeBuild:
-    """Install wheels into <work_dir>/<flavor>/site-packages, prune with proof, and fill
-    `vendor_dir` (replacing it). `make vendor` builds into the checkout's vendor/ and build/."""
+    """Install `arch`'s wheels into <work_dir>/<flavor>-<arch>/site-packages, prune with
+    proof, check every ELF file, fill `vendor_dir` (replacing it) and remove the work tree.
+    `make vendor` builds into the checkout's vendor/ and build/.
+
+    The proof runs the tree, so it runs on a machine of `arch` only. On another one the
+    same rules are applied without it (each was proven on the same lock file on x86_64)
+    and shared objects are left unstripped (the host's strip does not know the target);
+    the ELF check (machine, glibc <= 2.34) runs either way."""
     started = time.perf_counter()
-    tree = work_dir / flavor.name / "site-packages"
-    shutil.rmtree(tree, ignore_errors=True)
-    log(
-        f"==> [{flavor.name}] installing pinned manylinux cp312 wheels ({flavor.requirements.name})"
-    )
-    install_wheels(tree, requirements_file=flavor.requirements, cache_dir=pip_cache)
+    work = work_dir / f"{flavor.name}-{arch.name}"
+    tree = work / "site-packages"
+    shutil.rmtree(work, ignore_errors=True)
+    log(f"==> [{flavor.name}] installing pinned manylinux cp312 {arch.machine} wheels "
+        f"({flavor.requirements.name})")  # fmt: skip
+    install_wheels(tree, requirements_file=flavor.requirements, cache_dir=pip_cache, arch=arch)
     installed = tree_bytes(tree)
-    log(
-        f"==> [{flavor.name}] installed {installed / MB:.1f} MB; proving it predicts before pruning"
-    )
-    baseline = prove(tree, list(flavor.engines))
+    baseline = None
+    if arch.native:
+        log(f"==> [{flavor.name}] installed {installed / MB:.1f} MB; proving it predicts "
+            "before pruning")  # fmt: skip
+        baseline = prove(tree, list(flavor.engines))
+    else:
+        log(f"==> [{flavor.name}] installed {installed / MB:.1f} MB; {arch.machine} code "
+            "can't run here: the pruning rules proven on x86_64 apply unproven")  # fmt: skip
 
     def proven(step: str) -> None:
+        if not arch.native:
+            return
         try:
             prove(tree, list(flavor.engines))
         except ProofFailed as exc:
@@ -75,31 +93,51 @@ def build_runtime(
     steps: list[Callable[[], StepReport]] = [
         partial(apply_rule, tree, r) for r in rules_for(flavor.name)
     ]
-    steps += [partial(strip_shared_objects, tree), partial(compile_bytecode, tree, python312())]
-    log(f"==> [{flavor.name}] pruning; each step is proven by importing and predicting")
+    if arch.native:
+        steps.append(partial(strip_shared_objects, tree))
+    steps.append(partial(compile_bytecode, tree, python312()))
+    log(f"==> [{flavor.name}] pruning" + ("; each step is proven by importing and predicting"
+                                          if arch.native else ""))  # fmt: skip
     reports = run_steps(steps, proven, log)
-    result = prove(tree, list(flavor.engines))
     pruned = tree_bytes(tree)
-    log(f"==> [{flavor.name}] {installed / MB:.1f} MB -> {pruned / MB:.1f} MB; fixture predictions "
-        f"within {max(result.max_abs_diff, baseline.max_abs_diff):.1e} of Keras")  # fmt: skip
-    _fill_vendor(flavor, tree, vendor_dir, pip_cache, log)
-    return RuntimeBuild(flavor, installed, pruned, reports, result.max_abs_diff,
-                        time.perf_counter() - started)  # fmt: skip
+    max_abs_diff = None
+    if baseline is not None:
+        result = prove(tree, list(flavor.engines))
+        max_abs_diff = max(result.max_abs_diff, baseline.max_abs_diff)
+        log(f"==> [{flavor.name}] {installed / MB:.1f} MB -> {pruned / MB:.1f} MB; fixture "
+            f"predictions within {max_abs_diff:.1e} of Keras")  # fmt: skip
+    else:
+        log(f"==> [{flavor.name}] {installed / MB:.1f} MB -> {pruned / MB:.1f} MB")
+    elf = check_tree(tree, arch)
+    if elf.problems:
+        raise BuildFailed(f"{len(elf.problems)} shared object(s) would not load on Lambda "
+                          f"{arch.name}: {'; '.join(elf.problems[:5])}")  # fmt: skip
+    glibc, limit = (".".join(map(str, v)) for v in (elf.highest_glibc, GLIBC_MAX))
+    log(f"==> [{flavor.name}] {len(elf.files)} ELF files: all {arch.machine}, highest glibc "
+        f"{glibc} (<= {limit})")  # fmt: skip
+    _fill_vendor(flavor, tree, vendor_dir, pip_cache, log, arch)
+    shutil.rmtree(work, ignore_errors=True)  # vendor/ holds the runtime now
+    return RuntimeBuild(flavor, installed, pruned, reports, max_abs_diff,
+                        time.perf_counter() - started, arch, len(elf.files),
+                        elf.highest_glibc)  # fmt: skip
 
 
 def _fill_vendor(
-    flavor: Flavor, tree: Path, vendor: Path, pip_cache: Path, log: Callable[[str], None]
-) -> None:
+    flavor: Flavor, tree: Path, vendor: Path, pip_cache: Path, log: Callable[[str], None],
+    arch: Architecture,
+) -> None:  # fmt: skip
     shutil.rmtree(vendor, ignore_errors=True)
     if not flavor.archived:
-        shutil.copytree(tree, vendor, symlinks=True)
+        vendor.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(tree, vendor)  # same file system: a rename, not a copy
         return
     vendor.mkdir(parents=True)
     log(f"==> [{flavor.name}] packing the tree into {vendor.name}/{ARCHIVE_NAME} (zstd, ~1 minute)")
     pack(tree, vendor / ARCHIVE_NAME)
-    install_wheels(vendor, UNPACKER, cache_dir=pip_cache)  # decompresses the archive
+    install_wheels(vendor, UNPACKER, cache_dir=pip_cache, arch=arch)  # the decompressor
     for rule in rules_for("unpacker"):
         apply_rule(vendor, rule)
-    strip_shared_objects(vendor)
+    if arch.native:
+        strip_shared_objects(vendor)
     compile_bytecode(vendor, python312())
     log(f"    {vendor.name}/{ARCHIVE_NAME}: {(vendor / ARCHIVE_NAME).stat().st_size / MB:.1f} MB")

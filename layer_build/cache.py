@@ -1,8 +1,9 @@
 """Runtimes built once per input hash, in a cache outside the checkout (tests, benchmarks).
 
-`runtime_vendor_dir(flavor)` is `<cache>/runtimes/<flavor>-<hash>/vendor`: what
-`make vendor` would put in `vendor/`, built the first time its inputs (the flavor's lock
-file, the pruning rules and the code that installs, prunes and packs) are seen. Entries appear
+`runtime_vendor_dir(flavor, arch)` is `<cache>/runtimes/<flavor>-<arch>-<hash>/vendor`:
+what `make vendor` would put in `vendor/`, built the first time its inputs (the flavor's
+lock file, the architecture, the pruning rules and the code that installs, prunes and
+packs) are seen. Entries appear
 atomically (built in a staging directory, then renamed) and a lock file serialises
 concurrent builders, so parallel test runs share one build.
 """
@@ -19,33 +20,36 @@ from pathlib import Path
 
 from layer_build.build import build_runtime
 from layer_build.flavors import Flavor
+from layer_build.platforms import X86_64, Architecture
 from project_paths import user_cache_dir
 
 LAYER_BUILD_DIR = Path(__file__).resolve().parent
 # The modules that decide the runtime's bytes (not the proof, the gate or the drivers).
-RUNTIME_SOURCES = ("build.py", "prune.py", "prune_rules.py", "archive.py", "wheels.py")
+RUNTIME_SOURCES = ("build.py", "prune.py", "prune_rules.py", "archive.py", "wheels.py",
+                   "platforms.py")  # fmt: skip
 _COMPLETE = ".complete"
 
 
-def runtime_key(flavor: Flavor) -> str:
+def runtime_key(flavor: Flavor, arch: Architecture = X86_64) -> str:
     """A hash of everything that decides the runtime's bytes."""
-    digest = hashlib.sha256(flavor.requirements.read_bytes())
+    digest = hashlib.sha256(flavor.requirements.read_bytes() + arch.name.encode())
     for name in RUNTIME_SOURCES:
         digest.update(name.encode() + b"\0" + (LAYER_BUILD_DIR / name).read_bytes())
     return digest.hexdigest()[:16]
 
 
 def runtime_vendor_dir(
-    flavor: Flavor, cache_root: Path | None = None, log: Callable[[str], None] = print
-) -> Path:
-    """The flavor's vendor/ tree, built into the cache unless already there."""
+    flavor: Flavor, cache_root: Path | None = None, log: Callable[[str], None] = print,
+    arch: Architecture = X86_64,
+) -> Path:  # fmt: skip
+    """The flavor's vendor/ tree for `arch`, built into the cache unless already there."""
     root = (cache_root or user_cache_dir()) / "runtimes"
-    entry = root / f"{flavor.name}-{runtime_key(flavor)}"
+    entry = root / f"{flavor.name}-{arch.name}-{runtime_key(flavor, arch)}"
 
     def build(staging: Path) -> None:
         build_runtime(flavor, vendor_dir=staging / "vendor", work_dir=staging / "work",
-                      pip_cache=root.parent / "pip", log=log)  # fmt: skip
-        shutil.rmtree(staging / "work")
+                      pip_cache=root.parent / "pip", log=log, arch=arch)  # fmt: skip
+        shutil.rmtree(staging / "work", ignore_errors=True)
 
     return built_once(entry, build) / "vendor"
 

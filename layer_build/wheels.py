@@ -1,4 +1,5 @@
-"""Install pinned manylinux cp312 x86_64 wheels into a directory, without Docker."""
+"""Install pinned manylinux cp312 wheels of one architecture into a directory, without
+Docker (`pip --platform`: pip never runs the wheels' code, so any host works)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-# Lambda python3.12 runs on Amazon Linux 2023 (glibc 2.34): any manylinux tag up to 2_34.
-PLATFORMS = ("manylinux_2_34_x86_64", "manylinux_2_28_x86_64", "manylinux_2_27_x86_64",
-             "manylinux_2_17_x86_64", "manylinux2014_x86_64")  # fmt: skip
+from layer_build.platforms import X86_64, Architecture
 
 
 def install_wheels(
@@ -17,6 +16,7 @@ def install_wheels(
     requirements_file: Path | None = None,
     cache_dir: Path | None = None,
     with_dependencies: bool = False,
+    arch: Architecture = X86_64,
 ) -> None:
     """`pip install --target` binary wheels built for Lambda's platform and Python.
 
@@ -26,7 +26,7 @@ def install_wheels(
     command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
                "--only-binary=:all:", "--implementation", "cp", "--python-version", "3.12",
                "--target", str(target)]  # fmt: skip
-    for platform in PLATFORMS:
+    for platform in arch.pip_platforms:  # Amazon Linux 2023: manylinux up to 2_34
         command += ["--platform", platform]
     if not with_dependencies:
         command.append("--no-deps")

@@ -6,6 +6,8 @@ import base64
 import json
 from typing import Any
 
+from chalicelib.config import APP_NAME
+
 
 def proxy_event(
     method: str,
@@ -68,7 +70,7 @@ def route_event(
 class LambdaContext:
     """The few attributes Chalice reads from Lambda's context object."""
 
-    function_name = "keras-model-serving-dev"
+    function_name = f"{APP_NAME}-dev"
     memory_limit_in_mb = 256
     aws_request_id = "local"
 

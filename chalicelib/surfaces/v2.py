@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from chalicelib.config import APP_NAME
 from chalicelib.errors import InvalidRequest, NotServed, ServiceError
 from chalicelib.manifest import BundleManifest
 from chalicelib.service import PredictionService
@@ -27,7 +28,7 @@ from chalicelib.surfaces.v2_tensors import (
 
 logger = logging.getLogger(__name__)
 
-SERVER_NAME = "keras-model-serving"
+SERVER_NAME = APP_NAME
 SERVER_VERSION = "1"
 EXTENSIONS = ["binary_tensor_data"]
 _JSON = {"Content-Type": "application/json"}

@@ -5,6 +5,7 @@ deploy commands' refusal of an unknown stage."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from deployment import batch_setup, deploy
 from deployment.batch_setup import notify_on_input
 from deployment.batch_stack import batch_stack
+from tests.batch_stages import with_batch
 
 EVENTS_ARN = "arn:aws:sqs:eu-west-1:123456789012:keras-model-serving-dev-batch-input-events"
 
@@ -36,8 +38,8 @@ def other_stage() -> dict[str, Any]:
             "Events": ["s3:ObjectCreated:*"]}  # fmt: skip
 
 
-def test_the_stage_notification_is_added_beside_the_others_once() -> None:
-    stack = batch_stack("dev")
+def test_the_stage_notification_is_added_beside_the_others_once(tmp_path: Path) -> None:
+    stack = batch_stack("dev", with_batch(tmp_path, ("dev",)))
     topic = {"TopicArn": "arn:aws:sns:eu-west-1:1:t", "Events": ["s3:ObjectRemoved:*"]}
     s3 = NotificationsS3(
         {
@@ -72,5 +74,5 @@ def test_an_unknown_stage_is_one_error_line_before_any_aws_call(
     assert out == ""
     assert err == (
         "error: no stage 'staging' in .chalice/config.json; "
-        "stages: dev, prod, dev-tensorflow, prod-tensorflow\n"
+        "stages: dev, prod, prod-arm64, dev-tensorflow, prod-tensorflow\n"
     )

@@ -50,8 +50,11 @@ def project_policies() -> dict[str, dict[str, Any]]:
             "policy-prod.json": shared_policy("app-prod")}  # fmt: skip
 
 
-def configured(*stages: str, model: str = "credit-risk", memory: int | None = None) -> Plan:
-    return plan(project_config(), project_policies(), Request(BUCKET, model, stages, memory))
+def configured(
+    *stages: str, model: str = "credit-risk", memory: int | None = None, batch: bool = True
+) -> Plan:
+    request = Request(BUCKET, model, stages, memory, batch)
+    return plan(project_config(), project_policies(), request)
 
 
 def statement(document: dict[str, Any], sid: str) -> dict[str, Any]:
@@ -64,7 +67,7 @@ def test_a_stage_gets_the_bucket_the_model_prefix_and_its_own_policy() -> None:
     prod = result.config["stages"]["prod"]
     assert prod["environment_variables"] == {
         "MODEL_BUCKET": BUCKET, "MODEL_PREFIX": "models/credit-risk",
-        # The stage's own batch queues and prefixes (app.py's decorators read the names).
+        # --batch: the stage's own queues and prefixes (app.py subscribes to them).
         "BATCH_CHUNK_QUEUE": "app-prod-batch-chunks",
         "BATCH_DEAD_LETTER_QUEUE": "app-prod-batch-chunks-dlq",
         "BATCH_EVENTS_QUEUE": "app-prod-batch-input-events",
@@ -145,7 +148,7 @@ def test_planning_the_result_again_changes_nothing() -> None:
 def test_a_stage_with_a_generated_policy_gets_a_file_of_its_own() -> None:
     config = project_config()
     config["stages"]["prod"] = {"autogen_policy": True}
-    result = plan(config, project_policies(), Request(BUCKET, "m", ("prod",)))
+    result = plan(config, project_policies(), Request(BUCKET, "m", ("prod",), batch=True))
     assert result.config["stages"]["prod"]["autogen_policy"] is False
     assert [s["Sid"] for s in result.policies["policy-prod.json"]["Statement"]] == [
         "OwnLogGroups", "ReadModelBundles", "ReadBatchInput", "WriteBatchOutput",
@@ -226,3 +229,30 @@ def test_a_missing_policy_file_is_named() -> None:
     del policies["policy-dev.json"]
     with pytest.raises(ConfigureError, match=r"names \.chalice/policy-dev\.json, which does not"):
         plan(project_config(), policies, Request(BUCKET, "m", ("prod", "dev")))
+
+
+def test_without_batch_a_stage_gets_no_queues_and_no_batch_grants() -> None:
+    """A stage's batch path is switched on by --batch only; configuring a stage that has
+    one without it keeps it; a stage without one has no batch function or grant."""
+    plain = configured("prod", batch=False)
+    prod = plain.config["stages"]["prod"]
+    assert not any(name.startswith("BATCH_") for name in prod["environment_variables"])
+    assert "lambda_functions" not in prod
+    policy = plain.policies["policy-prod.json"]
+    assert [s["Sid"] for s in policy["Statement"]] == ["OwnLogGroups", "ReadModelBundles", "Extra"]
+    assert statement(policy, "OwnLogGroups")["Resource"] == [
+        "arn:aws:logs:*:*:log-group:/aws/lambda/app-prod",
+        "arn:aws:logs:*:*:log-group:/aws/lambda/app-prod:log-stream:*"]  # fmt: skip
+    with_batch = configured("prod")
+    again = plan(with_batch.config, with_batch.policies, Request(BUCKET, "other", ("prod",)))
+    assert again.config["stages"]["prod"]["environment_variables"]["BATCH_CHUNK_QUEUE"] == (
+        "app-prod-batch-chunks")  # fmt: skip
+    assert "SendBatchChunks" in [s["Sid"] for s in again.policies["policy-prod.json"]["Statement"]]
+
+
+def test_half_a_batch_declaration_is_refused() -> None:
+    config = project_config()
+    config["stages"]["prod"]["environment_variables"]["BATCH_CHUNK_QUEUE"] = "q"
+    with pytest.raises(ConfigureError, match="stage prod: BATCH_DEAD_LETTER_QUEUE, "
+                       "BATCH_EVENTS_QUEUE not set: a stage names all three"):  # fmt: skip
+        plan(config, project_policies(), Request(BUCKET, "m", ("prod",)))
