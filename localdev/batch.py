@@ -34,8 +34,9 @@ from typing import Any
 import boto3
 import orjson
 
-from chalicelib.config import BatchQueues, Settings
+from chalicelib.config import APP_NAME, BatchQueues, Settings
 from chalicelib.errors import NotFound
+from deployment.batch_stack import batch_environment
 from deployment.stages import stage_environment
 from localdev.servers import MotoServer, s3_env
 from localdev.stack import DEMO_DIR, ensure_demo_model, publish_demo
@@ -46,8 +47,10 @@ MAX_RECEIVES = 3
 
 
 def local_env(url: str, stage: str) -> dict[str, str]:
-    """The stage's environment, with S3 and SQS pointed at the local moto server."""
-    return stage_environment(stage) | s3_env(url) | {"AWS_ENDPOINT_URL_SQS": url}
+    """The stage's environment, with S3 and SQS pointed at the local moto server; a stage
+    without its own batch path gets the names `configure --batch` would give it."""
+    scheme = batch_environment(APP_NAME, stage)
+    return scheme | stage_environment(stage) | s3_env(url) | {"AWS_ENDPOINT_URL_SQS": url}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """`chalice package` output: CloudFormation that passes cfn-lint, Terraform with what
-Chalice leaves out, and stage policies without wildcards."""
+Chalice leaves out and today's constraints, and stage policies without wildcards. The
+committed stages have no batch path; `batch_project` switches it on for every stage
+(configure --batch, on a copy)."""
 
 from __future__ import annotations
 
@@ -26,8 +28,10 @@ from deployment.package import (
 from deployment.policy import batch_problems, privilege_problems, stage_policy
 from deployment.project import copy_project
 from deployment.stages import stage_auth
+from deployment.terraform import AWS_PROVIDER, REQUIRED_VERSION, attribute_problems
 from layer_build.flavors import FLAVORS
 from project_paths import CHALICE_CONFIG
+from tests.batch_stages import with_batch
 from tests.deploy.conftest import load
 
 pytestmark = pytest.mark.deploy
@@ -41,8 +45,19 @@ def project(lite_vendor: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return copy_project(tmp_path_factory.mktemp("project"), lite_vendor)
 
 
-def test_prod_cloudformation_with_api_key_passes_cfn_lint(project: Path, tmp_path: Path) -> None:
-    chalice_package(FLAVORS["lite"], "prod", api_key=True, project_dir=project,
+@pytest.fixture(scope="module")
+def batch_project(lite_vendor: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`project`, with every stage's batch path switched on (configure --batch)."""
+    project = copy_project(tmp_path_factory.mktemp("project"), lite_vendor)
+    with_batch(project)
+    return project
+
+
+def test_prod_cloudformation_with_api_key_passes_cfn_lint(
+    batch_project: Path, tmp_path: Path
+) -> None:
+    chalice_dir = batch_project / ".chalice"
+    chalice_package(FLAVORS["lite"], "prod", api_key=True, project_dir=batch_project,
                     out=tmp_path / "package")  # fmt: skip
     template_path = tmp_path / "package" / "sam.json"
     assert cfn_lint_errors(template_path) == []
@@ -56,7 +71,7 @@ def test_prod_cloudformation_with_api_key_passes_cfn_lint(project: Path, tmp_pat
     assert function["Layers"] == [{"Ref": "ManagedLayer"}]
     assert "EphemeralStorage" not in function
     role_policy = resources["ApiHandlerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
-    assert role_policy == stage_policy("prod")
+    assert role_policy == stage_policy("prod", chalice_dir)
     assert logs_where_the_role_may_write(resources) == "/aws/lambda/keras-model-serving-prod"
     assert resources["ApiHandlerLogGroup"]["Properties"]["RetentionInDays"] == 90
     # The optional API key: key, usage plan with throttling, and protected methods.
@@ -65,7 +80,8 @@ def test_prod_cloudformation_with_api_key_passes_cfn_lint(project: Path, tmp_pat
     assert set(plan["Throttle"]) == {"RateLimit", "BurstLimit"}
     assert resources["UsagePlanKey"]["Properties"]["KeyId"] == {"Ref": "ApiKey"}
     check_auth(resources["RestAPI"]["Properties"]["DefinitionBody"], "api_key")
-    check_cloudformation_batch_path(resources, batch_stack("prod"), role_policy)
+    check_cloudformation_batch_path(resources, batch_stack("prod", chalice_dir / "config.json"),
+                                    role_policy)  # fmt: skip
 
 
 def check_cloudformation_batch_path(
@@ -113,13 +129,15 @@ def check_cloudformation_batch_path(
 
 @pytest.mark.parametrize("stage", ["dev", "dev-tensorflow", "prod"])
 def test_dev_cloudformation_carries_the_batch_path_and_passes_cfn_lint(
-    project: Path, tmp_path: Path, stage: str
+    batch_project: Path, tmp_path: Path, stage: str
 ) -> None:
     flavor = FLAVORS["tensorflow" if stage.endswith("tensorflow") else "lite"]
-    chalice_package(flavor, stage, project_dir=project, out=tmp_path / "package")
+    chalice_dir = batch_project / ".chalice"
+    chalice_package(flavor, stage, project_dir=batch_project, out=tmp_path / "package")
     assert cfn_lint_errors(tmp_path / "package" / "sam.json") == []
     resources = load(tmp_path / "package" / "sam.json")["Resources"]
-    check_cloudformation_batch_path(resources, batch_stack(stage), stage_policy(stage))
+    check_cloudformation_batch_path(resources, batch_stack(stage, chalice_dir / "config.json"),
+                                    stage_policy(stage, chalice_dir))  # fmt: skip
     check_auth(resources["RestAPI"]["Properties"]["DefinitionBody"], stage_auth(stage))
     assert ("UsagePlan" in resources) == (stage_auth(stage) == "api_key")
     if flavor.ephemeral_storage_mb:  # every function unpacks the archived runtime
@@ -127,6 +145,28 @@ def test_dev_cloudformation_carries_the_batch_path_and_passes_cfn_lint(
                      if r["Type"] == "AWS::Serverless::Function"]  # fmt: skip
         assert len(functions) == 4
         assert {f["EphemeralStorage"]["Size"] for f in functions} == {flavor.ephemeral_storage_mb}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_committed_stage_packages_without_a_batch_path(
+    project: Path, tmp_path: Path, stage: str
+) -> None:
+    """The stages as committed name no queues: one function, no SQS anything, cfn-lint
+    clean, and the architecture the stage sets (prod-arm64: arm64 on function and layer)."""
+    flavor = FLAVORS["tensorflow" if stage.endswith("tensorflow") else "lite"]
+    chalice_package(flavor, stage, project_dir=project, out=tmp_path / "package")
+    assert cfn_lint_errors(tmp_path / "package" / "sam.json") == []
+    resources = load(tmp_path / "package" / "sam.json")["Resources"]
+    kinds = {r["Type"] for r in resources.values()}
+    assert not any("SQS" in kind for kind in kinds)
+    [function] = [r["Properties"] for r in resources.values()
+                  if r["Type"] == "AWS::Serverless::Function"]  # fmt: skip
+    assert "Events" not in function
+    arch = "arm64" if stage.endswith("arm64") else "x86_64"
+    assert function["Architectures"] == [arch]
+    assert resources["ManagedLayer"]["Properties"]["CompatibleArchitectures"] == [arch]
+    assert logs_where_the_role_may_write(resources, batch=False) == (
+        f"/aws/lambda/keras-model-serving-{stage}")  # fmt: skip
 
 
 SECURITY: dict[str, Any] = {"iam": [{"sigv4": []}], "api_key": [{"api_key": []}], "none": None}
@@ -151,7 +191,7 @@ def check_auth(swagger: dict[str, Any], mode: str) -> None:
     assert swagger.get("securityDefinitions") == DEFINITIONS[mode]
 
 
-def logs_where_the_role_may_write(resources: dict[str, Any]) -> str:
+def logs_where_the_role_may_write(resources: dict[str, Any], batch: bool = True) -> str:
     """The function's name is what `chalice deploy` names it (CloudFormation would
     otherwise generate one), and the group it logs to, the retention group and the role's
     log permissions all name it: returns that log group."""
@@ -162,7 +202,7 @@ def logs_where_the_role_may_write(resources: dict[str, Any]) -> str:
     log_arns = {arn for statement in document["Statement"] for arn in statement["Resource"]
                 if any(action.startswith("logs:") for action in statement["Action"])}  # fmt: skip
     prefix = "arn:aws:logs:*:*:log-group:"
-    handlers = ("score_batch_chunks", "fail_batch_chunks", "start_batch_jobs")
+    handlers = ("score_batch_chunks", "fail_batch_chunks", "start_batch_jobs") if batch else ()
     groups = [group] + [f"{group}-{handler}" for handler in handlers]
     assert log_arns == {
         arn for g in groups for arn in (f"{prefix}{g}", f"{prefix}{g}:log-stream:*")
@@ -171,11 +211,12 @@ def logs_where_the_role_may_write(resources: dict[str, Any]) -> str:
 
 
 def test_terraform_output_carries_log_retention_and_ephemeral_storage(
-    project: Path, tmp_path: Path
+    batch_project: Path, tmp_path: Path
 ) -> None:
     flavor = FLAVORS["tensorflow"]  # the template under test; vendor/ content doesn't matter
     out = tmp_path / "package"
-    chalice_package(flavor, "dev-tensorflow", "terraform", project_dir=project, out=out)
+    chalice_package(flavor, "dev-tensorflow", "terraform", project_dir=batch_project, out=out)
+    check_terraform_constraints(out)
     chalice_tf = load(out / "chalice.tf.json")
     check_auth(json.loads(chalice_tf["locals"]["chalice_api_swagger"]), "none")
     assert not (out / "api_key.tf.json").exists()
@@ -194,7 +235,7 @@ def test_terraform_output_carries_log_retention_and_ephemeral_storage(
         "name": "/aws/lambda/${aws_lambda_function.api_handler.function_name}",
         "retention_in_days": 14,
     }
-    stack = batch_stack("dev-tensorflow")
+    stack = batch_stack("dev-tensorflow", batch_project / ".chalice" / "config.json")
     handlers = {q.handler for q in stack.queues}
     assert set(log_group) == set(override["aws_lambda_function"]) == {"api_handler", *handlers}
 
@@ -226,12 +267,31 @@ def test_terraform_output_carries_log_retention_and_ephemeral_storage(
         )
 
 
+def check_terraform_constraints(out: Path) -> None:
+    """Terraform >= 1.5 and the AWS provider 5.x or 6.x (Chalice writes < 1.4.0 and < 5),
+    no null provider, the stage as its own resource (provider 6 removed the deployment's
+    stage_name), and every argument one the provider docs list for its resource type."""
+    settings = load(out / "chalice.tf.json")["terraform"]
+    assert settings == {"required_version": REQUIRED_VERSION,
+                        "required_providers": {"aws": AWS_PROVIDER}}  # fmt: skip
+    assert AWS_PROVIDER["version"] == ">= 5.0, < 7.0" and REQUIRED_VERSION == ">= 1.5"
+    resources = load(out / "chalice.tf.json")["resource"]
+    assert "stage_name" not in resources["aws_api_gateway_deployment"]["rest_api"]
+    assert resources["aws_api_gateway_stage"]["rest_api"]["stage_name"] == "api"
+    assert "null_data_source" not in load(out / "chalice.tf.json").get("data", {})
+    assert attribute_problems(out) == []
+
+
 @pytest.mark.parametrize("api_key", [False, True])
-def test_terraform_carries_the_stages_auth(project: Path, tmp_path: Path, api_key: bool) -> None:
+def test_terraform_carries_the_stages_auth(
+    batch_project: Path, tmp_path: Path, api_key: bool
+) -> None:
     """prod is IAM; with --api-key, the key, its usage plan and the binding come in
     api_key.tf.json, referring to the resources Chalice's Terraform names."""
     out = tmp_path / "package"
-    chalice_package(FLAVORS["lite"], "prod", "terraform", api_key, project_dir=project, out=out)
+    chalice_package(FLAVORS["lite"], "prod", "terraform", api_key, project_dir=batch_project,
+                    out=out)  # fmt: skip
+    check_terraform_constraints(out)
     chalice_tf = load(out / "chalice.tf.json")
     check_auth(json.loads(chalice_tf["locals"]["chalice_api_swagger"]),
                "api_key" if api_key else "iam")  # fmt: skip
@@ -245,30 +305,40 @@ def test_terraform_carries_the_stages_auth(project: Path, tmp_path: Path, api_ke
     [stage] = plan["api_stages"]
     assert stage["api_id"] == "${aws_api_gateway_rest_api.rest_api.id}"
     assert set(chalice_tf["resource"]["aws_api_gateway_rest_api"]) == {"rest_api"}
-    assert chalice_tf["resource"]["aws_api_gateway_deployment"]["rest_api"]["stage_name"] == "api"
+    assert stage["stage"] == "${aws_api_gateway_stage.rest_api.stage_name}"
     [binding] = extra["aws_api_gateway_usage_plan_key"].values()
     assert binding == {"key_id": "${aws_api_gateway_api_key.client.id}", "key_type": "API_KEY",
                        "usage_plan_id": "${aws_api_gateway_usage_plan.client.id}"}  # fmt: skip
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_stage_policy_is_least_privilege(stage: str) -> None:
+def test_stage_policy_is_least_privilege(stage: str, tmp_path: Path) -> None:
+    """As committed: logs of its one function and the model's bundles; with its batch
+    path switched on, its prefixes too."""
     policy = stage_policy(stage)
     assert privilege_problems(policy) == []
     actions = {a for s in policy["Statement"] for a in s["Action"]}
     assert "s3:GetObject" in actions and not any("*" in action for action in actions)
+    assert not any(action.startswith("sqs:") or action == "s3:PutObject" for action in actions)
     bucket = load(CHALICE_CONFIG)["stages"][stage]["environment_variables"]["MODEL_BUCKET"]
     s3_resources = [s["Resource"] for s in policy["Statement"] if "s3:GetObject" in s["Action"]]
+    assert s3_resources == [f"arn:aws:s3:::{bucket}/models/loan-grade/*"]
+    with_batch(tmp_path, (stage,))
+    batch_policy = stage_policy(stage, tmp_path / ".chalice")
+    assert privilege_problems(batch_policy) == []
+    s3_resources = [s["Resource"] for s in batch_policy["Statement"]
+                    if "s3:GetObject" in s["Action"]]  # fmt: skip
     assert s3_resources == [f"arn:aws:s3:::{bucket}/models/loan-grade/*",
                             f"arn:aws:s3:::{bucket}/batch/{stage}/in/*",
                             f"arn:aws:s3:::{bucket}/batch/{stage}/out/*"]  # fmt: skip
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_stage_policy_grants_exactly_its_batch_path(stage: str) -> None:
-    assert batch_problems(stage) == []
-    stack = batch_stack(stage)
-    policy = stage_policy(stage)
+def test_stage_policy_grants_exactly_its_batch_path(stage: str, tmp_path: Path) -> None:
+    config_path = with_batch(tmp_path)
+    assert batch_problems(stage, tmp_path / ".chalice") == []
+    stack = batch_stack(stage, config_path)
+    policy = stage_policy(stage, tmp_path / ".chalice")
     sqs = {
         r
         for s in policy["Statement"]
@@ -282,7 +352,8 @@ def test_stage_policy_grants_exactly_its_batch_path(stage: str) -> None:
 
 def test_no_two_stages_share_queues_or_prefixes(tmp_path: Path) -> None:
     assert shared_resources() == []
-    config = load(CHALICE_CONFIG)
+    assert shared_resources(with_batch(tmp_path / "project")) == []
+    config = load(tmp_path / "project" / ".chalice" / "config.json")
     config["stages"]["dev-tensorflow"]["environment_variables"].update(
         {k: v for k, v in config["stages"]["dev"]["environment_variables"].items()
          if k.startswith("BATCH_")})  # fmt: skip
@@ -292,15 +363,14 @@ def test_no_two_stages_share_queues_or_prefixes(tmp_path: Path) -> None:
     assert "stages dev and dev-tensorflow share loan-models-dev batch/dev/in/" in problems
 
 
-def test_package_refuses_a_stage_without_its_own_queue_names(tmp_path: Path) -> None:
-    config = load(CHALICE_CONFIG)
+def test_package_refuses_a_stage_naming_only_some_of_its_queues(tmp_path: Path) -> None:
+    config_path = with_batch(tmp_path, ("dev",))
+    config = load(config_path)
     config["stages"]["dev"]["environment_variables"].pop("BATCH_CHUNK_QUEUE")
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    (tmp_path / "policy-dev.json").write_text(
-        (CHALICE_CONFIG.parent / "policy-dev.json").read_text()
-    )
-    with pytest.raises(PackageRequestError, match="stage dev sets no BATCH_CHUNK_QUEUE"):
-        check_request(FLAVORS["lite"], "dev", "cloudformation", tmp_path / "config.json")
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(PackageRequestError, match="stage dev: BATCH_CHUNK_QUEUE not set: a "
+                       "stage names all three batch queues or none"):  # fmt: skip
+        check_request(FLAVORS["lite"], "dev", "cloudformation", config_path)
 
 
 def test_package_refuses_an_unknown_auth_mode(tmp_path: Path) -> None:
