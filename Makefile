@@ -61,20 +61,26 @@ docs: venv
 bench: venv
 	$(PY) -m benchmarks
 
+# The runtime Chalice puts in the layer: make vendor [FLAVOR=lite|tensorflow] [STAGE=S]
+# (STAGE: built for the stage's lambda_architecture). The one step before a plain
+# `chalice deploy --stage S` or `chalice package --stage S`.
 vendor: venv
-	$(PY) -m layer_build --flavor $(FLAVOR)
+	@$(PY) -m layer_build --flavor $(FLAVOR) $(if $(STAGE),--stage $(STAGE))
 
 # A bad STAGE, FORMAT or FLAVOR is one error line before anything is built.
 package: venv
 	@$(PY) -m deployment.package --flavor $(FLAVOR) --format $(FORMAT) \
 	  $(if $(STAGE),--stage $(STAGE)) $(if $(API_KEY),--api-key)
 
-# chalice deploy with the batch path: queues first, then the mappings' partial batch
-# responses and the bucket's notification (deployment/deploy.py). Lite stages only.
+# chalice deploy, with the stage's batch path when it has one: checks (stage, region,
+# credentials, bucket) before anything is built, the stage's runtime into vendor/, then
+# queues, chalice deploy, the mappings' partial batch responses and the bucket's
+# notification (deployment/deploy.py). Lite stages only.
 deploy: venv
-	@test -n "$(STAGE)" || { echo "error: make deploy STAGE=<stage>"; exit 2; }
-	$(PY) -m layer_build --flavor lite
-	$(PY) -m deployment.deploy --stage $(STAGE)
+	@test -n "$(STAGE)" || { echo "error: make deploy STAGE=<stage> (stages: .chalice/config.json)" >&2; exit 2; }
+	@$(PY) -m deployment.deploy --stage $(STAGE) --check
+	@$(PY) -m layer_build --flavor lite --stage $(STAGE)
+	@$(PY) -m deployment.deploy --stage $(STAGE)
 
 lock:
 	@python312=$$(scripts/find-python312) || exit 1; tmp=$$(mktemp -d); \
@@ -82,5 +88,8 @@ lock:
 	{ echo "# Pinned development environment (Python 3.12). Generated from dev.in by 'make lock'."; \
 	  $$tmp/bin/pip freeze --exclude pip; } > requirements/dev.txt; rm -rf $$tmp
 
+# Everything builds write in the checkout (the runtime cache outside it is shared:
+# rm -rf ~/.cache/keras-lambda-serving frees that).
 clean:
+	@du -sch build vendor .chalice/deployments 2>/dev/null | tail -1 | sed 's/total/freed/' || true
 	rm -rf build vendor .chalice/deployments

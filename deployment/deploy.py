@@ -1,6 +1,6 @@
 """`make deploy STAGE=S`: `chalice deploy` a stage, with its batch path when it has one.
 
-python -m deployment.deploy --stage S [--project-dir DIR]
+python -m deployment.deploy --stage S [--check] [--project-dir DIR]
 
 0. checks first, each mistake one `error:` line (exit 2): the project, the stage, a
    region, credentials, and the stage's model bucket;
@@ -12,7 +12,8 @@ python -m deployment.deploy --stage S [--project-dir DIR]
    and maximum concurrency on the mappings, the bucket's notification;
 4. for API_AUTH=api_key stages, `deployment.api_keys`: the key, usage plan, binding.
 
-The stage's runtime must be in vendor/ (`make deploy` runs `make vendor STAGE=S` first).
+`--check` stops after step 0 (`make deploy` checks, then builds the stage's runtime into
+vendor/, then deploys).
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ def chalice_deploy(project_dir: Path, stage: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = stage_parser("python -m deployment.deploy", __doc__).parse_args(argv)
+    parser = stage_parser("python -m deployment.deploy", __doc__)
+    parser.add_argument("--check", action="store_true", help="only the checks before AWS")
+    args = parser.parse_args(argv)
     config_path = args.project_dir / ".chalice" / "config.json"
     try:
         stack = declared_batch(args.stage, config_path)
@@ -50,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UserMistake(f"{'; '.join(shared)}: give each stage its own")
         session = aws_session(args.stage)
         check_bucket(session, bucket, args.stage)
+        if args.check:
+            return 0
         if stack is not None:
             print(f"==> queues: {', '.join(q.name for q in stack.queues)}", flush=True)
             with aws_errors("creating the batch queues"):

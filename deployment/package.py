@@ -19,6 +19,7 @@ is one `error:` line and exit code 2, before anything is built.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -68,9 +69,9 @@ class ChalicePackageFailed(RuntimeError):
     """`chalice package` itself failed; the message is its last line."""
 
 
-def package_dir(flavor: Flavor, stage: str, pkg_format: str) -> Path:
+def package_dir(flavor: Flavor, stage: str, pkg_format: str, build_dir: Path = BUILD_DIR) -> Path:
     """Where `make package` writes: build/<flavor>/<stage>-<format>/."""
-    return BUILD_DIR / flavor.name / f"{stage}-{pkg_format}"
+    return build_dir / flavor.name / f"{stage}-{pkg_format}"
 
 
 def check_request(
@@ -147,7 +148,7 @@ def chalice_package(
     stage = stage or flavor.stage
     config_path = project_dir / ".chalice" / "config.json"
     check_request(flavor, stage, pkg_format, config_path)
-    out = out or package_dir(flavor, stage, pkg_format)
+    out = out or package_dir(flavor, stage, pkg_format, project_dir / "build")
     with _replaced_when_complete(out) as partial:
         sizes = _package_into(flavor, stage, pkg_format, api_key, project_dir, partial, out)
     return sizes
@@ -273,33 +274,37 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="API_AUTH=api_key whatever the stage says: API key, usage plan, throttling",
     )
+    parser.add_argument("--project-dir", type=Path, default=PROJECT_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     flavor = FLAVORS[args.flavor]
     stage = args.stage or flavor.stage
+    project = args.project_dir
+    config_path = project / ".chalice" / "config.json"
     try:
-        check_request(flavor, stage, args.format)
+        check_request(flavor, stage, args.format, config_path)
     except PackageRequestError as exc:
         return fail(str(exc))
-    arch = architecture(stage_architecture(stage))
+    arch = architecture(stage_architecture(stage, config_path))
+    build, vendor = project / "build", project / "vendor"
     try:
-        build_runtime(flavor, arch=arch)
-        sizes = chalice_package(flavor, stage, args.format, args.api_key)
+        build_runtime(flavor, vendor_dir=vendor, work_dir=build, arch=arch)
+        sizes = chalice_package(flavor, stage, args.format, args.api_key, project_dir=project)
     except (BuildFailed, ProofFailed, SizeLimitExceeded, ChalicePackageFailed) as exc:
         return fail(str(exc), OTHER_FAILURE_EXIT)
-    print(cost_line(arch, stage))
-    print(f"==> {_shown(package_dir(flavor, stage, args.format))}: "
+    print(cost_line(arch, stage, config_path))
+    print(f"==> {_shown(package_dir(flavor, stage, args.format, build))}: "
           f"{sum(s.zipped for s in sizes) / MB:.1f} MB of zips; build/ holds "
-          f"{_tree_mb(BUILD_DIR):.1f} MB, vendor/ {_tree_mb(PROJECT_DIR / 'vendor'):.1f} MB "
-          "(make clean frees both)")  # fmt: skip
-    if declared_batch(stage) is not None:
+          f"{_tree_mb(build):.1f} MB, vendor/ {_tree_mb(vendor):.1f} MB (make clean frees "
+          "both)")  # fmt: skip
+    if declared_batch(stage, config_path) is not None:
         print("once deployed, batch input events need the bucket's notification: python -m "
               f"deployment.batch_setup --stage {stage} --notification-only")  # fmt: skip
     return 0
 
 
-def cost_line(arch: Architecture, stage: str) -> str:
+def cost_line(arch: Architecture, stage: str, config_path: Path = CHALICE_CONFIG) -> str:
     """What a GB-second costs on the stage's architecture (Lambda list price)."""
-    memory = int(stage_setting(stage, "lambda_memory_size") or 128)
+    memory = int(stage_setting(stage, "lambda_memory_size", config_path) or 128)
     return (f"==> {arch.name}: ${arch.price_per_gb_second:.10f} per GB-s; at {memory} MB, "
             f"${arch.price_per_gb_second * memory / 1024 * 1_000_000:.2f} per million "
             "function-seconds (arm64 is 20 % cheaper than x86_64)")  # fmt: skip

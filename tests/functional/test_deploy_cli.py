@@ -1,10 +1,12 @@
-"""`make package` and `deployment.configure` as a user runs them (subprocesses): each
-mistake is one `error: ` line, exit code 2, no traceback, before anything is built or
-written; configure edits a copy of the project (never the checkout) and is idempotent."""
+"""`make package`, `make deploy`, the deploy helpers and `deployment.configure` as a user
+runs them (subprocesses): each mistake is one `error: ` line, exit code 2, no traceback,
+before anything is built, written or deployed; configure edits a copy of the project
+(never the checkout) and is idempotent."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -17,23 +19,44 @@ from deployment.configure import as_text
 from deployment.package import PackageRequestError, check_request
 from deployment.stages import stage_location
 from layer_build.flavors import FLAVORS
-from project_paths import BUILD_DIR, CHALICE_DIR, PROJECT_DIR
+from localdev.servers import LOCAL_AWS_ENV, MotoServer
+from project_paths import BUILD_DIR, CHALICE_DIR, PROJECT_DIR, VENDOR_DIR
+from tests.batch_stages import with_batch
 from tests.cli_mistakes import the_one_error
 from tests.deploy.conftest import load
 
 pytestmark = pytest.mark.slow  # each test is a subprocess (make, chalice package)
 
 BUCKET = "loan-models-123456789012-eu-west-1"
-STAGES = "dev, prod, dev-tensorflow, prod-tensorflow"
+STAGES = "dev, prod, prod-arm64, dev-tensorflow, prod-tensorflow"
 
 
-def run(*command: str | Path) -> subprocess.CompletedProcess[str]:
+def run(
+    *command: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*map(str, command)], cwd=PROJECT_DIR, capture_output=True,
-                          text=True, timeout=120, check=False)  # fmt: skip
+                          text=True, timeout=120, check=False, env=env)  # fmt: skip
 
 
-def python(module: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return run(sys.executable, "-m", module, *args)
+def python(
+    module: str, *args: str | Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run(sys.executable, "-m", module, *args, env=env)
+
+
+def no_aws(home: Path, **extra: str) -> dict[str, str]:
+    """An environment with no AWS region and no credentials anywhere boto3 looks (no
+    variables, no ~/.aws files, no instance metadata), plus `extra`."""
+    return {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8",
+            "AWS_CONFIG_FILE": str(home / "no-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true", **extra}  # fmt: skip
+
+
+REGION_HINT = ("no AWS region: set AWS_DEFAULT_REGION, e.g. make deploy STAGE=prod "
+               "AWS_DEFAULT_REGION=eu-west-1 (or a region in your AWS profile)")  # fmt: skip
+CREDENTIALS_HINT = ("no AWS credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY (see `aws configure`)")  # fmt: skip
 
 
 def fingerprint(*dirs: Path) -> dict[Path, str]:
@@ -43,13 +66,14 @@ def fingerprint(*dirs: Path) -> dict[Path, str]:
 
 
 def build_entries() -> dict[Path, int]:
-    """build/<flavor>/<what> of the checkout with mtimes (its trees are too big to hash)."""
-    return {path: path.stat().st_mtime_ns for path in sorted(BUILD_DIR.glob("*/*"))}
+    """build/<flavor>/<what> and vendor/ of the checkout with mtimes (too big to hash)."""
+    paths = [*sorted(BUILD_DIR.glob("*/*")), *([VENDOR_DIR] if VENDOR_DIR.exists() else [])]
+    return {path: path.stat().st_mtime_ns for path in paths}
 
 
 @pytest.fixture
 def untouched_checkout() -> Iterator[None]:
-    """Fail if the test wrote into .chalice/ or build/ of the checkout."""
+    """Fail if the test wrote into .chalice/, build/ or vendor/ of the checkout."""
     before = fingerprint(CHALICE_DIR), build_entries()
     yield
     assert (fingerprint(CHALICE_DIR), build_entries()) == before
@@ -156,3 +180,72 @@ def test_package_names_a_missing_policy_file(project: Path) -> None:
     (project / ".chalice" / "policy-prod.json").unlink()
     with pytest.raises(PackageRequestError, match=r"\.chalice/policy-prod\.json, which does not"):
         check_request(FLAVORS["lite"], "prod", "cloudformation", project / ".chalice/config.json")
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [({}, REGION_HINT), ({"AWS_DEFAULT_REGION": "eu-west-1"}, CREDENTIALS_HINT)],
+    ids=["no-region", "no-credentials"],
+)
+def test_deploy_without_region_or_credentials_is_one_line(
+    extra: dict[str, str], error: str, tmp_path: Path, untouched_checkout: object
+) -> None:
+    env = no_aws(tmp_path, **extra)
+    assert the_one_error(python("deployment.deploy", "--stage", "prod", env=env)) == error
+    # Through make: the checks run before the runtime is built (nothing is built here).
+    result = run("make", "-s", "-o", "venv", "deploy", "STAGE=prod", env=env)
+    assert the_one_error(result) == error
+    assert result.stdout == ""
+
+
+def test_batch_setup_without_region_is_one_line(tmp_path: Path) -> None:
+    with_batch(tmp_path / "project", ("prod-tensorflow",))
+    result = python("deployment.batch_setup", "--stage", "prod-tensorflow",
+                    "--notification-only", "--project-dir", tmp_path / "project",
+                    env=no_aws(tmp_path))  # fmt: skip
+    assert the_one_error(result) == REGION_HINT.replace("STAGE=prod", "STAGE=prod-tensorflow")
+
+
+def test_batch_setup_of_a_stage_without_a_batch_path_says_how_to_switch_it_on() -> None:
+    assert the_one_error(python("deployment.batch_setup", "--stage", "prod")) == (
+        "stage prod has no batch path (its environment_variables name no BATCH_*_QUEUE): "
+        "python -m deployment.configure --bucket B --model NAME --stage prod --batch "
+        "switches it on"
+    )
+
+
+def test_deploy_to_a_missing_bucket_is_one_line(tmp_path: Path) -> None:
+    with MotoServer() as aws:
+        env = no_aws(tmp_path, **LOCAL_AWS_ENV, AWS_ENDPOINT_URL=aws.url)
+        result = python("deployment.deploy", "--stage", "prod", env=env)
+    assert the_one_error(result) == (
+        "bucket loan-models-prod (MODEL_BUCKET of stage prod) does not exist: create it "
+        "(aws s3 mb s3://loan-models-prod), or point the stage at yours: python -m "
+        "deployment.configure --bucket B --model NAME --stage prod"
+    )
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["deployment.deploy", "deployment.batch_setup", "deployment.api_keys", "deployment.package"],
+)
+def test_a_project_dir_without_chalice_config_is_one_line(
+    module: str, tmp_path: Path, untouched_checkout: object
+) -> None:
+    result = python(module, "--stage", "prod", "--project-dir", tmp_path)
+    assert the_one_error(result).endswith(
+        "has no .chalice/config.json: run it from the project's directory (where app.py and "
+        ".chalice/ are)"
+    )
+
+
+@pytest.mark.parametrize("module", ["deployment.deploy", "deployment.api_keys", "layer_build"])
+def test_an_unknown_stage_is_one_line(module: str, untouched_checkout: object) -> None:
+    assert the_one_error(python(module, "--stage", "staging")) == (
+        f"no stage 'staging' in .chalice/config.json; stages: {STAGES}"
+    )
+
+
+def test_make_deploy_without_a_stage_is_one_line() -> None:
+    result = run("make", "-s", "-o", "venv", "deploy")
+    assert the_one_error(result) == "make deploy STAGE=<stage> (stages: .chalice/config.json)"
