@@ -1,7 +1,13 @@
-"""`make deploy`'s steps (the batch queues, `chalice deploy`, the batch helper) and
-`chalice delete` against moto's server standing in for AWS (AWS_ENDPOINT_URL, dummy
-credentials), read back with boto3: dev deployed with API_AUTH=api_key (the key helper
-too), then afresh with iam, each method's authorization read back.
+"""`chalice deploy` as a Chalice user types it, and `make deploy`'s steps, against moto's
+server standing in for AWS (AWS_ENDPOINT_URL, dummy credentials), read back with boto3:
+
+- a bare `chalice deploy --stage S` of dev, prod and prod-arm64 as committed (functions,
+  routes and their auth, layer, architecture; no batch path, so no event sources);
+- a bare `chalice deploy` of a stage whose config names its batch queues, after
+  `batch_setup --queues-only` made them: Chalice subscribes the three handlers as declared;
+- `make deploy` of dev with its batch path and API_AUTH=api_key (queues, mappings with
+  partial batch responses, notification, key helper), `chalice delete`, then afresh
+  with iam, each method's authorization read back.
 
 moto can't import Chalice's Swagger 2.0 REST API unaided; `deployment/moto_aws.py` says
 exactly why and shims those two calls in the stand-in (a moto server in this process,
@@ -21,13 +27,17 @@ import boto3
 import pytest
 
 from chalicelib.config import PUBLIC_ROUTES
-from deployment.batch_stack import CHUNK_MAX_CONCURRENCY, batch_stack
+from deployment.batch_stack import CHUNK_MAX_CONCURRENCY, BatchStack, batch_stack
 from deployment.moto_aws import aws_stand_in
 from deployment.policy import stage_policy
 from deployment.project import copy_project
-from deployment.stages import stage_environment
+from deployment.stages import stage_auth, stage_environment
+from layer_build.cache import runtime_vendor_dir
+from layer_build.flavors import FLAVORS
+from layer_build.platforms import ARM64
 from localdev.servers import LOCAL_AWS_ENV, MotoServer
 from project_paths import PROJECT_DIR
+from tests.batch_stages import with_batch
 
 FUNCTION = "keras-model-serving-dev"
 ROLE = "keras-model-serving-dev-api_handler"  # Chalice: <app>-<stage>-<function>
@@ -69,6 +79,104 @@ def client(aws: MotoServer, service: str) -> Any:
         aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+V2_MODELS = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
+ROUTES = {
+    ("POST", "/predict"), ("GET", "/health"), ("GET", "/model"), ("GET", "/openapi.json"),
+    ("POST", "/batch"), ("GET", "/batch/{job}"),
+    ("GET", "/v2"), ("GET", "/v2/health/live"), ("GET", "/v2/health/ready"),
+    *(("GET", path) for path in V2_MODELS), *(("GET", f"{path}/ready") for path in V2_MODELS),
+    *(("POST", f"{path}/infer") for path in V2_MODELS),
+}  # fmt: skip
+AUTHORIZATION = {"iam": "AWS_IAM", "none": None}
+
+
+@pytest.fixture(scope="module")
+def arm64_vendor() -> Path:
+    """The lite runtime built from aarch64 wheels (cached; no proof: it can't run here)."""
+    return runtime_vendor_dir(FLAVORS["lite"], arch=ARM64)
+
+
+def deployed_resources(project: Path, stage: str) -> dict[str, Any]:
+    deployed = json.loads((project / ".chalice" / "deployed" / f"{stage}.json").read_text())
+    return {r["resource_type"]: r for r in deployed["resources"]}
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod", "prod-arm64"])
+def test_bare_chalice_deploy_of_a_committed_stage(
+    aws: MotoServer, lite_vendor: Path, arm64_vendor: Path, tmp_path: Path, stage: str
+) -> None:
+    """`make vendor STAGE=S`, then `chalice deploy --stage S`: nothing else."""
+    arch = "arm64" if stage.endswith("arm64") else "x86_64"
+    project = copy_project(tmp_path / "project", arm64_vendor if arch == "arm64" else lite_vendor)
+    print(chalice(project, aws, "deploy", "--stage", stage))
+    name = f"keras-model-serving-{stage}"
+    lam = client(aws, "lambda")
+    function = lam.get_function(FunctionName=name)["Configuration"]
+    assert function["Runtime"] == "python3.12" and function["Handler"] == "app.app"
+    assert function["Architectures"] == [arch]
+    assert function["Environment"]["Variables"] == stage_environment(stage)
+    [layer] = function["Layers"]
+    *_, layer_name, version = layer["Arn"].split(":")  # moto's GetLayerVersionByArn 500s
+    layer_version = lam.get_layer_version(LayerName=layer_name, VersionNumber=int(version))
+    assert layer_version["CompatibleRuntimes"] == ["python3.12"]
+    assert layer_version["CompatibleArchitectures"] == [arch]
+    assert 20 * 2**20 < layer_version["Content"]["CodeSize"] < 50 * 2**20  # the lite runtime
+    # No batch path declared: no batch functions, no event sources.
+    names = {f["FunctionName"] for f in lam.list_functions()["Functions"]}
+    assert {n for n in names if n.startswith(f"{name}-")} == set()
+    assert lam.list_event_source_mappings(FunctionName=name)["EventSourceMappings"] == []
+    api_id = deployed_resources(project, stage)["rest_api"]["rest_api_id"]
+    auth = method_auth(aws, api_id)
+    assert set(auth) == ROUTES
+    mode = stage_auth(stage)
+    for (method, path), (authorization, key_required) in auth.items():
+        public = (method, path) in PUBLIC_ROUTES
+        assert authorization == (None if public else AUTHORIZATION[mode]), (method, path)
+        assert not key_required
+    print(chalice(project, aws, "delete", "--stage", stage))
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function(FunctionName=name)
+
+
+def test_bare_chalice_deploy_subscribes_a_declared_batch_path(
+    aws: MotoServer, lite_vendor: Path, tmp_path: Path
+) -> None:
+    """A stage naming its queues (configure --batch): once they exist, a plain `chalice
+    deploy` subscribes the three handlers to them as declared; the helper then adds what
+    Chalice can't (partial batch responses, maximum concurrency, the notification)."""
+    project = copy_project(tmp_path / "project", lite_vendor)
+    stack = batch_stack("prod", with_batch(project, ("prod",)))
+    client(aws, "s3").create_bucket(Bucket=stack.bucket)
+    helper = [sys.executable, "-m", "deployment.batch_setup", "--stage", "prod",
+              "--project-dir", str(project)]  # fmt: skip
+    print(run([*helper, "--queues-only"], PROJECT_DIR, aws))
+    print(chalice(project, aws, "deploy", "--stage", "prod"))
+    sqs, lam = client(aws, "sqs"), client(aws, "lambda")
+    for queue in stack.queues:
+        arn = sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName=queue.name)[
+            "QueueUrl"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]  # fmt: skip
+        [mapping] = lam.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"]
+        assert mapping["FunctionArn"].endswith(f":function:{queue.function}")
+        assert mapping["BatchSize"] == queue.batch_size
+        assert not mapping.get("FunctionResponseTypes")  # Chalice can't set it
+    print(run(helper, PROJECT_DIR, aws))
+    check_mappings(aws, stack)
+    print(chalice(project, aws, "delete", "--stage", "prod"))
+    assert lam.list_event_source_mappings()["EventSourceMappings"] == []
+
+
+def check_mappings(aws: MotoServer, stack: BatchStack) -> None:
+    """Each queue's one mapping has partial batch responses; the chunk one a concurrency cap."""
+    sqs, lam = client(aws, "sqs"), client(aws, "lambda")
+    for queue in stack.queues:
+        arn = sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName=queue.name)[
+            "QueueUrl"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]  # fmt: skip
+        [mapping] = lam.list_event_source_mappings(EventSourceArn=arn)["EventSourceMappings"]
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        if queue is stack.chunks:
+            assert mapping["ScalingConfig"] == {"MaximumConcurrency": CHUNK_MAX_CONCURRENCY}
 
 
 def with_reserved_concurrency(config: dict[str, Any]) -> None:
@@ -115,9 +223,12 @@ def check_api_key(aws: MotoServer, api_id: str) -> None:
         assert key_required == ((method, path) not in PUBLIC_ROUTES), (method, path)
 
 
-def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) -> None:
+def test_make_deploy_with_the_batch_path_then_delete(
+    aws: MotoServer, lite_vendor: Path, tmp_path: Path
+) -> None:
     project = copy_project(tmp_path / "project", lite_vendor, with_reserved_concurrency)
-    stack = batch_stack("dev")
+    stack = batch_stack("dev", with_batch(project, ("dev",)))
+    policy = stage_policy("dev", project / ".chalice")
     client(aws, "s3").create_bucket(Bucket=stack.bucket)  # the model bucket exists already
     print(make_deploy(project, aws, "dev"))
     deployed_env = stage_environment("dev", project / ".chalice" / "config.json")
@@ -142,7 +253,7 @@ def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) 
     iam = client(aws, "iam")
     [policy_name] = iam.list_role_policies(RoleName=ROLE)["PolicyNames"]
     document = iam.get_role_policy(RoleName=ROLE, PolicyName=policy_name)["PolicyDocument"]
-    assert document == stage_policy("dev")
+    assert document == policy
     assert iam.list_attached_role_policies(RoleName=ROLE)["AttachedPolicies"] == []
 
     api_id = by_type["rest_api"]["rest_api_id"]
@@ -153,14 +264,7 @@ def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) 
             integration = apigw.get_integration(restApiId=api_id, resourceId=resource["id"],
                                                 httpMethod=method)  # fmt: skip
             methods[(method, resource["path"])] = integration
-    v2_models = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
-    assert set(methods) == {
-        ("POST", "/predict"), ("GET", "/health"), ("GET", "/model"), ("GET", "/openapi.json"),
-        ("POST", "/batch"), ("GET", "/batch/{job}"),
-        ("GET", "/v2"), ("GET", "/v2/health/live"), ("GET", "/v2/health/ready"),
-        *(("GET", path) for path in v2_models), *(("GET", f"{path}/ready") for path in v2_models),
-        *(("POST", f"{path}/infer") for path in v2_models),
-    }  # fmt: skip
+    assert set(methods) == ROUTES
     for integration in methods.values():
         assert integration["type"].upper() == "AWS_PROXY"  # Chalice writes aws_proxy
         assert function["FunctionArn"] in integration["uri"]
@@ -178,12 +282,12 @@ def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) 
         ("api_handler", "score_batch_chunks", "fail_batch_chunks", "start_batch_jobs")}  # fmt: skip
     assert {group["retentionInDays"] for group in log_groups} == {14}
 
-    check_batch_path(aws, function["Role"].rsplit("/", 1)[0], stage_policy("dev"), deployed_env)
+    check_batch_path(aws, function["Role"].rsplit("/", 1)[0], policy, deployed_env, stack)
     # The helpers alone, again (after a plain `chalice deploy`): nothing doubles.
     for module in ("deployment.batch_setup", "deployment.api_keys"):
         print(run([sys.executable, "-m", module, "--stage", "dev", "--project-dir", str(project)],
                   PROJECT_DIR, aws))  # fmt: skip
-    check_batch_path(aws, function["Role"].rsplit("/", 1)[0], stage_policy("dev"), deployed_env)
+    check_batch_path(aws, function["Role"].rsplit("/", 1)[0], policy, deployed_env, stack)
     check_api_key(aws, api_id)
 
     print(chalice(project, aws, "delete", "--stage", "dev"))
@@ -221,11 +325,10 @@ def test_deploy_then_delete(aws: MotoServer, lite_vendor: Path, tmp_path: Path) 
 
 
 def check_batch_path(aws: MotoServer, role_prefix: str, policy: dict[str, Any],
-                     environment: dict[str, str]) -> None:  # fmt: skip
+                     environment: dict[str, str], stack: BatchStack) -> None:  # fmt: skip
     """The stage's queues, the DLQ redrive, the queue policy for S3, the three event
     source mappings with partial batch responses, the bucket's notification, and each
     batch function with its own role holding the stage policy."""
-    stack = batch_stack("dev")
     sqs, lam, iam = client(aws, "sqs"), client(aws, "lambda"), client(aws, "iam")
     attributes = {}
     for queue in stack.queues:
