@@ -92,10 +92,16 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             print_hostile_table(run_hostile_benchmarks(DEMO_DIR, Path(tmp)))
     if "flavors" in wanted:
-        from benchmarks.flavors import plot_flavors, print_flavor_table, run_flavor_benchmarks
+        from benchmarks.flavors import (
+            plot_flavors,
+            print_arm64_row,
+            print_flavor_table,
+            run_flavor_benchmarks,
+        )
 
         flavors = run_flavor_benchmarks(DEMO_DIR, rebuild=args.rebuild)
         print_flavor_table(flavors)
+        print_arm64_row()
         plot_flavors(flavors, OUT_DIR / "flavors.png")
         print(f"plot: {(OUT_DIR / 'flavors.png').relative_to(PROJECT_DIR)}")
     if "batch" in wanted:

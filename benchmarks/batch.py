@@ -30,6 +30,7 @@ import boto3
 
 from benchmarks.stats import p50_p99
 from chalicelib.config import Settings
+from layer_build.platforms import ARM64, X86_64
 from localdev.batch import create_queues, demo_input, local_env, peak_rss_mb, run_job
 from localdev.servers import MotoServer
 from localdev.stack import DEMO_DIR, ensure_demo_model, publish_demo
@@ -39,9 +40,10 @@ TARGET_ROWS_PER_S = 20_000
 TARGET_MILLION_S = 120
 TARGET_MB = 200
 
-# Prices (USD, us-east-1, x86) as given in issue 11's brief, November 2026; not re-checked
-# against the live price list.
-PRICE_GB_S = 0.0000166667
+# Prices (USD, us-east-1) as given in issues 11 and 19, November 2026; not re-checked
+# against the live price list. Lambda compute per architecture: layer_build.platforms.
+PRICE_GB_S = X86_64.price_per_gb_second
+ARM64_RATIO = ARM64.price_per_gb_second / X86_64.price_per_gb_second  # 0.8
 PRICE_INVOCATION = 0.20 / 1e6
 PRICE_SQS_REQUEST = 0.40 / 1e6
 PRICE_S3_PUT = 0.005 / 1000  # also LIST
@@ -236,23 +238,31 @@ def print_tables(
         f"({LAMBDA_CPU_SHARE:.3f} vCPU), from {csv_rate.cpu_per_row * 1e6:.1f} CPU µs/row"
     )
     print(
-        "prices: compute $0.0000166667/GB-s (x86), invocations $0.20/M, SQS $0.40/M, "
-        "S3 PUT/LIST $0.005/1k, GET $0.0004/1k, API Gateway REST $3.50/M (Nov 2026)"
+        f"prices: compute ${X86_64.price_per_gb_second:.10f}/GB-s x86_64, "
+        f"${ARM64.price_per_gb_second:.10f}/GB-s arm64, invocations $0.20/M, SQS $0.40/M, "
+        "S3 PUT/LIST $0.005/1k, GET $0.0004/1k, API Gateway REST $3.50/M (Nov 2026); arm64 "
+        "assumes the same CPU time per row (not measured here: no aarch64 interpreter)"
     )
     print(f"{'path':<26}{'concur.':>8}{'chunks':>8}{'chunk s':>9}{'wall s':>8}{'compute':>10}"
-          f"{'invoc.':>9}{'SQS':>9}{'S3':>9}{'API GW':>9}{'total $':>9}")  # fmt: skip
+          f"{'invoc.':>9}{'SQS':>9}{'S3':>9}{'API GW':>9}{'total $':>9}"
+          f"{'arm64 $':>9}")  # fmt: skip
     for concurrency in (100, 1000):
         for rows_per_chunk in (CHUNK_ROWS, max(1_000_000 // concurrency, 1)):
             p = projection(csv_rate.cpu_per_row, rows_per_chunk, concurrency)
             print(f"{f'batch, {rows_per_chunk:,} rows/chunk':<26}{concurrency:>8}"
                   f"{p['chunks']:>8.0f}{p['chunk_s']:>9.1f}{p['wall_s']:>8.1f}"
                   f"{p['compute']:>10.4f}{p['invocations']:>9.5f}{p['sqs']:>9.5f}"
-                  f"{p['s3']:>9.5f}{'':>9}{p['total']:>9.4f}")  # fmt: skip
+                  f"{p['s3']:>9.5f}{'':>9}{p['total']:>9.4f}{arm64_total(p):>9.4f}")  # fmt: skip
         h = http_projection(http_s, concurrency)
         print(f"{'HTTP, 1,000 records/req':<26}{concurrency:>8}{1000:>8}"
               f"{http_s / LAMBDA_CPU_SHARE:>9.2f}{h['wall_s']:>8.1f}{h['compute']:>10.4f}"
               f"{h['invocations']:>9.5f}{'':>9}{'':>9}{h['api_gateway']:>9.5f}"
-              f"{h['total']:>9.4f}")  # fmt: skip
+              f"{h['total']:>9.4f}{arm64_total(h):>9.4f}")  # fmt: skip
+
+
+def arm64_total(costs: dict[str, float]) -> float:
+    """The same projection on arm64: compute at Graviton's GB-second price."""
+    return costs["total"] - costs["compute"] * (1 - ARM64_RATIO)
 
 
 def run_batch_benchmarks(rows: int, workers: int, skip_million: bool = False) -> None:

@@ -14,8 +14,10 @@ from deployment.package import chalice_package
 from deployment.project import DEPLOYED_PARTS, copy_project
 from layer_build.build import build_runtime
 from layer_build.cache import runtime_vendor_dir
+from layer_build.elf_check import check_tree
 from layer_build.flavors import FLAVORS, MB, Flavor
 from layer_build.lambda_like import LambdaLayout, invoke, unpack
+from layer_build.platforms import ARM64, X86_64
 from layer_build.size_report import measure
 from localdev.apigw_events import proxy_event
 from localdev.servers import MotoServer, s3_env
@@ -193,3 +195,25 @@ def plot_flavors(results: list[FlavorResult], path: Path) -> None:
     size.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
+
+
+def print_arm64_row(stage: str = "prod-arm64") -> None:
+    """The lite flavor for arm64 (Graviton): sizes and the static checks; it can't be run
+    here (no aarch64 CPython 3.12 is to be had from the reachable registries)."""
+    flavor = FLAVORS["lite"]
+    vendor = runtime_vendor_dir(flavor, arch=ARM64)
+    elf = check_tree(vendor, ARM64)
+    (BUILD_DIR / "bench").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=BUILD_DIR / "bench") as tmp:
+        out = Path(tmp) / "package"
+        chalice_package(flavor, stage, project_dir=copy_project(Path(tmp) / "project", vendor),
+                        out=out)  # fmt: skip
+        sizes = [measure(p) for p in sorted(out.glob("*.zip"))]
+    glibc = ".".join(map(str, elf.highest_glibc))
+    print(f"{'lite arm64':<12}{sum(s.zipped for s in sizes) / MB:>10.1f}"
+          f"{sum(s.unzipped for s in sizes) / MB:>12.1f}   not run here (no aarch64 "
+          "interpreter)")  # fmt: skip
+    print(f"  lite arm64: {len(elf.files)} ELF files, all aarch64, highest glibc {glibc} "
+          f"(<= 2.34: {'ok' if not elf.problems else 'MISS'}); compute "
+          f"${ARM64.price_per_gb_second:.10f}/GB-s vs ${X86_64.price_per_gb_second:.10f} x86_64 "
+          f"({1 - ARM64.price_per_gb_second / X86_64.price_per_gb_second:.0%} less)")  # fmt: skip

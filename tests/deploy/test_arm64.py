@@ -1,0 +1,102 @@
+"""The lite runtime for arm64 (Graviton), proven statically: no aarch64 CPython 3.12 can
+be had from the registries this project reaches, so it is never run here (docs/deploy.md
+says what was tried). What can be proven without running it is: every shared object is
+aarch64 and needs glibc <= 2.34, it needs no system library the x86_64 runtime does not,
+every wheel is an aarch64 (or pure) one, the same pruning rules left nothing behind, the
+package passes the size gate, and a rebuild gives the same bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from deployment.package import chalice_package
+from deployment.project import copy_project
+from layer_build.build import build_runtime
+from layer_build.elf_check import check_tree
+from layer_build.flavors import FLAVORS
+from layer_build.platforms import ARM64, GLIBC_MAX, X86_64
+from layer_build.prune_rules import rules_for
+from tests.deploy.conftest import load
+
+pytestmark = pytest.mark.deploy
+
+LOADERS = {"ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1"}
+
+
+@pytest.fixture(scope="module")
+def arm64_vendor() -> Path:
+    from layer_build.cache import runtime_vendor_dir
+
+    return runtime_vendor_dir(FLAVORS["lite"], arch=ARM64)
+
+
+def test_every_shared_object_is_aarch64_within_glibc_2_34(
+    arm64_vendor: Path, lite_vendor: Path
+) -> None:
+    report = check_tree(arm64_vendor, ARM64)
+    assert report.problems == []
+    assert len(report.files) >= 20 and {f.machine for f in report.files} == {183}
+    assert report.highest_glibc <= GLIBC_MAX
+    assert any(f.path.startswith("ai_edge_litert/") for f in report.files)
+    assert any(f.path.startswith("numpy/_core/") for f in report.files)
+    # Nothing from the system that the x86_64 runtime (run Lambda-like in CI) doesn't need.
+    x86 = check_tree(lite_vendor, X86_64)
+    assert report.system_libraries() - LOADERS <= x86.system_libraries() - LOADERS
+    # Same packages, same files apart from the platform-specific ones.
+    assert {p.name for p in arm64_vendor.iterdir()} == {p.name for p in lite_vendor.iterdir()}
+
+
+def test_every_wheel_is_aarch64_or_pure(arm64_vendor: Path) -> None:
+    tags = {}
+    for wheel in arm64_vendor.glob("*.dist-info/WHEEL"):
+        lines = wheel.read_text().splitlines()
+        tags[wheel.parent.name] = [line.split(": ", 1)[1] for line in lines
+                                   if line.startswith("Tag: ")]  # fmt: skip
+    assert len(tags) >= 8
+    for dist, dist_tags in tags.items():
+        assert dist_tags, dist
+        for tag in dist_tags:
+            assert tag.endswith("aarch64") or tag.endswith("-any"), (dist, tag)
+            assert "x86_64" not in tag, (dist, tag)
+    native = [t for ts in tags.values() for t in ts if t.endswith("aarch64")]
+    assert any(t.startswith("cp312-cp312-") for t in native)  # numpy, orjson, LiteRT
+
+
+def test_the_same_pruning_rules_left_nothing_behind(arm64_vendor: Path) -> None:
+    for rule in rules_for("lite"):
+        for pattern in rule.globs:
+            left = [p for p in arm64_vendor.glob(pattern) if "__pycache__" not in p.parts]
+            if rule.name == "stale bytecode":  # recompiled afterwards, by design
+                continue
+            assert left == [], (rule.name, pattern, left[:3])
+
+
+def digests(package: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(package.glob("*.zip"))}  # fmt: skip
+
+
+def test_the_arm64_package_passes_the_size_gate_and_rebuilds_byte_identical(
+    arm64_vendor: Path, tmp_path: Path
+) -> None:
+    cached = tmp_path / "cached"
+    project = copy_project(tmp_path / "project", arm64_vendor)
+    sizes = chalice_package(FLAVORS["lite"], "prod-arm64", project_dir=project, out=cached)
+    assert sum(s.zipped for s in sizes) < 25 * 2**20  # the lite target holds on arm64 too
+    function = load(cached / "sam.json")["Resources"]["APIHandler"]["Properties"]
+    assert function["Architectures"] == ["arm64"]
+    with zipfile.ZipFile(cached / "layer-deployment.zip") as layer:
+        names = layer.namelist()
+    assert any(n.endswith("-aarch64-linux-gnu.so") for n in names)
+    assert not any("x86_64" in n for n in names)
+
+    build_runtime(FLAVORS["lite"], vendor_dir=tmp_path / "vendor", work_dir=tmp_path / "work",
+                  arch=ARM64)  # fmt: skip
+    fresh = tmp_path / "fresh"
+    again = copy_project(tmp_path / "again", tmp_path / "vendor")
+    chalice_package(FLAVORS["lite"], "prod-arm64", project_dir=again, out=fresh)
+    assert digests(fresh) == digests(cached)
