@@ -1,13 +1,16 @@
-"""The lite runtime for arm64 (Graviton), proven statically: no aarch64 CPython 3.12 can
-be had from the registries this project reaches, so it is never run here (docs/deploy.md
-says what was tried). What can be proven without running it is: every shared object is
-aarch64 and needs glibc <= 2.34, it needs no system library the x86_64 runtime does not,
-every wheel is an aarch64 (or pure) one, the same pruning rules left nothing behind, the
-package passes the size gate, and a rebuild gives the same bytes."""
+"""The lite runtime for arm64 (Graviton). No aarch64 CPython 3.12 can be had from the
+registries this project reaches, so it is never imported or run here (docs/deploy.md
+says what was tried). Proven instead: every shared object is aarch64 and needs glibc
+<= 2.34, it needs no system library the x86_64 runtime does not, every wheel is an
+aarch64 (or pure) one, the same pruning rules left nothing behind, the package passes
+the size gate, a rebuild gives the same bytes, and -- where Debian's qemu-user-static is
+installed -- glibc's aarch64 dynamic linker, run under qemu, loads every shared object
+and binds every symbol but the CPython C API's, all of which CPython 3.12 exports."""
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from layer_build.elf_check import check_tree
 from layer_build.flavors import FLAVORS
 from layer_build.platforms import ARM64, GLIBC_MAX, X86_64
 from layer_build.prune_rules import rules_for
+from layer_build.qemu_check import aarch64_sysroot, link_check, qemu
 from tests.deploy.conftest import load
 
 pytestmark = pytest.mark.deploy
@@ -100,3 +104,33 @@ def test_the_arm64_package_passes_the_size_gate_and_rebuilds_byte_identical(
     again = copy_project(tmp_path / "again", tmp_path / "vendor")
     chalice_package(FLAVORS["lite"], "prod-arm64", project_dir=again, out=fresh)
     assert digests(fresh) == digests(cached)
+
+
+@pytest.fixture(scope="module")
+def qemu_binary() -> str:
+    binary = qemu()
+    if binary is None:
+        pytest.skip("qemu-aarch64-static is not installed (apt-get install qemu-user-static)")
+    return binary
+
+
+def test_the_aarch64_loader_binds_every_shared_object_under_qemu(
+    arm64_vendor: Path, qemu_binary: str
+) -> None:
+    report = link_check(arm64_vendor, aarch64_sysroot(), qemu_binary)
+    assert report.problems == []
+    assert report.files >= 20
+    # The extension modules leave exactly the C API unbound, for the interpreter to bind.
+    assert {"PyExc_ValueError", "PyObject_SelfIter", "PyBool_Type"} <= report.python_symbols
+
+
+def test_the_qemu_check_names_what_would_not_load(
+    arm64_vendor: Path, lite_vendor: Path, qemu_binary: str, tmp_path: Path
+) -> None:
+    [x86] = lite_vendor.glob("numpy/_core/_multiarray_umath.*.so")
+    shutil.copy2(x86, tmp_path / x86.name)
+    wrapper = arm64_vendor / "ai_edge_litert" / "_pywrap_litert_interpreter_wrapper.so"
+    shutil.copy2(wrapper, tmp_path / wrapper.name)  # without the library it needs
+    problems = link_check(tmp_path, aarch64_sysroot(), qemu_binary).problems
+    assert any(p.startswith(f"{x86.name}: the aarch64 loader failed") for p in problems)
+    assert f"{wrapper.name}: needs libpywrap_litert_common.so, not found" in problems
