@@ -11,7 +11,7 @@ import orjson
 
 from chalicelib.batch import BatchJobs
 from chalicelib.batch_layout import input_format
-from chalicelib.errors import InvalidRequest
+from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.surfaces.rest import HttpAnswer, answer, json_answer
 
 
@@ -21,6 +21,8 @@ def start(jobs: Callable[[], BatchJobs], raw_body: bytes | None) -> HttpAnswer:
 
     def produce() -> dict[str, Any]:
         batch = jobs()
+        if not batch.settings.queues.declared:  # the stage's config names no batch queues
+            raise NotFound("This stage has no batch path (no batch queues are configured).")
         bucket, key = _input_location(raw_body, batch.settings.bucket,
                                       batch.settings.input_prefix)  # fmt: skip
         return {"job": batch.request(bucket, key)}

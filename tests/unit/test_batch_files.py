@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.batch_files import RowOffsets, line_batches, parse_csv, split_header
 from chalicelib.batch_layout import job_id
-from chalicelib.config import BatchSettings
+from chalicelib.config import BatchQueues, BatchSettings
 from chalicelib.surfaces import batch_rest, batch_sqs
 
 
@@ -56,7 +56,7 @@ def test_job_id_is_one_plain_segment_from_name_and_etag() -> None:
 
 
 class StubJobs:
-    settings = BatchSettings("loans", "batch/in/")
+    settings = BatchSettings("loans", "batch/in/", queues=BatchQueues("chunks", "dlq", "events"))
 
     def __init__(self) -> None:
         self.started: list[tuple[str, str]] = []
@@ -93,6 +93,14 @@ def test_post_batch_starts_a_job_with_202() -> None:
     answer = batch_rest.start(lambda: jobs, b'{"input": "s3://loans/batch/in/a.csv"}')  # type: ignore[arg-type, return-value]
     assert (answer.status, orjson.loads(answer.body)) == (202, {"job": "job-1"})
     assert jobs.started == [("loans", "batch/in/a.csv")]
+
+
+def test_post_batch_on_a_stage_without_a_batch_path_is_404() -> None:
+    jobs = StubJobs()
+    jobs.settings = BatchSettings("loans", "batch/in/")  # names no queues
+    answer = batch_rest.start(lambda: jobs, b'{"input": "s3://loans/batch/in/a.csv"}')  # type: ignore[arg-type, return-value]
+    assert answer.status == 404 and not jobs.started
+    assert "no batch path" in orjson.loads(answer.body)["error"]["message"]
 
 
 def s3_event(key: str, bucket: str = "loans") -> str:
