@@ -1,10 +1,11 @@
 """Builds leave nothing behind: `make package` writes only the project's build/ and
-vendor/ (and the runtime cache), leaves its temporary directory empty, and packaging an
-archived runtime never unpacks it (it once left 881 MB in /tmp)."""
+vendor/ (and the runtime cache), leaves /tmp and its temporary directory as they were, and
+packaging an archived runtime never unpacks it (it once left 881 MB in /tmp)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,6 +45,27 @@ def test_make_package_leaves_its_temporary_directory_empty(tmp_path: Path) -> No
     assert "layer-deployment.zip" in result.stdout  # the size table
     assert "build/ holds" in result.stdout and "make clean frees both" in result.stdout
     assert "x86_64: $0.0000166667 per GB-s" in result.stdout
+
+
+def test_make_package_writes_nothing_to_tmp(tmp_path: Path) -> None:
+    """The same command in a mount namespace of its own whose /tmp is an empty tmpfs
+    (the project copy reached through /var/tmp, where the real /tmp is bound): whatever
+    writes to /tmp, by TMPDIR or by a path of its own, shows up there."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare(1) for a private /tmp")
+    project = copy_project(tmp_path / "project", tmp_path / "no-vendor")
+    seen_as = Path("/var/tmp") / project.relative_to("/tmp")
+    script = (
+        "mount --bind /tmp /var/tmp && mount -t tmpfs tmpfs /tmp && "
+        f"{sys.executable} -m deployment.package --stage dev --project-dir {seen_as} "
+        "> /dev/null && echo LEFT IN TMP: && ls -A /tmp"
+    )
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=PROJECT_DIR,
+                            capture_output=True, text=True, timeout=900, check=False,
+                            env={k: v for k, v in os.environ.items() if k != "TMPDIR"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split("LEFT IN TMP:")[1].split() == []
+    assert (project / "build" / "lite" / "dev-cloudformation" / "sam.json").exists()
 
 
 def test_packaging_an_archived_runtime_never_unpacks_it(
