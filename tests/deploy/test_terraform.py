@@ -38,6 +38,12 @@ def test_terraform_accepts_the_package_up_to_the_provider_download(
     out = tmp_path / "package"
     chalice_package(FLAVORS[flavor], stage, "terraform", api_key, project_dir=batch_project,
                     out=out)  # fmt: skip
+    resources = json.loads((out / "chalice.tf.json").read_text())["resource"]
+    arch = "arm64" if stage.endswith("arm64") else "x86_64"
+    assert {tuple(f["architectures"]) for f in resources["aws_lambda_function"].values()} == {
+        (arch,)}  # fmt: skip
+    [layer] = resources["aws_lambda_layer_version"].values()
+    assert layer["compatible_architectures"] == [arch]
     code, output = terraform_init(out, tmp_path / "terraform")
     assert code == 1, output
     assert 'Finding hashicorp/aws versions matching ">= 5.0.0, < 7.0.0"' in output, output
