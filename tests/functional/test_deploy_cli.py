@@ -10,12 +10,13 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from deployment.configure import as_text
+from deployment.configure import Request, as_text, configure
 from deployment.package import PackageRequestError, check_request
 from deployment.stages import stage_location
 from layer_build.flavors import FLAVORS
@@ -214,13 +215,18 @@ def test_batch_setup_of_a_stage_without_a_batch_path_says_how_to_switch_it_on() 
     )
 
 
-def test_deploy_to_a_missing_bucket_is_one_line(tmp_path: Path) -> None:
+def test_deploy_to_a_missing_bucket_is_one_line(project: Path, tmp_path: Path) -> None:
+    """A bucket no test creates (moto's state is shared by every server in a process);
+    --check: whatever happens, nothing is deployed."""
+    bucket = f"absent-{uuid.uuid4().hex[:12]}"
+    configure(project, Request(bucket, "m", ("prod",)))
     with MotoServer() as aws:
         env = no_aws(tmp_path, **LOCAL_AWS_ENV, AWS_ENDPOINT_URL=aws.url)
-        result = python("deployment.deploy", "--stage", "prod", env=env)
+        result = python("deployment.deploy", "--stage", "prod", "--check", "--project-dir",
+                        project, env=env)  # fmt: skip
     assert the_one_error(result) == (
-        "bucket loan-models-prod (MODEL_BUCKET of stage prod) does not exist: create it "
-        "(aws s3 mb s3://loan-models-prod), or point the stage at yours: python -m "
+        f"bucket {bucket} (MODEL_BUCKET of stage prod) does not exist: create it "
+        f"(aws s3 mb s3://{bucket}), or point the stage at yours: python -m "
         "deployment.configure --bucket B --model NAME --stage prod"
     )
 
