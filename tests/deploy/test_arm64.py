@@ -95,8 +95,11 @@ def test_the_arm64_package_passes_the_size_gate_and_rebuilds_byte_identical(
     assert function["Architectures"] == ["arm64"]
     with zipfile.ZipFile(cached / "layer-deployment.zip") as layer:
         names = layer.namelist()
+        layer.extractall(tmp_path / "layer")
     assert any(n.endswith("-aarch64-linux-gnu.so") for n in names)
     assert not any("x86_64" in n for n in names)
+    in_zip = check_tree(tmp_path / "layer", ARM64)  # the zip itself, as Lambda unpacks it
+    assert in_zip.problems == [] and len(in_zip.files) == len(check_tree(arm64_vendor, ARM64).files)
 
     build_runtime(FLAVORS["lite"], vendor_dir=tmp_path / "vendor", work_dir=tmp_path / "work",
                   arch=ARM64)  # fmt: skip

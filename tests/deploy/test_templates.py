@@ -6,6 +6,9 @@ committed stages have no batch path; `batch_project` switches it on for every st
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +148,23 @@ def test_dev_cloudformation_carries_the_batch_path_and_passes_cfn_lint(
                      if r["Type"] == "AWS::Serverless::Function"]  # fmt: skip
         assert len(functions) == 4
         assert {f["EphemeralStorage"]["Size"] for f in functions} == {flavor.ephemeral_storage_mb}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_a_bare_chalice_package_succeeds_for_every_stage(
+    project: Path, tmp_path: Path, stage: str
+) -> None:
+    """`chalice package --stage S out/` as a Chalice user types it (after make vendor)."""
+    chalice = Path(sys.executable).parent / "chalice"
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run([str(chalice), "package", "--stage", stage, str(tmp_path / "out")],
+                            cwd=project, capture_output=True, text=True, timeout=300,
+                            check=False, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    resources = load(tmp_path / "out" / "sam.json")["Resources"]
+    arch = "arm64" if stage.endswith("arm64") else "x86_64"
+    assert resources["APIHandler"]["Properties"]["Architectures"] == [arch]
+    assert not any(r["Type"].startswith("AWS::SQS") for r in resources.values())
 
 
 @pytest.mark.parametrize("stage", STAGES)
