@@ -278,7 +278,11 @@ class BatchJobs:
         fmt = input_format(source.key)
         if fmt is None:
             raise SplitRefused("not_csv_or_jsonl", "the input must be a .csv or .jsonl file")
-        buffers = self._input_buffers(source)
+        head, buffers = peek(self._input_buffers(source), MAX_HEADER_BYTES)
+        kind = binary_kind(head)
+        if kind is not None:
+            raise SplitRefused("not_text", f"the file is not UTF-8 text (it looks {kind}): "
+                               "decompress it, or save it as UTF-8")  # fmt: skip
         header: list[str] | None = None
         if fmt == "csv":
             try:
@@ -290,10 +294,6 @@ class BatchJobs:
             except HeaderRefused as exc:
                 raise SplitRefused("header_mismatch", exc.reason, exc.problems) from exc
         else:
-            head, buffers = peek(buffers, MAX_HEADER_BYTES)
-            if not _starts_as_text(head):
-                raise SplitRefused("not_text", "the file does not start with UTF-8 text "
-                                   "(a compressed or binary file?)")  # fmt: skip
             offset, buffers = skip_bom(buffers)
         cutter = ChunkCutter(self.settings.rows_per_chunk, offset)
         try:
@@ -584,6 +584,9 @@ class BatchJobs:
             summary |= {"status": "completed_with_failures", "reason": reason}
         else:
             summary["status"] = "completed"
+        if counts["rows"] and not counts["scored"] and not failed:
+            summary["reason"] = ("no row could be scored: every row was rejected (the errors "
+                                 "files say why, row by row)")  # fmt: skip
         meta = dict(meta)
         if "challenger" in meta:
             meta["challenger"] = meta["challenger"] | shadow
@@ -748,15 +751,20 @@ def _same_outcome(current: dict[str, Any], summary: dict[str, Any]) -> bool:
     }
 
 
-def _starts_as_text(head: bytes) -> bool:
-    """UTF-8 text without NUL bytes (a multi-byte character cut at the end is fine)."""
-    if b"\x00" in head:
-        return False
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(head) - 3 and exc.reason == "unexpected end of data"
-    return True
+#: How a file that is not UTF-8 text starts, and what it then is.
+_BINARY_STARTS = ((b"\x1f\x8b", "gzip-compressed"), (b"PK\x03\x04", "a zip archive"),
+                  (b"BZh", "bzip2-compressed"), (b"\xfd7zXZ\x00", "xz-compressed"),
+                  (b"\xff\xfe", "UTF-16 or UTF-32 text"), (b"\xfe\xff", "UTF-16 text"),
+                  (b"\x00\x00\xfe\xff", "UTF-32 text"))  # fmt: skip
+
+
+def binary_kind(head: bytes) -> str | None:
+    """What a file that starts with `head` is when it clearly is not UTF-8 text (a
+    compressed file or UTF-16/32 text), else None: then each line is judged alone."""
+    for start, kind in _BINARY_STARTS:
+        if head.startswith(start):
+            return kind
+    return None
 
 
 def _unreadable(exc: ClientError) -> str | None:

@@ -47,7 +47,7 @@ def split_header(buffers: Iterable[bytes]) -> tuple[bytes, int, Iterator[bytes]]
     head = b""
     for buffer in stream:
         head += buffer
-        newline = head.find(b"\n")
+        newline = head.find(b"\n", 0, MAX_HEADER_BYTES + 1)
         if newline >= 0:
             line = head[:newline].removeprefix(BOM).removesuffix(b"\r")
             return line, newline + 1, _chain(head[newline + 1 :], stream)

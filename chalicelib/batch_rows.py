@@ -84,8 +84,8 @@ def json_number(text: str) -> Any:
     return text
 
 
-def split_line(line: bytes) -> list[str]:
-    """One CSV line's values (quotes removed); Unreadable says what is wrong with it."""
+def line_text(line: bytes) -> str:
+    """A line as text, its line ending removed; Unreadable if it is not a line of text."""
     line = line.removesuffix(b"\r")
     if b"\x00" in line:
         raise Unreadable("contains a NUL byte")
@@ -97,6 +97,16 @@ def split_line(line: bytes) -> list[str]:
         raise Unreadable("not UTF-8 text") from None
     if not text:
         raise Unreadable(EMPTY_LINE)
+    return text
+
+
+def split_line(line: bytes) -> list[str]:
+    """One CSV line's values (quotes removed); Unreadable says what is wrong with it."""
+    return split_text(line_text(line))
+
+
+def split_text(text: str) -> list[str]:
+    """The values of a line of text (quotes removed); Unreadable for a misplaced quote."""
     if '"' not in text:
         return text.split(",")
     values: list[str] = []
@@ -378,14 +388,13 @@ def _values(number: int, line: Line, columns: CsvColumns, parsed: ParsedRows) ->
         parsed.refuse(number, FieldProblem(number, None, TOO_LONG))
         return None
     assert type(line) is bytes
-    if b'"' not in line and line.count(b",") != columns.width - 1:  # without splitting it
-        found = line.count(b",") + 1
-        problem = EMPTY_LINE if not line.removesuffix(b"\r") else (
-            f"expected {columns.width} columns, found {found}")  # fmt: skip
-        parsed.refuse(number, FieldProblem(number, None, problem))
-        return None
     try:
-        values = split_line(line)
+        text = line_text(line)
+        if '"' not in text and text.count(",") != columns.width - 1:  # without splitting it
+            problem = f"expected {columns.width} columns, found {text.count(',') + 1}"
+            parsed.refuse(number, FieldProblem(number, None, problem))
+            return None
+        values = split_text(text)
     except Unreadable as exc:
         column = None if exc.column is None else columns.name(exc.column)
         where = "" if exc.column is None or column else f" in column {exc.column + 1}"
