@@ -275,6 +275,8 @@ def _well_formed(lines: Sequence[Line], columns: CsvColumns) -> ParsedRows | Non
     if b'"' in blob or b"\r" in blob or b"\x00" in blob or not _utf8(blob):
         return None
     rows, width = len(lines), columns.width
+    if blob.count(b",") != rows * (width - 1) or blob.count(b"\n") != rows - 1:
+        return None  # some line has another number of values: no arrays of positions
     data = np.frombuffer(blob, np.uint8)
     separators = np.flatnonzero((data == _COMMA) | (data == _LF))
     if len(separators) != rows * width - 1:
