@@ -24,6 +24,7 @@ from chalicelib.batch_layout import (
     JobOptions,
     job_id,
 )
+from chalicelib.batch_output import Spool
 from chalicelib.config import BatchSettings
 from chalicelib.surfaces import batch_rest, batch_sqs
 
@@ -275,3 +276,15 @@ def test_the_dead_letter_queue_ends_chunks_and_input_events_alike() -> None:
     answer = batch_sqs.dead_letters(lambda: jobs, messages)  # type: ignore[arg-type, return-value]
     assert answer == {"batchItemFailures": []}
     assert jobs.given_up == [chunk, ("loans", "batch/in/a.csv", "abc", 9, None)]
+
+
+def test_a_spool_keeps_small_outputs_in_memory_and_large_ones_in_a_file() -> None:
+    small, large = Spool(limit=100), Spool(limit=100)
+    small.extend([b"a\n", b"b\n"])
+    large.extend([b"x" * 60 + b"\n"] * 3)
+    large.extend([b"tail\n"])
+    assert small.body() == b"a\nb\n" and not Spool()
+    body = large.body()
+    assert not isinstance(body, bytes)  # a temporary file, rewound
+    assert body.read() == (b"x" * 60 + b"\n") * 3 + b"tail\n"
+    large.close()

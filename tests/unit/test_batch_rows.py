@@ -12,7 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.batch_files import BOM, ChunkCutter, HeaderUnreadable, TooLong, line_batches
+from chalicelib.batch_files import (
+    BOM,
+    ChunkCutter,
+    HeaderUnreadable,
+    Line,
+    TooLong,
+    line_batches,
+)
 from chalicelib.batch_files import split_header as split_header_line
 from chalicelib.batch_layout import JobOptions
 from chalicelib.batch_rows import (
@@ -121,7 +128,7 @@ def test_pass_through_and_extra_columns_are_decided_by_the_options() -> None:
 
 def test_each_faulty_csv_line_is_rejected_alone_under_its_number() -> None:
     columns = csv_columns(["id", "n", "c"], JobOptions(("id",)), TINY)
-    lines = [b"1,2.5,A", b'2,"3",B', b"3,1_000,C", b'4,"a"b,C', b'5,"1,2",D\r', b"",
+    lines: list[Line] = [b"1,2.5,A", b'2,"3",B', b"3,1_000,C", b'4,"a"b,C', b'5,"1,2",D\r', b"",
              b'6,7,"open', b"7,\xff,A", b"8,1\r2,A", TooLong(2 << 20), b"9, 3 ,A",
              b"x" * 300 + b",1,A", b"10,1", b"11,0x10,A", b'12,-0.5e3,"A"', b"13,\xd9\xa1,A",
              b"14,1,A\x1f"]  # fmt: skip
@@ -178,7 +185,7 @@ def test_well_formed_batches_are_read_at_once() -> None:
 
 
 def test_json_lines_are_objects_one_per_line() -> None:
-    lines = [b'{"n": 1, "c": "A", "id": "x1"}', b"{not json", b"[1, 2]", b"", b"  \r",
+    lines: list[Line] = [b'{"n": 1, "c": "A", "id": "x1"}', b"{not json", b"[1, 2]", b"", b"  \r",
              b'{"n": 2, "c": "B"}', b'{"n": 3, "c": "C", "id": {"a": 1}}', b'"\xff"',
              TooLong(5 << 20), b'{"n": 1_000, "c": "A", "id": 7}',
              b'{"n": 4, "c": "D", "id": "y", "z": 0}\r']  # fmt: skip
