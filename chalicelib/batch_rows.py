@@ -44,7 +44,7 @@ _PLAIN = re.compile(r'[^",]*')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 _NUMBER_TYPES = frozenset({int, float})
-_COMMA, _LF = ord(","), ord("\n")
+_COMMA, _LF, _CR = ord(","), ord("\n"), ord("\r")
 _NUMBER_ROLE, _TEXT = 1, 2
 #: Bytes a JSON number (with JSON's spaces around it) and the separators may hold.
 _NUMBER_BYTES = np.zeros(256, dtype=bool)
@@ -270,11 +270,12 @@ def _well_formed(lines: Sequence[Line], columns: CsvColumns) -> ParsedRows | Non
     if roles is None or not lines or any(type(line) is not bytes for line in lines):
         return None
     blob = b"\n".join(lines)  # type: ignore[arg-type]
-    if b"\r" in blob:
-        blob = blob.replace(b"\r\n", b"\n").removesuffix(b"\r")
-    if b'"' in blob or b"\r" in blob or b"\x00" in blob or not _utf8(blob):
-        return None
     rows, width = len(lines), columns.width
+    returns = blob.count(b"\r")  # CRLF line endings: each CR just before a line break
+    if returns and (width == 1 or returns != blob.count(b"\r\n") + blob.endswith(b"\r")):
+        return None
+    if b'"' in blob or b"\x00" in blob or not _utf8(blob):
+        return None
     if blob.count(b",") != rows * (width - 1) or blob.count(b"\n") != rows - 1:
         return None  # some line has another number of values: no arrays of positions
     data = np.frombuffer(blob, np.uint8)
@@ -288,6 +289,8 @@ def _well_formed(lines: Sequence[Line], columns: CsvColumns) -> ParsedRows | Non
     if sizes.max() - 1 > MAX_VALUE_CHARS or (width == 1 and sizes.min() == 1):
         return None  # a long value, or an empty line
     role = np.repeat(np.tile(roles, rows), sizes)[: len(data)]
+    if returns:
+        role[data == _CR] = 0  # a line ending's CR is in no value
     matrix = _number_matrix(data[role == _NUMBER_ROLE], rows, int((roles == _NUMBER_ROLE).sum()))
     texts = _texts(data[role == _TEXT], rows, int((roles == _TEXT).sum()))
     if matrix is None or texts is None:
