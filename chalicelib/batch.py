@@ -386,10 +386,11 @@ class BatchJobs:
         summary: dict[str, Any] = {
             "job": layout.job, "status": "failed", "reason": refused.reason, "rows": 0,
             "scored": 0, "rejected": 0, "parts": 0, "failed_parts": [],
-            "input": _input_ref(source.bucket, source.key, source.etag), "model": model,
-            "started": started,
+            "input": _input_ref(source.bucket, source.key, source.etag), "started": started,
             "finished": self._clock(),
         }  # fmt: skip
+        if model is not None:  # none when the job ended before the model was read
+            summary["model"] = model
         if refused.problems:
             summary["problems"] = [{"field": p.field, "problem": p.problem}
                                    for p in refused.problems]  # fmt: skip
