@@ -373,6 +373,7 @@ def test_the_s3_event_path_takes_its_options_from_the_objects_metadata(
     head = boto3.client("s3").head_object(Bucket=batch.bucket, Key=key)
     source = InputObject.from_head(batch.bucket, key, head)
     assert job == job_id(source, options)
+    assert batch.jobs.request(batch.bucket, key) == job  # a POST without options: the same job
 
 
 @pytest.fixture
