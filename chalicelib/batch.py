@@ -394,8 +394,8 @@ class BatchJobs:
         if refused.problems:
             summary["problems"] = [{"field": p.field, "problem": p.problem}
                                    for p in refused.problems]  # fmt: skip
-        self._put_once(layout.summary_key(), summary)
-        self._metrics.job_failed(layout.job, refused.code)
+        if self._put_once(layout.summary_key(), summary):  # a late duplicate event ends nothing
+            self._metrics.job_failed(layout.job, refused.code)
 
     # -- worker --------------------------------------------------------------------
 
@@ -675,14 +675,16 @@ class BatchJobs:
     def _put(self, key: str, body: Any) -> None:
         self._s3.put_object(Bucket=self.settings.bucket, Key=key, Body=body)
 
-    def _put_once(self, key: str, document: dict[str, Any]) -> None:
-        """Create `key` unless it exists (S3 conditional write)."""
+    def _put_once(self, key: str, document: dict[str, Any]) -> bool:
+        """Create `key` unless it exists (S3 conditional write); whether it was created."""
         body = orjson.dumps(document, option=orjson.OPT_INDENT_2)
         try:
             self._s3.put_object(Bucket=self.settings.bucket, Key=key, Body=body, IfNoneMatch="*")
         except ClientError as exc:
             if _code(exc) not in _PRECONDITION | {"ConditionalRequestConflict", "409"}:
                 raise
+            return False
+        return True
 
     def _get(self, key: str) -> bytes:
         body: bytes = self._s3.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()

@@ -248,6 +248,8 @@ def test_a_missing_or_replaced_input_ends_its_job_with_a_reason(
     batch_sqs.input_events(lambda: batch.jobs, [("e3", s3_event(batch.bucket, key, "0" * 32, 5))])
     missing = batch.jobs.progress(job_id(gone))
     assert missing["status"] == "failed" and "S3 404" in missing["reason"]
+    batch_sqs.input_events(lambda: batch.jobs, events[1:])  # a late duplicate of a done job
+    assert batch.jobs.progress(job_id(second))["status"] == "completed"
 
 
 class Forbidding:
