@@ -36,10 +36,12 @@ SERVE_ARGS = $(strip $(call serve_option,MODEL,--model) $(call serve_option,LABE
 serve: venv
 	$(PY) -m localdev.stack $(SERVE_ARGS)
 
-# Score a file locally as Lambda would: make batch [INPUT=file.csv|.jsonl] [WORKERS=2] [ROWS=100000]
+# Score a file locally as Lambda would: make batch [INPUT=file.csv|.jsonl] [WORKERS=2]
+# [ROWS=100000] [PASS_THROUGH=application_id,...] [IGNORE_EXTRA=1]
 batch: venv
-	$(PY) -m localdev.batch $(if $(INPUT),--input $(INPUT)) $(if $(WORKERS),--workers $(WORKERS)) \
-	  $(if $(ROWS),--rows $(ROWS))
+	@$(PY) -m localdev.batch $(if $(INPUT),--input "$(INPUT)") $(if $(WORKERS),--workers $(WORKERS)) \
+	  $(if $(ROWS),--rows $(ROWS)) $(if $(PASS_THROUGH),--pass-through "$(PASS_THROUGH)") \
+	  $(if $(filter-out 0,$(IGNORE_EXTRA)),--ignore-extra-columns)
 
 test: venv
 	$(PY) -m pytest

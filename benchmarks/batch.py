@@ -1,7 +1,8 @@
-"""Batch scoring benchmark: per-worker rows/s, a 1,000,000-row local run, peak memory,
-and a projection of wall time and cost per million rows on Lambda.
+"""Batch scoring benchmark: per-worker rows/s, a 1,000,000-row local run, peak memory
+(also on hostile files: benchmarks.batch_memory), and a projection of wall time and
+cost per million rows on Lambda.
 
-    python -m benchmarks.batch [--rows 1000000] [--workers 2]
+    python -m benchmarks.batch [--rows 1000000] [--workers 2] [--skip-million] [--skip-memory]
 
 Per-worker throughput is measured in a separate process (moto, serving S3 and SQS,
 runs in this one): range GET, parse, validate, predict and write one 50,000-row chunk,
@@ -16,7 +17,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse
-import json
 import multiprocessing
 import queue
 import statistics
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import orjson
 
 from benchmarks.stats import p50_p99
 from chalicelib.config import Settings
@@ -36,8 +37,8 @@ from localdev.servers import MotoServer
 from localdev.stack import DEMO_DIR, ensure_demo_model, publish_demo
 
 CHUNK_ROWS = 50_000
-TARGET_ROWS_PER_S = 20_000
-TARGET_MILLION_S = 120
+TARGET_ROWS_PER_S = 50_000
+TARGET_MILLION_S = 30
 TARGET_MB = 200
 
 # Prices (USD, us-east-1) as given in issues 11 and 19, November 2026; not re-checked
@@ -100,7 +101,8 @@ def _split_child(env: dict[str, str], bucket: str, key: str, out: Any) -> None:
     out.put((time.perf_counter() - started, peak_rss_mb()))
 
 
-def _in_child(target: Any, *args: Any) -> Any:
+def in_child(target: Any, *args: Any) -> Any:
+    """`target(*args, out)` in a fresh (spawned) process; what it put on `out`."""
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
     process = context.Process(target=target, args=(*args, out))
@@ -133,25 +135,35 @@ def measure_worker(env: dict[str, str], fmt: str, path: Path) -> WorkerRate:
     build_batch_jobs(settings).start(batch.bucket, key)
     message = sqs.receive_message(QueueUrl=queues.chunks)["Messages"][0]
     sqs.delete_message(QueueUrl=queues.chunks, ReceiptHandle=message["ReceiptHandle"])
-    walls, cpus, peak = _in_child(_score_child, env, message["Body"])
+    walls, cpus, peak = in_child(_score_child, env, message["Body"])
     return WorkerRate(fmt, CHUNK_ROWS, walls, cpus, peak)
 
 
 def _first_rows(path: Path, rows: int, fmt: str) -> bytes:
-    import csv
-
-    with path.open(newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        lines = [next(reader) for _ in range(rows)]
+    """The first `rows` rows of the demo CSV, as CSV or as the same records in JSONL."""
+    with path.open("rb") as handle:
+        lines = [handle.readline() for _ in range(rows + 1)]
     if fmt == "csv":
-        return ("\n".join(",".join(r) for r in [header, *lines]) + "\n").encode()
-    from chalicelib.batch_files import parse_csv
+        return b"".join(lines)
+    header = lines[0].decode().rstrip("\r\n").split(",")
+    return b"".join(_json_line(header, line) + b"\n" for line in lines[1:])
+
+
+def _json_line(header: list[str], line: bytes) -> bytes:
+    from chalicelib.batch_rows import json_number
     from modelops.loan_schema import categorical_fields
 
-    raw = [",".join(r).encode() for r in lines]
-    records = parse_csv(raw, header, set(categorical_fields())).records
-    return "".join(json.dumps(r) + "\n" for r in records).encode()
+    text = set(categorical_fields())
+    values = line.decode().rstrip("\r\n").split(",")
+    return orjson.dumps({name: value if name in text else json_number(value)
+                         for name, value in zip(header, values, strict=True)})  # fmt: skip
+
+
+def sample_rows() -> tuple[bytes, bytes, bytes]:
+    """The demo CSV's header, its first row, and that row as a JSON line."""
+    with demo_input(100_000).open("rb") as handle:
+        header, row = (handle.readline().rstrip(b"\r\n") for _ in range(2))
+    return header, row, _json_line(header.decode().split(","), row)
 
 
 def http_seconds_per_request(records: int = 1000, runs: int = 20) -> float:
@@ -265,7 +277,11 @@ def arm64_total(costs: dict[str, float]) -> float:
     return costs["total"] - costs["compute"] * (1 - ARM64_RATIO)
 
 
-def run_batch_benchmarks(rows: int, workers: int, skip_million: bool = False) -> None:
+def run_batch_benchmarks(
+    rows: int, workers: int, skip_million: bool = False, skip_memory: bool = False
+) -> None:
+    from benchmarks import batch_memory
+
     ensure_demo_model(DEMO_DIR)
     sample = demo_input(100_000)
     with MotoServer() as server:
@@ -284,8 +300,15 @@ def run_batch_benchmarks(rows: int, workers: int, skip_million: bool = False) ->
             key = f"{settings.batch.input_prefix}{path.name}"
             again = f"{key.removesuffix('.csv')}-again.csv"  # another job: split it afresh
             boto3.client("s3").upload_file(str(path), settings.batch.bucket, again)
-            split = _in_child(_split_child, env, settings.batch.bucket, again)
+            split = in_child(_split_child, env, settings.batch.bucket, again)
+        memory = None
+        if not skip_memory:
+            memory = batch_memory.measure(env, batch_memory.hostile_files(*sample_rows()),
+                                          in_child)  # fmt: skip
     print_tables(rates, million, split, http_s)
+    if memory is not None:
+        csv_rate = next(r for r in rates if r.fmt == "csv")
+        batch_memory.print_table(memory, csv_rate.peak_mb)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,8 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--skip-million", action="store_true")
+    parser.add_argument("--skip-memory", action="store_true", help="no hostile-file rows")
     args = parser.parse_args(argv)
-    run_batch_benchmarks(args.rows, args.workers, args.skip_million)
+    run_batch_benchmarks(args.rows, args.workers, args.skip_million, args.skip_memory)
     return 0
 
 

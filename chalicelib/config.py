@@ -265,8 +265,8 @@ class BatchSettings:
     input_prefix: str = "batch/in/"
     output_prefix: str = "batch/out/"
     queues: BatchQueues = BatchQueues()
-    # 50,000 rows take ~1.6 s of CPU here (32 µs/row, benchmarks.batch): ~11 s on a
-    # 256 MB Lambda (0.145 vCPU), well under a 60 s worker timeout; parts stay ~11 MB.
+    # 50,000 rows take ~0.9 s of CPU here (18 µs/row, benchmarks.batch): ~7 s on a
+    # 256 MB Lambda (0.145 vCPU), well under a 60 s worker timeout; parts stay ~12 MB.
     rows_per_chunk: int = 50_000
     # Rows parsed, validated and predicted at once: bounds a worker's memory.
     predict_rows: int = 5_000

@@ -3,8 +3,9 @@
 python -m deployment.batch_setup --stage S [--notification-only]
 
 - creates the stage's three queues, or brings their settings back: visibility 6x the
-  consuming function's timeout, the chunk queue redriven to the dead-letter queue after
-  3 receives, S3 allowed to send to the input-events queue (its queue policy);
+  consuming function's timeout, the chunk and input-events queues redriven to the
+  dead-letter queue after 3 receives, S3 allowed to send to the input-events queue
+  (its queue policy);
 - sets what Chalice leaves off its event source mappings: `FunctionResponseTypes:
   [ReportBatchItemFailures]` on all three (every handler answers `batchItemFailures`;
   without it Lambda ignores the answer and deletes the whole batch) and the chunk
@@ -78,7 +79,9 @@ def ensure_queues(sqs: Any, stack: BatchStack) -> dict[str, str]:
         "VisibilityTimeout": str(chunks.visibility_timeout_s),
         "RedrivePolicy": json.dumps(redrive)})  # fmt: skip
     events = stack.input_events
-    events_arn = _queue(sqs, events.name, {"VisibilityTimeout": str(events.visibility_timeout_s)})
+    events_arn = _queue(sqs, events.name, {
+        "VisibilityTimeout": str(events.visibility_timeout_s),
+        "RedrivePolicy": json.dumps(redrive)})  # fmt: skip
     url = sqs.get_queue_url(QueueName=events.name)["QueueUrl"]
     policy = s3_may_send(stack, events_arn, account=events_arn.split(":")[4])
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})

@@ -128,6 +128,9 @@ QUEUE_IDS = {"chunks": "BatchChunkQueue", "dead_letters": "BatchDeadLetterQueue"
 TERRAFORM_QUEUES = {"chunks": "batch_chunks", "dead_letters": "batch_dead_letters",
                     "input_events": "batch_input_events"}  # fmt: skip
 PARTIAL_BATCH = ["ReportBatchItemFailures"]  # every batch handler returns batchItemFailures
+# Queues whose poison messages go to the one batch dead-letter queue after MAX_RECEIVES:
+# chunks (the handler marks the part failed) and input events (it ends the job `failed`).
+REDRIVEN = ("chunks", "input_events")
 
 
 def _roles(stack: BatchStack) -> dict[str, BatchQueue]:
@@ -146,8 +149,9 @@ def s3_may_send(stack: BatchStack, queue_arn: Any, account: Any) -> Template:
 
 
 def batch_queues(stack: BatchStack, log_groups: bool) -> Template:
-    """The batch path for CloudFormation: the three queues (chunk queue redriven to the
-    dead-letter queue after MAX_RECEIVES, visibility 6x each consumer's timeout), S3 allowed
+    """The batch path for CloudFormation: the three queues (chunk and input-events queues
+    redriven to the dead-letter queue after MAX_RECEIVES, visibility 6x each consumer's
+    timeout), S3 allowed
     to send to the input-events queue, and on each SQS event source what Chalice can't
     set: the queue by reference (created before the mapping), partial batch responses
     and, on the chunk mapping, the maximum concurrency. Names each handler's function as
@@ -159,7 +163,7 @@ def batch_queues(stack: BatchStack, log_groups: bool) -> Template:
     for role, queue in _roles(stack).items():
         properties: Template = {"QueueName": queue.name,
                                 "VisibilityTimeout": queue.visibility_timeout_s}  # fmt: skip
-        if role == "chunks":
+        if role in REDRIVEN:
             properties["RedrivePolicy"] = {
                 "deadLetterTargetArn": {"Fn::GetAtt": [QUEUE_IDS["dead_letters"], "Arn"]},
                 "maxReceiveCount": MAX_RECEIVES}  # fmt: skip
@@ -199,7 +203,7 @@ def terraform_batch_queues(stack: BatchStack) -> Template:
             "name": queue.name,
             "visibility_timeout_seconds": queue.visibility_timeout_s,
         }
-        if role == "chunks":
+        if role in REDRIVEN:
             dlq = TERRAFORM_QUEUES["dead_letters"]
             queue_tf["redrive_policy"] = (
                 f"${{jsonencode({{deadLetterTargetArn = aws_sqs_queue.{dlq}.arn, "

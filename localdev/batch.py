@@ -1,14 +1,17 @@
-"""`make batch INPUT=file.csv [WORKERS=N] [ROWS=100000]`: score a file as Lambda would.
+"""`make batch INPUT=file.csv [WORKERS=N] [ROWS=100000] [PASS_THROUGH=id,...] [IGNORE_EXTRA=1]`:
+score a file as Lambda would.
 
 1. starts moto (S3 and SQS over HTTP, in this process) and publishes the demo model
    (trained first if needed) where the `dev` stage reads it;
-2. creates the chunk queue (dead-letter queue after 3 receives) and the input-events
-   queue, with the bucket's S3 -> SQS notification on the input prefix;
-3. uploads the file: the S3 event reaches the splitter handler through SQS;
+2. creates the chunk queue and the input-events queue (both sent to the dead-letter
+   queue after 3 receives), with the bucket's S3 -> SQS notification on the input prefix;
+3. uploads the file, with the job's options as the object's metadata (the S3-event
+   convention): the S3 event reaches the splitter handler through SQS;
 4. runs N worker processes that long-poll the chunk queue and call the Chalice handler
    with Lambda's SQS event shape, deleting only the messages it did not report failed;
    the dead-letter queue is polled into its handler the same way;
-5. prints progress, then downloads the results into a new folder next to the input.
+5. prints progress, then the outcome (a failed job's reason and the columns at fault)
+   and downloads the results into a new folder next to the input.
 
 Without INPUT it first writes a demo file of synthetic applications to artifacts/.
 """
@@ -34,12 +37,15 @@ from typing import Any
 import boto3
 import orjson
 
+from chalicelib.batch_layout import InputObject, InvalidOptions, JobOptions, input_format, job_id
 from chalicelib.config import APP_NAME, BatchQueues, Settings
 from chalicelib.errors import NotFound
 from deployment.batch_stack import batch_environment
+from deployment.cli import OneLineParser
 from deployment.stages import stage_environment
 from localdev.servers import MotoServer, s3_env
 from localdev.stack import DEMO_DIR, ensure_demo_model, publish_demo
+from modelops.cli_errors import UserMistake, fail
 from project_paths import PROJECT_DIR
 
 #: Lambda's SQS event source mapping retries a message this often before the DLQ.
@@ -66,9 +72,11 @@ class Queues:
 
 
 def create_queues(
-    sqs: Any, names: BatchQueues, visibility_timeout: int, max_receives: int = MAX_RECEIVES
-) -> Queues:
-    """The chunk queue with its redrive policy, its DLQ and the input-events queue."""
+    sqs: Any, names: BatchQueues, visibility_timeout: int, max_receives: int = MAX_RECEIVES,
+    events_visibility: int | None = None,
+) -> Queues:  # fmt: skip
+    """The chunk and input-events queues (visibility `visibility_timeout`, or
+    `events_visibility` for input events), both redriven to the one dead-letter queue."""
 
     def create(name: str, **attributes: str) -> tuple[str, str]:
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
@@ -80,7 +88,10 @@ def create_queues(
     chunks, chunks_arn = create(
         names.chunks, VisibilityTimeout=str(visibility_timeout), RedrivePolicy=redrive.decode()
     )
-    events, events_arn = create(names.input_events)
+    visibility = str(visibility_timeout if events_visibility is None else events_visibility)
+    events, events_arn = create(
+        names.input_events, VisibilityTimeout=visibility, RedrivePolicy=redrive.decode()
+    )
     return Queues(chunks, chunks_arn, dlq, dlq_arn, events, events_arn)
 
 
@@ -253,6 +264,8 @@ def wait_for_summary(
 
 
 def show_progress(state: dict[str, Any], seconds: float) -> None:
+    if state["status"] == "failed":  # ended before any row: the outcome line says why
+        return
     done = state["scored"] + state["rejected"]
     total = state["rows"] or 1
     rate = done / seconds if seconds else 0.0
@@ -317,18 +330,22 @@ def write_demo_csv(path: Path, rows: int, columns: list[str], seed: int = 99) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="make batch", description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", type=Path, help="a .csv or .jsonl file (default: demo)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the demo file")
     parser.add_argument("--rows-per-chunk", type=int, default=None)
+    parser.add_argument("--pass-through", default="", help="columns copied into every "
+                        "output and error line, comma-separated (e.g. application_id)")  # fmt: skip
+    parser.add_argument("--ignore-extra-columns", action="store_true",
+                        help="ignore columns that are not model fields")  # fmt: skip
     parser.add_argument("--stage", default="dev")
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args(argv)
-    path = (args.input or demo_input(args.rows)).resolve()
-    if not path.is_file():
-        print(f"error: {path} is not a file", file=sys.stderr)
-        return 1
+    try:
+        path, options = _checked(args)
+    except UserMistake as exc:
+        return fail(str(exc))
     with MotoServer() as server:
         env = local_env(server.url, args.stage)
         if args.rows_per_chunk:
@@ -336,14 +353,46 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(env)
         ensure_demo_model(DEMO_DIR)
         publish_demo(DEMO_DIR, args.stage, "1")
-        summary, target, peaks = run_job(env, path, args.workers, args.timeout)
-    print(f"\n==> {summary['status']}: {summary['scored']:,} scored, "
-          f"{summary['rejected']:,} rejected of {summary['rows']:,} rows; "
-          f"model {summary['model']['name']} v{summary['model']['version']}")  # fmt: skip
+        summary, target, peaks = run_job(env, path, args.workers, args.timeout, options)
+    print(f"\n{outcome(summary)}")
     if peaks:
         print(f"==> peak memory per worker: {max(peaks):.0f} MB")
     print(f"==> results: {target}")
     return 0 if summary["status"] == "completed" else 1
+
+
+def _checked(args: argparse.Namespace) -> tuple[Path, JobOptions]:
+    """The input file and the job's options; UserMistake says which variable to fix."""
+    for value, variable, option in ((args.workers, "WORKERS", "--workers"),
+                                    (args.rows, "ROWS", "--rows")):  # fmt: skip
+        if value < 1:
+            raise UserMistake(f"{variable}={value} ({option}) must be 1 or more")
+    names = tuple(name.strip() for name in args.pass_through.split(",") if name.strip())
+    try:
+        options = JobOptions(names, args.ignore_extra_columns)
+    except InvalidOptions as exc:
+        raise UserMistake(f"PASS_THROUGH= (--pass-through): {exc}") from None
+    if args.input is not None and not args.input.is_file():
+        raise UserMistake(f"INPUT={args.input} (--input) is not a file: give a .csv or "
+                          ".jsonl file, or leave INPUT out for the demo file")  # fmt: skip
+    if args.input is not None and input_format(args.input.name) is None:
+        raise UserMistake(f"INPUT={args.input} (--input) must end in .csv or .jsonl")
+    return (args.input or demo_input(args.rows)).resolve(), options
+
+
+def outcome(summary: dict[str, Any]) -> str:
+    """The job's end as `make batch` prints it: counts, and the reason when it did not
+    complete cleanly (with the columns at fault)."""
+    line = (f"==> {summary['status']}: {summary['scored']:,} scored, "
+            f"{summary['rejected']:,} rejected of {summary['rows']:,} rows")  # fmt: skip
+    model = summary.get("model")
+    if model:
+        line += f"; model {model['name']} v{model['version']}"
+    if summary.get("reason"):
+        line += f"\n==> reason: {summary['reason']}"
+    for problem in summary.get("problems", []):
+        line += f"\n    {problem['field'] or 'header'}: {problem['problem']}"
+    return line
 
 
 def _shown(path: Path) -> Path:
@@ -352,9 +401,12 @@ def _shown(path: Path) -> Path:
 
 
 def run_job(
-    env: dict[str, str], path: Path, workers: int, timeout: float
-) -> tuple[dict[str, Any], Path, list[float]]:
-    """Upload `path` and score it with `workers` processes; (summary, results, peaks)."""
+    env: dict[str, str], path: Path, workers: int, timeout: float,
+    options: JobOptions | None = None,
+) -> tuple[dict[str, Any], Path, list[float]]:  # fmt: skip
+    """Upload `path` (`options` as its metadata) and score it with `workers` processes;
+    (summary, results, peaks)."""
+    options = options or JobOptions()
     import app
     from chalicelib.wiring import build_batch_jobs
 
@@ -363,13 +415,14 @@ def run_job(
     s3, sqs = boto3.client("s3"), boto3.client("sqs")
     if batch.bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
         s3.create_bucket(Bucket=batch.bucket)
-    queues = create_queues(sqs, batch.queues, visibility_timeout=60)
+    queues = create_queues(sqs, batch.queues, visibility_timeout=60, events_visibility=10)
     notify_on_input(s3, batch.bucket, batch.input_prefix, queues.input_events_arn)
     key = f"{batch.input_prefix}{path.name}"
     print(
         f"==> uploading {path.name} ({path.stat().st_size / 1e6:.1f} MB) to s3://{batch.bucket}/{key}"
     )
-    s3.upload_file(str(path), batch.bucket, key)
+    s3.upload_file(str(path), batch.bucket, key,
+                   ExtraArgs={"Metadata": options.to_metadata()})  # fmt: skip
     jobs = build_batch_jobs(settings)
     # The functions' own output (EMF metrics, JSON log lines: CloudWatch's on Lambda) goes
     # to files, so the console shows the progress bar.
@@ -380,14 +433,16 @@ def run_job(
         open(log_dir / "splitter.log", "a") as splitter_log,
     ):
         print(f"==> splitting (input event -> splitter handler); {workers} worker process(es)")
-        with contextlib.redirect_stdout(splitter_log):
-            job = _split(sqs, queues, app.start_batch_jobs, jobs, batch.bucket, key)
-        print(f"==> job {job}; the functions' metrics and logs: {_shown(log_dir)}/")
 
         def dead_letters() -> None:
             with contextlib.redirect_stdout(splitter_log):
                 poll_once(sqs, queues.dead_letters, queues.dead_letters_arn,
                           app.fail_batch_chunks, batch_size=10, wait_seconds=0)  # fmt: skip
+
+        with contextlib.redirect_stdout(splitter_log):
+            job = _split(sqs, queues, app.start_batch_jobs, jobs, (batch.bucket, key, options),
+                         dead_letters)  # fmt: skip
+        print(f"==> job {job}; the functions' metrics and logs: {_shown(log_dir)}/")
 
         summary = wait_for_summary(jobs, job, dead_letters, timeout, show_progress)
     target = results_dir(path, job)
@@ -395,14 +450,18 @@ def run_job(
     return summary, target, pool.peaks
 
 
-def _split(sqs: Any, queues: Queues, handler: Any, jobs: Any, bucket: str, key: str) -> str:
-    """Deliver input events to the splitter handler until the job for `key` exists."""
+def _split(
+    sqs: Any, queues: Queues, handler: Any, jobs: Any, upload: tuple[str, str, JobOptions],
+    dead_letters: Callable[[], None],
+) -> str:  # fmt: skip
+    """Deliver input events to the splitter handler (and dead letters to theirs, so an
+    input that fails every attempt ends its job) until the job of `upload` exists."""
+    bucket, key, options = upload
     head = boto3.client("s3").head_object(Bucket=bucket, Key=key)
-    from chalicelib.batch_layout import job_id
-
-    job = job_id(key, head["ETag"])
-    for _ in range(60):
+    job = job_id(InputObject.from_head(bucket, key, head), options)
+    for _ in range(600):
         poll_once(sqs, queues.input_events, queues.input_events_arn, handler, wait_seconds=1)
+        dead_letters()
         try:
             jobs.progress(job)
         except NotFound:  # not split yet

@@ -3,7 +3,9 @@
     batch_job_split        BatchJobs, BatchJobRows, BatchJobChunks (Count)
                            by (Service, Stage, Model, Version, Engine)
     batch_job_failed       BatchJobFailures (Count) by (Service, Stage, ErrorCode):
-                           not_csv_or_jsonl | header_unreadable | header_mismatch
+                           not_csv_or_jsonl | not_text | header_unreadable |
+                           header_mismatch | input_unreadable | input_replaced |
+                           options_invalid | split_failed
     batch_chunk_scored     BatchChunks, BatchRows, BatchRowsScored, BatchRowsRejected
                            (Count), BatchRowsPerSecond (Count/Second), BatchChunkSeconds
                            (Seconds), and the part's prediction summary (as a request's
@@ -15,19 +17,19 @@
                            BatchChallengerFailures (Count), by (Service, Stage, Model,
                            Version, ChallengerVersion)
 
-Cardinality: as the request metrics (versions are the pinned ones; three error codes).
+Cardinality: as the request metrics (versions are the pinned ones; eight error codes).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.observability import names
 from chalicelib.observability.emf import Directive, MetricWriter
 from chalicelib.observability.rollout import CHALLENGER_VERSION
-from chalicelib.observability.telemetry import _never_raises, prediction_summary
+from chalicelib.observability.telemetry import _never_raises
 
 _CHUNK_UNITS = {
     "BatchChunks": names.COUNT,
@@ -85,12 +87,12 @@ class BatchMetrics:
         job: str,
         part: int,
         model: Mapping[str, str],
-        labels: Sequence[str],
         counts: tuple[int, int],
         seconds: float,
-        predictions: Sequence[Any],
+        summary: Mapping[str, float],
     ) -> None:
-        """`counts` is (scored, rejected); `model` has name, version and engine."""
+        """`counts` is (scored, rejected); `model` has name, version and engine;
+        `summary` is the part's prediction summary (`prediction_summary`'s metrics)."""
         scored, rejected = counts
         rows = scored + rejected
         rate = rows / seconds if seconds > 0 else 0.0
@@ -100,7 +102,6 @@ class BatchMetrics:
             "BatchChunkSeconds": round(seconds, 6),
         }  # fmt: skip
         directives = [Directive(_CHUNK_UNITS, [names.MODEL_DIMENSIONS])]
-        summary = prediction_summary(labels, predictions)
         if summary:
             units = {n: names.COUNT if n.startswith(names.LABEL_METRIC_PREFIX) else names.NONE
                      for n in summary}  # fmt: skip

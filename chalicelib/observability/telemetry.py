@@ -11,6 +11,7 @@ import functools
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -185,22 +186,24 @@ def prediction_summary(labels: Sequence[str], predictions: Sequence[Any]) -> dic
     """Metric values for one batch of predictions (empty when there is nothing to count):
     predicted-label counts and the mean top probability (classification, binary,
     multilabel), or mean/min/max per regression output. Label and output names come
-    from the manifest's answers, never from a client, so the metric names stay bounded."""
+    from the manifest's answers, never from a client, so the metric names stay bounded.
+    Written for speed (a batch part sums 50,000 rows): C-level counting and max."""
     known = set(labels)
     counts = dict.fromkeys(labels, 0)
-    tops: list[float] = []
+    rows = [p for p in predictions if type(p) is dict or isinstance(p, Mapping)]
+    chosen = Counter(label for p in rows
+                     if "labels" not in p and type(label := p.get("label")) is str)  # fmt: skip
+    for p in rows:
+        if "labels" in p and isinstance(p["labels"], list):
+            chosen.update(label for label in p["labels"] if type(label) is str)
+    for label, n in chosen.items():
+        if type(label) is str and label in known:
+            counts[label] += n
+    tops = [float(max(found.values())) for p in rows if (found := p.get("probabilities"))
+            and (type(found) is dict or isinstance(found, Mapping))]  # fmt: skip
     numbers: dict[str, list[float]] = {}
-    for prediction in predictions:
-        if not isinstance(prediction, Mapping):
-            continue
-        chosen = prediction.get("labels", [prediction.get("label")])
-        for label in chosen if isinstance(chosen, list) else []:
-            if isinstance(label, str) and label in known:
-                counts[label] += 1
-        probabilities = prediction.get("probabilities")
-        if isinstance(probabilities, Mapping) and probabilities:
-            tops.append(max(float(p) for p in probabilities.values()))
-        values = prediction.get("values")
+    for p in rows:
+        values = p.get("values")
         for name, value in values.items() if isinstance(values, Mapping) else ():
             if isinstance(value, int | float) and math.isfinite(value):
                 numbers.setdefault(str(name), []).append(float(value))

@@ -10,22 +10,24 @@ from urllib.parse import urlsplit
 import orjson
 
 from chalicelib.batch import BatchJobs
-from chalicelib.batch_layout import input_format
+from chalicelib.batch_layout import InvalidOptions, JobOptions, input_format
 from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.surfaces.rest import HttpAnswer, answer, json_answer
 
 
 def start(jobs: Callable[[], BatchJobs], raw_body: bytes | None) -> HttpAnswer:
-    """POST /batch {"input": "s3://<bucket>/<input prefix>...csv|jsonl"} -> 202 {"job"}:
-    the job is queued for the splitter (GET /batch/{job} says "queued", then "running")."""
+    """POST /batch {"input": "s3://<bucket>/<input prefix>...csv|jsonl"[, "pass_through":
+    ["application_id", ...]][, "ignore_extra_columns": true]} -> 202 {"job"}: the job is
+    queued for the splitter (GET /batch/{job} says "queued", then "running"). Without
+    options the object's metadata convention applies, as for an S3 event."""
 
     def produce() -> dict[str, Any]:
         batch = jobs()
         if not batch.settings.queues.declared:  # the stage's config names no batch queues
             raise NotFound("This stage has no batch path (no batch queues are configured).")
-        bucket, key = _input_location(raw_body, batch.settings.bucket,
-                                      batch.settings.input_prefix)  # fmt: skip
-        return {"job": batch.request(bucket, key)}
+        body = _body(raw_body)
+        bucket, key = _input_location(body, batch.settings.bucket, batch.settings.input_prefix)
+        return {"job": batch.request(bucket, key, _options(body))}
 
     result = answer(produce)
     return json_answer(202, orjson.loads(result.body)) if result.status == 200 else result
@@ -36,12 +38,31 @@ def progress(jobs: Callable[[], BatchJobs], job: str) -> HttpAnswer:
     return answer(lambda: jobs().progress(_job_id(job)))
 
 
-def _input_location(raw_body: bytes | None, bucket: str, prefix: str) -> tuple[str, str]:
-    expected = f'"input" must be "s3://{bucket}/{prefix}<name>.csv" (or .jsonl)'
+_KEYS = ("input", "pass_through", "ignore_extra_columns")
+
+
+def _body(raw_body: bytes | None) -> Any:
     try:
-        body = orjson.loads(raw_body or b"")
+        return orjson.loads(raw_body or b"")
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest("The body is not valid JSON.", code="invalid_json") from exc
+
+
+def _options(body: dict[str, Any]) -> JobOptions | None:
+    """The request's job options, or None when it gives none."""
+    if any(key not in _KEYS for key in body):
+        raise InvalidRequest(f"The body takes {', '.join(map(repr, _KEYS))} only.",
+                             code="invalid_options")  # fmt: skip
+    if "pass_through" not in body and "ignore_extra_columns" not in body:
+        return None
+    try:
+        return JobOptions.from_json(body)
+    except InvalidOptions as exc:
+        raise InvalidRequest(f"The options are not usable: {exc}.", code="invalid_options") from exc
+
+
+def _input_location(body: Any, bucket: str, prefix: str) -> tuple[str, str]:
+    expected = f'"input" must be "s3://{bucket}/{prefix}<name>.csv" (or .jsonl)'
     url = body.get("input") if type(body) is dict else None
     if type(url) is not str:
         raise InvalidRequest(f"The body must be a JSON object; {expected}.")

@@ -15,7 +15,7 @@ from urllib.parse import unquote_plus
 import orjson
 
 from chalicelib.batch import BatchJobs
-from chalicelib.batch_layout import Chunk, input_format
+from chalicelib.batch_layout import Chunk, JobOptions, input_format
 
 logger = logging.getLogger(__name__)
 
@@ -35,16 +35,26 @@ def score_chunks(jobs: Callable[[], BatchJobs], messages: Iterable[Message]) -> 
 
 
 def dead_letters(jobs: Callable[[], BatchJobs], messages: Iterable[Message]) -> dict[str, Any]:
-    """Mark each dead-lettered chunk failed so its job completes."""
+    """The batch dead-letter queue takes both queues' poison messages: a chunk is marked
+    failed so its job completes; an input event that never split ends its job `failed`
+    with the last recorded cause."""
     failures: list[str] = []
     for message_id, body in messages:
         try:
-            chunk = Chunk.from_json(body)
+            chunk: Chunk | None = Chunk.from_json(body)
         except (ValueError, TypeError):
-            logger.error("dead letter %s is not a chunk message; dropped", message_id)
-            continue
+            chunk = None
         try:
-            jobs().give_up(chunk)
+            if chunk is not None:
+                jobs().give_up(chunk)
+                continue
+            inputs = _created_objects(body)
+            if not inputs:
+                logger.error("dead letter %s is neither a chunk nor an input event; dropped",
+                             message_id)  # fmt: skip
+            for created in inputs:
+                if _ours(jobs(), created):
+                    jobs().give_up_input(*created)
         except Exception:
             logger.exception("dead letter %s not recorded", message_id)
             failures.append(message_id)
@@ -57,18 +67,21 @@ def input_events(jobs: Callable[[], BatchJobs], messages: Iterable[Message]) -> 
     failures: list[str] = []
     for message_id, body in messages:
         try:
-            for bucket, key in _created_objects(body):
-                batch = jobs()
-                ours = bucket == batch.settings.bucket
-                if ours and key.startswith(batch.settings.input_prefix) and input_format(key):
-                    batch.start(bucket, key)
+            for created in _created_objects(body):
+                if _ours(jobs(), created):
+                    jobs().start(*created)
         except Exception:
             logger.exception("input event %s failed", message_id)
             failures.append(message_id)
     return _failures(failures)
 
 
-def _created_objects(body: str) -> list[tuple[str, str]]:
+Created = tuple[str, str, str | None, int | None, JobOptions | None]
+
+
+def _created_objects(body: str) -> list[Created]:
+    """(bucket, key, ETag, size, options) of each object an input event announces; the
+    options only when a POST /batch request gave them (else the object's metadata)."""
     try:
         event: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -77,12 +90,26 @@ def _created_objects(body: str) -> list[tuple[str, str]]:
     if type(event) is not dict or event.get("Event") == "s3:TestEvent":
         return []
     if type(event.get("input")) is dict:  # queued by POST /batch
-        return [(str(event["input"]["bucket"]), str(event["input"]["key"]))]
-    return [
-        (record["s3"]["bucket"]["name"], unquote_plus(record["s3"]["object"]["key"]))
-        for record in event.get("Records", [])
-        if str(record.get("eventName", "")).startswith("ObjectCreated")
-    ]
+        source = event["input"]
+        options = event.get("options")
+        return [(str(source["bucket"]), str(source["key"]), source.get("etag"),
+                 source.get("size"),
+                 JobOptions.from_json(options) if type(options) is dict else None)]  # fmt: skip
+    created: list[Created] = []
+    for record in event.get("Records", []):
+        if str(record.get("eventName", "")).startswith("ObjectCreated"):
+            found = record["s3"]["object"]
+            created.append((record["s3"]["bucket"]["name"], unquote_plus(found["key"]),
+                            found.get("eTag"), found.get("size"), None))  # fmt: skip
+    return created
+
+
+def _ours(batch: BatchJobs, created: Created) -> bool:
+    """An object of this stage's bucket and input prefix with a batch file extension."""
+    bucket, key = created[0], created[1]
+    settings = batch.settings
+    return bucket == settings.bucket and key.startswith(settings.input_prefix) and (
+        input_format(key) is not None)  # fmt: skip
 
 
 def _failures(message_ids: list[str]) -> dict[str, Any]:

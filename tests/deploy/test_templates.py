@@ -90,16 +90,18 @@ def test_prod_cloudformation_with_api_key_passes_cfn_lint(
 def check_cloudformation_batch_path(
     resources: dict[str, Any], stack: BatchStack, policy: dict[str, Any]
 ) -> None:
-    """The stage's queues (DLQ redrive, visibility 6x the consumer's timeout), S3 allowed
+    """The stage's queues (chunks and input events redriven to the DLQ, visibility 6x the
+    consumer's timeout), S3 allowed
     to send input events, and each handler named as chalice deploy names it, subscribed
     to its queue by reference with partial batch responses, with the stage policy."""
     queues = {r["Properties"]["QueueName"]: (name, r["Properties"])
               for name, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}  # fmt: skip
     assert set(queues) == {q.name for q in stack.queues}
-    _, chunks = queues[stack.chunks.name]
     dlq_id, _ = queues[stack.dead_letters.name]
-    assert chunks["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
-                                       "maxReceiveCount": MAX_RECEIVES}  # fmt: skip
+    for redriven in (stack.chunks, stack.input_events):  # both end in the one DLQ's handler
+        assert queues[redriven.name][1]["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+            "maxReceiveCount": MAX_RECEIVES}  # fmt: skip
     for queue in stack.queues:
         queue_id, properties = queues[queue.name]
         assert properties["VisibilityTimeout"] == 6 * queue.timeout_s
@@ -264,9 +266,10 @@ def test_terraform_output_carries_log_retention_and_ephemeral_storage(
     by_name = {q["name"]: (key, q) for key, q in queues["aws_sqs_queue"].items()}
     assert set(by_name) == {q.name for q in stack.queues}
     dlq_key, _ = by_name[stack.dead_letters.name]
-    assert by_name[stack.chunks.name][1]["redrive_policy"] == (
-        f"${{jsonencode({{deadLetterTargetArn = aws_sqs_queue.{dlq_key}.arn, "
-        f"maxReceiveCount = {MAX_RECEIVES}}})}}")  # fmt: skip
+    for redriven in (stack.chunks, stack.input_events):
+        assert by_name[redriven.name][1]["redrive_policy"] == (
+            f"${{jsonencode({{deadLetterTargetArn = aws_sqs_queue.{dlq_key}.arn, "
+            f"maxReceiveCount = {MAX_RECEIVES}}})}}")  # fmt: skip
     [(events_key, policy)] = queues["aws_sqs_queue_policy"].items()
     assert policy["queue_url"] == f"${{aws_sqs_queue.{events_key}.id}}"
     assert "s3.amazonaws.com" in policy["policy"]

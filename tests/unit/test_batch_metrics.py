@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.batch_output import PredictionTally
 from chalicelib.challenger import ComparisonTotals, compare
 from chalicelib.observability import MetricWriter
 from chalicelib.observability.batch import BatchMetrics
@@ -22,7 +23,10 @@ def test_a_chunk_line_carries_counts_rate_and_the_parts_prediction_summary() -> 
     metrics, lines = _metrics()
     predictions = [{"label": "A", "probabilities": {"A": 0.75, "B": 0.25}},
                    {"label": "B", "probabilities": {"A": 0.25, "B": 0.75}}] * 5  # fmt: skip
-    metrics.chunk_scored("job-1", 4, MODEL, ["A", "B"], (10, 2), 0.5, predictions)
+    tally = PredictionTally(["A", "B"])
+    tally.add(predictions[:3])  # batch by batch: the part's summary adds up
+    tally.add(predictions[3:])
+    metrics.chunk_scored("job-1", 4, MODEL, (10, 2), 0.5, tally.summary())
 
     document = check_emf(lines[0])
     assert metric_values(document) == {
@@ -38,7 +42,7 @@ def test_a_chunk_line_carries_counts_rate_and_the_parts_prediction_summary() -> 
 
 def test_a_chunk_of_only_rejected_rows_has_no_prediction_metrics() -> None:
     metrics, lines = _metrics()
-    metrics.chunk_scored("job-1", 0, MODEL, ["A"], (0, 3), 0.0, [])
+    metrics.chunk_scored("job-1", 0, MODEL, (0, 3), 0.0, PredictionTally(["A"]).summary())
     values = metric_values(check_emf(lines[0]))
     assert (values["BatchRowsRejected"], values["BatchRowsPerSecond"]) == (3, 0.0)
     assert not [name for name in values if name.startswith("Predicted")]
@@ -87,3 +91,10 @@ def test_totals_of_parts_equal_the_comparison_of_the_whole() -> None:
     assert ComparisonTotals().summary() == {
         "rows": 0, "agreement_rate": None, "mean_abs_probability_diff": None,
     }  # fmt: skip
+
+
+def test_a_regression_parts_summary_is_the_mean_min_and_max_of_all_its_batches() -> None:
+    tally = PredictionTally([])
+    tally.add([{"values": {"loss": 1.0}}, {"values": {"loss": 3.0}}])
+    tally.add([{"values": {"loss": 8.0}}])
+    assert tally.summary() == {"PredictedMean": 4.0, "PredictedMin": 1.0, "PredictedMax": 8.0}
