@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import NoReturn
 
-from modelops.cli_errors import USER_MISTAKE_EXIT
+from modelops.cli_errors import OneLineParser
 from project_paths import PROJECT_DIR
 
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad option prints `error: ...` alone (no usage block), exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(USER_MISTAKE_EXIT, f"error: {message} (--help lists the options)\n")
+__all__ = ["OneLineParser", "stage_parser"]
 
 
 def stage_parser(prog: str, doc: str) -> OneLineParser:

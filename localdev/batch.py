@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse
 import multiprocessing
@@ -362,21 +362,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _checked(args: argparse.Namespace) -> tuple[Path, JobOptions]:
-    """The input file and the job's options; UserMistake says which variable to fix."""
-    for value, variable, option in ((args.workers, "WORKERS", "--workers"),
-                                    (args.rows, "ROWS", "--rows")):  # fmt: skip
+    """The input file and the job's options; UserMistake says which option to fix."""
+    for value, option in ((args.workers, "--workers"), (args.rows, "--rows")):
         if value < 1:
-            raise UserMistake(f"{variable}={value} ({option}) must be 1 or more")
+            raise UserMistake(f"{option}={value} must be 1 or more")
     names = tuple(name.strip() for name in args.pass_through.split(",") if name.strip())
     try:
         options = JobOptions(names, args.ignore_extra_columns)
     except InvalidOptions as exc:
-        raise UserMistake(f"PASS_THROUGH= (--pass-through): {exc}") from None
+        raise UserMistake(f"--pass-through=: {exc}") from None
     if args.input is not None and not args.input.is_file():
-        raise UserMistake(f"INPUT={args.input} (--input) is not a file: give a .csv or "
-                          ".jsonl file, or leave INPUT out for the demo file")  # fmt: skip
+        raise UserMistake(f"--input={args.input} is not a file: give a .csv or .jsonl file, "
+                          "or leave --input out for the demo file")  # fmt: skip
     if args.input is not None and input_format(args.input.name) is None:
-        raise UserMistake(f"INPUT={args.input} (--input) must end in .csv or .jsonl")
+        raise UserMistake(f"--input={args.input} must end in .csv or .jsonl")
     return (args.input or demo_input(args.rows)).resolve(), options
 
 

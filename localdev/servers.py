@@ -220,6 +220,11 @@ class ChaliceLocal:
             self.process.kill()
             self.process.wait(timeout=10)
 
+    def kill(self) -> None:
+        """End the process now (a second Ctrl-C: no waiting)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+
     def __enter__(self) -> Self:
         return self.start()
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is imported
 
 import argparse
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +31,9 @@ from typing import Any
 import boto3
 
 from chalicelib.bundle_layout import is_model_name
+from chalicelib.tasks import TASKS
 from deployment.stages import stage_location
+from localdev.model_peek import model_output
 from localdev.own_model import (
     OwnModel,
     example_bodies,
@@ -50,8 +53,19 @@ from localdev.servers import (
     port_in_use,
     s3_env,
 )
-from modelops.cli_errors import OTHER_FAILURE_EXIT, USER_MISTAKE_EXIT, UserMistake, fail
-from modelops.publish_inputs import check_model_file
+from modelops.cli_errors import (
+    OTHER_FAILURE_EXIT,
+    USER_MISTAKE_EXIT,
+    OneLineParser,
+    UserMistake,
+    fail,
+)
+from modelops.publish_inputs import (
+    check_model_file,
+    read_features,
+    read_labels,
+    read_preprocessing,
+)
 from project_paths import PROJECT_DIR
 
 DEMO_DIR = PROJECT_DIR / "artifacts" / "demo"
@@ -126,10 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserMistake as exc:
         return fail(str(exc))
 
-    _stop_on_signals()
+    at_once: list[Callable[[], None]] = []  # what a second Ctrl-C still does
+    _stop_on_signals(at_once)
     s3 = MotoServer(args.s3_port)
     api: ChaliceLocal | None = None
     with tempfile.TemporaryDirectory(prefix="keras-serve-") as scratch:
+        at_once.append(partial(shutil.rmtree, scratch, ignore_errors=True))
         try:
             s3.start()
             print(f"==> moto S3 server on {s3.url}", flush=True)
@@ -146,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"==> starting chalice local (stage {args.stage})", flush=True)
             api = ChaliceLocal(args.stage, env, port=args.api_port or None, quiet=False,
                                project_dir=project_dir)  # fmt: skip
+            at_once.insert(0, api.kill)
             api.start()
             print("\n" + banner(api.url), flush=True)
             while api.process is not None and api.process.poll() is None:
@@ -170,14 +187,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m localdev.stack", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stage", default="dev", help="the stage whose bucket (and engine) "
                         "is used")  # fmt: skip
     parser.add_argument("--s3-port", type=int, default=5000, help="0: any free port")
     parser.add_argument("--api-port", type=int, default=8000, help="0: any free port")
     parser.add_argument("--version", default="1", help="bundle version to publish")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--model", type=Path, help="your .keras/.h5 model (default: the demo)")
+    which.add_argument("--model", help="your .keras/.h5 model (default: the demo)")
     which.add_argument("--demo-dir", type=Path, default=DEMO_DIR,
                        help="the demo's own folder: a trained demo, or empty to train one "
                        "(default artifacts/demo); never your model's folder")  # fmt: skip
@@ -194,21 +211,48 @@ DEMO_FILES = ("model.keras", "preprocessing.json", "labels.json", "metrics.json"
 
 
 def _own_model(args: argparse.Namespace) -> OwnModel | None:
-    """The user's model from the arguments, its file and name checked; None: the demo."""
+    """The user's model from the arguments, every one checked (the file, the name, what
+    modelops.publish will read) before any server starts; None: the demo."""
     options = ("name", "labels", "task", "features", "preprocessing", "outputs")
     if args.model is None:
         given = [f"--{o}" for o in options if getattr(args, o) is not None]
         if given:
-            raise UserMistake(f"{', '.join(given)} describe your model: give it with --model "
-                              "(make serve MODEL=path/to/model.keras)")  # fmt: skip
+            verb = "describes" if len(given) == 1 else "describe"
+            raise UserMistake(f"{', '.join(given)} {verb} your model, but no --model= is given: "
+                              "add --model=path/to/model.keras")  # fmt: skip
         return None
-    check_model_file(args.model)
-    name = args.name if args.name is not None else name_from_file(args.model)
+    if not args.model.strip():
+        raise UserMistake("--model= is empty: give the path of your .keras or .h5 model file "
+                          "(or leave it out to serve the demo)")  # fmt: skip
+    path = Path(args.model)
+    check_model_file(path)
+    name = args.name if args.name is not None else name_from_file(path)
     if not is_model_name(name):
-        raise UserMistake(f"--name {name!r} (NAME=) is not a valid model name: use 1-128 letters, "
+        raise UserMistake(f"--name={name} is not a valid model name: use 1-128 letters, "
                           "digits, '.', '_' or '-', starting with a letter or digit")  # fmt: skip
+    if args.task is not None and args.task not in TASKS:
+        raise UserMistake(f"--task={args.task} is not one of {', '.join(TASKS)}")
+    read_labels(args.labels)
+    read_labels(args.outputs, "--outputs")
+    read_preprocessing(args.preprocessing)
+    read_features(args.features)
+    if args.labels is None and args.task in (None, *(t for t in TASKS if TASKS[t].probabilistic)):
+        _ask_for_labels(path)
     values = {o: getattr(args, o) for o in options if o != "name"}
-    return OwnModel(args.model.resolve(), name, **values)
+    return OwnModel(path.resolve(), name, **values)
+
+
+def _ask_for_labels(path: Path) -> None:
+    """A classifier served without labels would answer `0, 1, 2, ...`: ask what they are."""
+    output = model_output(path)
+    classes = output.classes if output is not None else None
+    if classes is None:
+        return
+    numbers = ",".join(str(i) for i in range(classes))
+    order = "negative first" if output is not None and output.units == 1 else "in output order"
+    raise UserMistake(f"what are the {classes} classes of {path.name} called? give "
+                      f"--labels=name1,...,name{classes} ({order}), or --labels={numbers} "
+                      "to serve the class numbers")  # fmt: skip
 
 
 def _demo_dir(path: Path) -> Path:
@@ -219,10 +263,10 @@ def _demo_dir(path: Path) -> Path:
         return path
     missing = [name for name in DEMO_FILES if not (path / name).is_file()]
     if missing:
-        raise UserMistake(f"--demo-dir {path} holds files but not a trained demo (no "
+        raise UserMistake(f"--demo-dir={path} holds files but not a trained demo (no "
                           f"{', '.join(missing)}), so nothing is trained into it: leave "
-                          "--demo-dir out, or serve your own model with --model "
-                          "(make serve MODEL=path/to/model.keras)")  # fmt: skip
+                          "--demo-dir out, or serve your own model with "
+                          "--model=path/to/model.keras")  # fmt: skip
     return path
 
 
@@ -238,8 +282,7 @@ def _check_stage(stage: str) -> None:
 
 def _check_ports_free(s3_port: int, api_port: int) -> None:
     """Both fixed ports can be bound now (0 means any free port)."""
-    for port, variable, option in ((s3_port, "S3_PORT", "--s3-port"),
-                                   (api_port, "API_PORT", "--api-port")):  # fmt: skip
+    for port, option in ((s3_port, "--s3-port"), (api_port, "--api-port")):
         if not port:
             continue
         try:
@@ -248,9 +291,10 @@ def _check_ports_free(s3_port: int, api_port: int) -> None:
         except ServerError:
             taken = True
         if taken:
-            raise UserMistake(f"port {port} on {HOST} is already in use: free it or pass "
-                              f"{variable}=<another port> (python -m localdev.stack: "
-                              f"{option}; 0 picks a free one)")  # fmt: skip
+            raise UserMistake(
+                f"port {port} on {HOST} is already in use: free it or pass "
+                f"{option}=<another port> (0 picks a free one)"
+            )
 
 
 def _publish_own(
@@ -293,12 +337,22 @@ class _PublishFailed(Exception):
         self.code = code
 
 
-def _stop_on_signals() -> None:
-    """Ctrl-C and `kill` both stop the stack, even where SIGINT started out ignored
-    (a background job of a non-interactive shell)."""
+def _stop_on_signals(at_once: list[Callable[[], None]]) -> None:
+    """Ctrl-C and `kill` stop the stack, even where SIGINT started out ignored (a
+    background job of a non-interactive shell). Another one while stopping ends this
+    process at once and quietly: moto is a thread of it; `chalice local` (in its own
+    session) is killed and the scratch folder removed first."""
 
     def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, again)
+        signal.signal(signal.SIGTERM, again)
         raise KeyboardInterrupt
+
+    def again(signum: int, frame: object) -> None:
+        for step in at_once:
+            step()
+        sys.stdout.flush()
+        os._exit(0)
 
     signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)

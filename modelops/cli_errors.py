@@ -6,14 +6,22 @@
     S3Failure              S3 failed for another reason (exit 1; also one line)
 
 `s3_errors(bucket)` turns botocore's exceptions into these, so a missing credential,
-bucket or endpoint reads as what to do rather than as a stack trace.
+bucket or endpoint reads as what to do rather than as a stack trace. `OneLineParser` makes
+argparse's usage errors the same one line. When the command came through `make`, its
+recipe exports MAKE_VARIABLES (`--model=MODEL --labels=LABELS ...`) and every error line
+names the make variables instead of the options (`TASK=regression`, not `--task regression`),
+so messages write an option with its value as `--task=regression`.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 #: argparse's own exit code for usage errors; the tools use it for every user mistake.
 USER_MISTAKE_EXIT = 2
@@ -33,9 +41,56 @@ class S3Failure(Exception):
 
 
 def fail(message: str, code: int = USER_MISTAKE_EXIT) -> int:
-    """Print the one `error: ...` line to stderr; return the exit code."""
-    print(f"error: {message}", file=sys.stderr)
+    """Print the one `error: ...` line to stderr (in make's words when run by make);
+    return the exit code."""
+    print(f"error: {for_make_users(message)}", file=sys.stderr)
     return code
+
+
+def make_variables() -> dict[str, str]:
+    """Option -> make variable of the command running now, from the recipe's
+    MAKE_VARIABLES (`--model=MODEL ...`); empty outside make."""
+    pairs = (item.partition("=") for item in os.environ.get("MAKE_VARIABLES", "").split())
+    return {option: variable for option, _, variable in pairs if option.startswith("--")}
+
+
+def for_make_users(message: str) -> str:
+    """`message` with each option make sets written as its variable: `--task=x` and
+    `--task` both read `TASK=x` / `TASK=`; options make does not set stay as they are."""
+    for option, variable in sorted(make_variables().items(), key=lambda kv: -len(kv[0])):
+        message = re.sub(rf"(?<![\w-]){re.escape(option)}(?![\w-])=?", f"{variable}=", message)
+    return message
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one `error: ...` line (no usage block), exit 2,
+    naming make's variable when the command came through make."""
+
+    def error(self, message: str) -> NoReturn:
+        via_make = bool(make_variables())
+        hint = "make help lists the variables" if via_make else "--help lists the options"
+        print(f"error: {for_make_users(_plain(message))} ({hint})", file=sys.stderr)
+        self.exit(USER_MISTAKE_EXIT)
+
+
+def _plain(message: str) -> str:
+    """argparse's wording for a bad value, as what to give instead."""
+    bad = re.fullmatch(r"argument ([^:]+): invalid (\w+) value: '(.*)'", message)
+    if bad:
+        option, kind, value = bad.groups()
+        wanted = {"int": "a whole number", "float": "a number"}.get(kind, f"a valid {kind}")
+        return f"{_option(option)}={value} is not {wanted}"
+    choice = re.fullmatch(r"argument ([^:]+): invalid choice: '(.*)' \(choose from (.*)\)",
+                          message)  # fmt: skip
+    if choice:
+        option, value, choices = choice.groups()
+        return f"{_option(option)}={value} is not one of {choices.replace(chr(39), '')}"
+    return message
+
+
+def _option(spelling: str) -> str:
+    """`--s3-port` from argparse's `--s3-port` or `-p/--s3-port`."""
+    return spelling.split("/")[-1]
 
 
 @contextmanager

@@ -47,7 +47,14 @@ from modelops.bundle_admin import (
     list_versions,
     promote,
 )
-from modelops.cli_errors import OTHER_FAILURE_EXIT, S3Failure, UserMistake, fail, s3_errors
+from modelops.cli_errors import (
+    OTHER_FAILURE_EXIT,
+    OneLineParser,
+    S3Failure,
+    UserMistake,
+    fail,
+    s3_errors,
+)
 from modelops.publish_inputs import (
     check_model_file,
     read_feature_stats,
@@ -226,7 +233,7 @@ def detect_task(model: Any, units: int) -> Task:
         return task_named("binary" if units == 1 else "multilabel")
     raise PublishError(
         f"cannot tell the model's task from its output ({units} unit(s), final activation "
-        f"{activation or 'unknown'}): for numeric outputs pass --task regression; for "
+        f"{activation or 'unknown'}): for numeric outputs pass --task=regression; for "
         "probabilities end the model with a softmax (classification) or sigmoid (binary, "
         "multilabel) layer"
     )
@@ -333,7 +340,7 @@ def _report_engines(bundle: BuiltBundle) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point; returns the exit code (2: a user mistake, one line said)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m modelops.publish", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help=".keras or legacy .h5 file")
     parser.add_argument("--name", help="model name, e.g. loan-grade; its prefix is models/<name>")
     parser.add_argument("--version", help="bundle version, e.g. 1 or 2026-11-24")

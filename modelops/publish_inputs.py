@@ -12,17 +12,39 @@ from chalicelib.engines.registry import ENGINES
 from chalicelib.manifest import FeatureStats, ManifestError, PreprocessingSpec
 from modelops.cli_errors import UserMistake
 
+#: The first bytes of each model format: a .keras file is a zip archive, a .h5 file HDF5.
+MODEL_SIGNATURES = {".keras": (b"PK\x03\x04", "a zip archive"),
+                    ".h5": (b"\x89HDF\r\n\x1a\n", "an HDF5 file")}  # fmt: skip
+
 
 def check_model_file(path: Path) -> None:
-    """The model must be a readable .keras or legacy .h5 file."""
+    """The model must be a readable .keras or legacy .h5 file: a path that is missing,
+    a directory, or a file of another kind each gets its own message."""
     suffixes = ENGINES["keras"].suffixes
-    if not path.is_file():
-        raise UserMistake(f"--model {path}: no such file; give the path of your model file")
+    if path.is_dir():
+        inside = sorted(p.name for p in path.iterdir() if p.is_file() and p.suffix in suffixes)[:3]
+        hint = f" (it holds {', '.join(inside)})" if inside else ""
+        raise UserMistake(f"--model={path} is a directory: give the model file itself{hint}")
+    if not path.exists():
+        raise UserMistake(f"--model={path}: no such file; give the path of your model file")
     if path.suffix not in suffixes:
         raise UserMistake(
-            f"--model {path}: not a Keras model file; save it as {' or '.join(suffixes)}"
+            f"--model={path}: not a Keras model file; save it as {' or '.join(suffixes)}"
         )
-    _readable(path, "--model")
+    head = _head(path, "--model")
+    signature, kind = MODEL_SIGNATURES.get(path.suffix, (b"", ""))
+    if not head.startswith(signature):
+        found = "text" if _is_text(head) else "not one"
+        raise UserMistake(f"--model={path} is not a model file: a {path.suffix} model is {kind} "
+                          f"(Keras's model.save writes it), this is {found}")  # fmt: skip
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\0" not in head
 
 
 def read_labels(value: str | None, option: str = "--labels") -> list[str] | None:
@@ -33,7 +55,7 @@ def read_labels(value: str | None, option: str = "--labels") -> list[str] | None
     if value.endswith(".json") or Path(value).is_file():
         data = read_json(Path(value), option)
         if not isinstance(data, list) or not all(isinstance(x, str | int) for x in data):
-            raise UserMistake(f'{option} {value}: must hold a JSON list of names, e.g. ["A", "B"]')
+            raise UserMistake(f'{option}={value}: must hold a JSON list of names, e.g. ["A", "B"]')
         return [str(label) for label in data]
     names = [label.strip() for label in value.split(",") if label.strip()]
     if not names:
@@ -67,7 +89,7 @@ def _read_train_output[T](
         return parse(read_json(Path(path), option))
     except ManifestError as exc:
         raise UserMistake(
-            f"{option} {path}: {exc}; write it as modelops.train does ({shape})"
+            f"{option}={path}: {exc}; write it as modelops.train does ({shape})"
         ) from exc
 
 
@@ -84,7 +106,7 @@ def read_features(value: str | None) -> list[str] | dict[str, list[str]] | None:
             raise UserMistake(f"--features: not valid JSON ({_where(exc)})") from exc
     else:
         data = read_json(Path(value), "--features")
-    shown = "--features" if inline else f"--features {value}"
+    shown = "--features" if inline else f"--features={value}"
     if _names(data):
         return list(data)
     if isinstance(data, dict) and data and all(_names(v) for v in data.values()):
@@ -105,28 +127,29 @@ def read_metrics(path: str | None) -> dict[str, Any] | None:
         return None
     data = read_json(Path(path), "--metrics")
     if not isinstance(data, dict):
-        raise UserMistake(f'--metrics {path}: must hold a JSON object, e.g. {{"accuracy": 0.9}}')
+        raise UserMistake(f'--metrics={path}: must hold a JSON object, e.g. {{"accuracy": 0.9}}')
     return data
 
 
 def read_json(path: Path, option: str) -> Any:
     """Parse `path` as JSON; a missing, unreadable or malformed file is a UserMistake."""
     if not path.is_file():
-        raise UserMistake(f"{option} {path}: no such file")
+        raise UserMistake(f"{option}={path}: no such file")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise UserMistake(f"{option} {path}: cannot read it ({exc.strerror})") from exc
+        raise UserMistake(f"{option}={path}: cannot read it ({exc.strerror})") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UserMistake(f"{option} {path}: not valid JSON ({_where(exc)}); fix the file") from exc
+        raise UserMistake(f"{option}={path}: not valid JSON ({_where(exc)}); fix the file") from exc
 
 
-def _readable(path: Path, option: str) -> None:
+def _head(path: Path, option: str) -> bytes:
+    """The file's first bytes; an unreadable file is a UserMistake."""
     try:
         with path.open("rb") as handle:
-            handle.read(1)
+            return handle.read(512)
     except OSError as exc:
-        raise UserMistake(f"{option} {path}: cannot read it ({exc.strerror})") from exc
+        raise UserMistake(f"{option}={path}: cannot read it ({exc.strerror})") from exc
 
 
 def _where(exc: ValueError) -> str:

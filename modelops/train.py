@@ -11,7 +11,6 @@ Metrics describe the data ("CSV, 12,345 rows"), never its path: they are public.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -29,7 +28,7 @@ from chalicelib.manifest import (
     NumericFeature,
     PreprocessingSpec,
 )
-from modelops.cli_errors import fail
+from modelops.cli_errors import OneLineParser, fail
 from modelops.dataset import DatasetError, read_loans
 from modelops.demo_data import generate, write_csv
 from modelops.loan_schema import GRADE_COLUMN, categorical_fields, labels, numeric_fields, schema
@@ -148,7 +147,7 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m modelops.train", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, help="CSV in the cleaned layout (default: demo)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--rows", type=int, default=50_000, help="demo rows")
@@ -156,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     if args.data and not args.data.is_file():
-        return fail(f"--data {args.data}: no such file; give a CSV in the cleaned layout")
+        return fail(f"--data={args.data}: no such file; give a CSV in the cleaned layout")
     print(f"==> {'reading ' + str(args.data) if args.data else 'generating demo data'}",
           flush=True)  # fmt: skip
     try:

@@ -114,7 +114,7 @@ def test_a_port_in_use_is_reported_before_any_work(
     option: str, variable: str, tmp_path: Path
 ) -> None:
     model = tmp_path / "model.keras"
-    model.write_bytes(b"not opened before the ports are checked")
+    model.write_bytes(b"PK\x03\x04 a zip header, not opened before the ports are checked")
     with socket.socket() as taken:
         taken.bind((HOST, 0))
         taken.listen(1)
@@ -126,7 +126,7 @@ def test_a_port_in_use_is_reported_before_any_work(
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"error: port {port} on 127.0.0.1 is already in use: free it or pass "
-        f"{variable}=<another port> (python -m localdev.stack: {option}; 0 picks a free one)"
+        f"{option}=<another port> (0 picks a free one)"
     )
     assert result.stdout == ""  # no server started, nothing converted or trained
 
@@ -136,7 +136,7 @@ def test_make_serve_passes_the_variables_given_on_its_command_line(tmp_path: Pat
     (WSL sets one) does not: an invalid name would be refused before the ports."""
     model = tmp_path / "my models" / "model.keras"
     model.parent.mkdir()
-    model.write_bytes(b"not opened before the ports are checked")
+    model.write_bytes(b"PK\x03\x04 a zip header, not opened before the ports are checked")
     with socket.socket() as taken:
         taken.bind((HOST, 0))
         taken.listen(1)
@@ -151,7 +151,7 @@ def test_make_serve_passes_the_variables_given_on_its_command_line(tmp_path: Pat
     assert result.returncode != 0
     assert result.stderr.splitlines()[0] == (
         f"error: port {port} on 127.0.0.1 is already in use: free it or pass "
-        "S3_PORT=<another port> (python -m localdev.stack: --s3-port; 0 picks a free one)"
+        "S3_PORT=<another port> (0 picks a free one)"
     )
 
 
@@ -160,13 +160,13 @@ def test_a_missing_model_file_is_one_error_line(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        f"error: --model {tmp_path / 'nope.keras'}: no such file; give the path of your model file"
+        f"error: --model={tmp_path / 'nope.keras'}: no such file; give the path of your model file"
     )
 
 
-def test_a_publish_refusal_is_one_line_and_stops_the_s3_server(tmp_path: Path) -> None:
+def test_a_bad_labels_value_is_refused_before_any_server_starts(tmp_path: Path) -> None:
     model = tmp_path / "model.keras"
-    model.write_bytes(b"labels are read before the model is opened")
+    model.write_bytes(b"PK\x03\x04 labels are read before any server starts")
     result = subprocess.run([*STACK, "--model", str(model), "--labels", ",", "--s3-port", "0",
                              "--api-port", "0"], cwd=PROJECT_DIR, capture_output=True, text=True,
                             timeout=120)  # fmt: skip
@@ -174,6 +174,18 @@ def test_a_publish_refusal_is_one_line_and_stops_the_s3_server(tmp_path: Path) -
     assert result.stderr.strip().splitlines() == [
         "error: --labels: give comma-separated names (A,B,C) or a JSON file"
     ]
+    assert result.stdout == ""  # no moto server, nothing converted
+
+
+def test_a_publish_refusal_is_one_line_and_stops_the_s3_server(tmp_path: Path) -> None:
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"PK\x03\x04 a zip header, then nothing Keras can load")
+    result = subprocess.run([*STACK, "--model", str(model), "--labels", "a,b", "--s3-port", "0",
+                             "--api-port", "0"], cwd=PROJECT_DIR, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot publish {model}: ")
     [port] = re.findall(r"moto S3 server on http://127\.0\.0\.1:(\d+)", result.stdout)
     assert not port_in_use(int(port))
 
@@ -186,9 +198,9 @@ def test_a_folder_that_is_not_the_demos_is_never_trained_into(tmp_path: Path) ->
                             cwd=PROJECT_DIR, capture_output=True, text=True,
                             timeout=60)  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr.startswith(f"error: --demo-dir {tmp_path} holds files but not a "
+    assert result.stderr.startswith(f"error: --demo-dir={tmp_path} holds files but not a "
                                     "trained demo")  # fmt: skip
-    assert "MODEL=" in result.stderr and result.stdout == ""
+    assert "--model=" in result.stderr and result.stdout == ""
     assert _hashes(tmp_path) == before
 
 

@@ -88,7 +88,7 @@ def test_a_linear_output_needs_a_task_and_logits_are_not_probabilities(
     tmp_path: Path, fresh_bucket: str
 ) -> None:
     path = tiny_model("logits", tmp_path / "logits.keras")
-    with pytest.raises(PublishError, match=r"cannot tell .* pass --task regression"):
+    with pytest.raises(PublishError, match=r"cannot tell .* pass --task=regression"):
         build_bundle(path, name="logits", version="1")
     with pytest.raises(PublishError, match="not classification probabilities") as refused:
         build_bundle(path, name="logits", version="1", task="classification")

@@ -57,7 +57,7 @@ def run(module: str, *args: str | Path, env: dict[str, str]) -> subprocess.Compl
 def files(tmp_path: Path) -> Path:
     """A model file (not a real model: every check before converting passes on it)
     and well-formed and malformed JSON inputs."""
-    (tmp_path / "model.keras").write_bytes(b"PK not a real model")
+    (tmp_path / "model.keras").write_bytes(b"PK\x03\x04 not a real model")
     (tmp_path / "model.onnx").write_bytes(b"onnx")
     (tmp_path / "labels.json").write_text('["A", "B"]')
     (tmp_path / "broken.json").write_text('{"accuracy": 0.9,')
@@ -74,7 +74,7 @@ def publish_args(files: Path, *extra: str, name: str = "loan-grade") -> list[str
 # say "cannot reach S3" instead of the expected line.
 OFFLINE_MISTAKES = [
     (["--model", "{f}/missing.keras", "--name", "loan-grade", "--version", "3", "--stage", "dev"],
-     "--model {f}/missing.keras: no such file"),
+     "--model={f}/missing.keras: no such file"),
     (["--model", "{f}/model.onnx", "--name", "loan-grade", "--version", "3", "--stage", "dev"],
      "not a Keras model file"),
     (["--model", "{f}/model.keras", "--name", "loan-grade", "--version", "v 2/beta", "--stage",
@@ -89,15 +89,15 @@ OFFLINE_MISTAKES = [
     (["--model", "{f}/model.keras", "--name", "a/b", "--version", "3", "--bucket", "b"],
      "--name 'a/b' is not a valid model name"),
     (["--model", "{f}/model.keras", "--name", "loan-grade", "--version", "3", "--stage", "dev",
-      "--labels", "{f}/missing-labels.json"], "--labels {f}/missing-labels.json: no such file"),
+      "--labels", "{f}/missing-labels.json"], "--labels={f}/missing-labels.json: no such file"),
     (["--model", "{f}/model.keras", "--name", "loan-grade", "--version", "3", "--stage", "dev",
       "--labels", "{f}/object.json"], "must hold a JSON list of names"),
     (["--model", "{f}/model.keras", "--name", "loan-grade", "--version", "3", "--stage", "dev",
-      "--metrics", "{f}/broken.json"], "--metrics {f}/broken.json: not valid JSON (line 1"),
+      "--metrics", "{f}/broken.json"], "--metrics={f}/broken.json: not valid JSON (line 1"),
     (["--model", "{f}/model.keras", "--name", "loan-grade", "--version", "3", "--stage", "dev",
-      "--preprocessing", "{f}/bad-spec.json"], "--preprocessing {f}/bad-spec.json: malformed"),
+      "--preprocessing", "{f}/bad-spec.json"], "--preprocessing={f}/bad-spec.json: malformed"),
     (["--model", "{f}/model.keras", "--name", "loan-grade", "--version", "3", "--stage", "dev",
-      "--features", "{f}/object.json"], "--features {f}/object.json: must hold a JSON list"),
+      "--features", "{f}/object.json"], "--features={f}/object.json: must hold a JSON list"),
     (["--model", "{f}/model.keras", "--name", "loan-grade", "--version", "3", "--stage", "dev",
       "--prefix", "x"], "--prefix goes with --bucket"),
     (["--name", "loan-grade", "--stage", "dev"], "publishing needs --model, --version"),
@@ -208,7 +208,7 @@ def test_a_real_model_goes_to_its_own_prefix(published: PublishedModel) -> None:
 
 @pytest.mark.parametrize(
     ("content", "says"),
-    [(None, "--data {p}: no such file"), ("a,b\n1,2\n", "{p}: missing columns")],
+    [(None, "--data={p}: no such file"), ("a,b\n1,2\n", "{p}: missing columns")],
 )
 def test_training_data_mistakes(tmp_path: Path, content: str | None, says: str) -> None:
     data = tmp_path / "loans.csv"

@@ -21,8 +21,11 @@ from localdev import batch as local_batch
     ],
 )
 def test_a_variable_mistake_is_one_error_line_naming_it(
-    argv: list[str], variable: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+    argv: list[str], variable: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("MAKE_VARIABLES", "--input=INPUT --workers=WORKERS --rows=ROWS "
+                       "--pass-through=PASS_THROUGH")  # fmt: skip
     argv = [str(Path(__file__)) if a == "__FILE__" else a for a in argv]
     assert local_batch.main(argv) == 2
     out, err = capsys.readouterr()

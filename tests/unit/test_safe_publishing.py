@@ -278,21 +278,21 @@ def test_bad_labels_files(tmp_path: Path, content: str | bytes | None, says: str
         path.write_text(content)
     with pytest.raises(UserMistake) as refused:
         read_labels(str(path))
-    assert str(refused.value).startswith(f"--labels {path}: {says}")
+    assert str(refused.value).startswith(f"--labels={path}: {says}")
 
 
 def test_bad_preprocessing_features_and_metrics(tmp_path: Path) -> None:
     path = tmp_path / "x.json"
     path.write_text(json.dumps({"numeric": [{"name": "a", "mean": 0, "std": 0}]}))
-    with pytest.raises(UserMistake, match=r"--preprocessing .*malformed preprocessing spec"):
+    with pytest.raises(UserMistake, match=r"--preprocessing=.*malformed preprocessing spec"):
         read_preprocessing(str(path))
     path.write_text('{"numeric": [{"name": "a", "mean": 0, "std": 0}], "categorical": []}')
     with pytest.raises(UserMistake, match="needs a finite mean and a finite std > 0"):
         read_preprocessing(str(path))
-    with pytest.raises(UserMistake, match=r"--features .*must hold a JSON list of names"):
+    with pytest.raises(UserMistake, match=r"--features=.*must hold a JSON list of names"):
         read_features(str(path))
     path.write_text("[1, 2]")
-    with pytest.raises(UserMistake, match=r"--metrics .*must hold a JSON object"):
+    with pytest.raises(UserMistake, match=r"--metrics=.*must hold a JSON object"):
         read_metrics(str(path))
 
 
@@ -302,5 +302,14 @@ def test_the_model_file_must_exist_and_be_keras(tmp_path: Path) -> None:
     (tmp_path / "model.onnx").write_bytes(b"x")
     with pytest.raises(UserMistake, match=r"not a Keras model file; save it as \.keras or \.h5"):
         check_model_file(tmp_path / "model.onnx")
-    (tmp_path / "model.h5").write_bytes(b"x")
+    (tmp_path / "model.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
     check_model_file(tmp_path / "model.h5")
+    (tmp_path / "text.keras").write_text("hello")
+    with pytest.raises(UserMistake, match=r"is not a model file: a \.keras model is a zip archive "
+                       r"\(Keras's model.save writes it\), this is text"):  # fmt: skip
+        check_model_file(tmp_path / "text.keras")
+    (tmp_path / "folder.keras").mkdir()
+    with pytest.raises(UserMistake, match="is a directory: give the model file itself"):
+        check_model_file(tmp_path / "folder.keras")
+    with pytest.raises(UserMistake, match=r"is a directory: .* \(it holds model\.h5, "):
+        check_model_file(tmp_path)

@@ -254,7 +254,7 @@ def test_unambiguous_final_activations_are_detected(
 )  # fmt: skip
 def test_an_ambiguous_output_asks_for_a_task(layer: object, units: int) -> None:
     with pytest.raises(
-        PublishError, match="for numeric outputs pass --task regression; for probabilities end"
+        PublishError, match="for numeric outputs pass --task=regression; for probabilities end"
     ):
         detect_task(model_ending_in(layer), units)
 
