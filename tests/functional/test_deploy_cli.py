@@ -119,7 +119,7 @@ def test_make_package_with_an_unknown_stage_is_one_error_line(untouched_checkout
         (["--bucket", "lm", "--model", "m"], "bucket name 'lm' must be 3-63 characters"),
         (["--bucket", BUCKET, "--model", "../prod"], "model name '../prod' must be"),
         (["--bucket", BUCKET, "--model", "m", "--memory", "64"], "--memory must be 128-10240"),
-        (["--bucket", BUCKET, "--model", "m", "--memory", "lots"], "--memory=lots is not a whole number"),
+        (["--bucket", BUCKET, "--model", "m", "--memory", "lots"], "--memory=lots is not a whole"),
         (["--model", "m"], "the following arguments are required: --bucket"),
     ],
 )  # fmt: skip
