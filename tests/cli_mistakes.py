@@ -77,5 +77,6 @@ MISTAKES = (
 
 
 def command_line(mistake: Mistake) -> str:
-    """How docs/troubleshooting.md writes the mistake: `make serve S3_PORT=abc`."""
-    return "make " + " ".join(mistake.args)
+    """How docs/troubleshooting.md writes the mistake: `make serve MODEL=models/notes.keras`
+    (the folder of test files is `models` there)."""
+    return "make " + " ".join(arg.format(d="models") for arg in mistake.args)

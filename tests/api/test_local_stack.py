@@ -4,6 +4,8 @@ Ctrl-C stops every process it started."""
 from __future__ import annotations
 
 import shutil
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -34,4 +36,22 @@ def test_stack_serves_prints_working_curls_and_stops_on_ctrl_c(
             outputs = {o["name"]: o["data"] for o in v2_answer["outputs"]}
             assert outputs["label"] == raw
     assert len(stack.ports) == 2  # moto S3 and chalice local
+    assert not any(port_in_use(port) for port in stack.ports)
+
+
+def test_a_second_ctrl_c_while_stopping_exits_quietly(
+    published: PublishedModel, tmp_path: Path
+) -> None:
+    """Two Ctrl-Cs a moment apart, as an impatient user sends them: no traceback, no
+    KeyboardInterrupt, exit 0, both servers gone (chalice local killed, not orphaned)."""
+    model_dir = tmp_path / "demo"
+    shutil.copytree(published.model_dir, model_dir)
+    with running_stack(["--demo-dir", str(model_dir)], 7, STARTUP_TIMEOUT) as stack:
+        stack.process.send_signal(signal.SIGINT)
+        time.sleep(0.05)  # the first is being handled: stopping has begun
+        stack.process.send_signal(signal.SIGINT)
+        stack.process.wait(timeout=30)
+    output = "\n".join(stack.lines)
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+    assert stack.process.returncode == 0
     assert not any(port_in_use(port) for port in stack.ports)
