@@ -1,13 +1,21 @@
 """Shared fixtures: a real moto S3 server over HTTP (in this process, on a port the
 kernel picked), a small trained model published where the `dev` stage reads it, and a
-real `chalice local` serving it."""
+real `chalice local` serving it.
+
+`make test` runs the tests in pytest-xdist workers (`-n auto --dist loadgroup`). Each
+worker is its own process with its own session: its own moto server and chalice local on
+ports the kernel picked. The tests of one file run in one worker (one xdist_group per
+file) so a module-scoped server or package is made once; a file whose tests share
+nothing sets `SPREAD_ACROSS_WORKERS = True`. What every worker needs and is expensive
+(a packaged zip, the trained test model) is made once per run with `once()`: in the
+run's shared temporary folder, under a file lock."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +24,7 @@ import boto3
 import pytest
 
 from deployment.stages import stage_location
+from layer_build.cache import built_once
 from localdev.servers import ChaliceLocal, MotoServer, s3_env
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -37,6 +46,26 @@ class PublishedModel:
     model_dir: Path
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One xdist_group per test file (unless it spreads), before xdist reads the groups."""
+    for item in items:
+        module = getattr(item, "module", None)
+        if item.get_closest_marker("xdist_group") or getattr(module, "SPREAD_ACROSS_WORKERS",
+                                                                 False):  # fmt: skip
+            continue
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
+    """`make(folder)` run once per test run, whichever worker asks first; the others
+    wait on its lock and reuse the folder (without xdist: once per session)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, shared by its workers
+    return built_once(root / "shared" / name, make)
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[MotoServer]:
     """moto's S3 server on a free port; the session's boto3 clients point at it."""
@@ -53,14 +82,17 @@ def s3_server() -> Iterator[MotoServer]:
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small loan-grade model trained on synthetic data (seconds), with its holdout."""
-    out = tmp_path_factory.mktemp("model")
-    subprocess.run(
-        [sys.executable, "-m", "modelops.train", "--out", str(out), "--rows", "4000",
-         "--epochs", "4", "--seed", "11"],
-        check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    return out
+    """A small loan-grade model trained on synthetic data (seconds), with its holdout;
+    trained once per run (workers share it, reading only)."""
+
+    def train(out: Path) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "modelops.train", "--out", str(out / "model"), "--rows",
+             "4000", "--epochs", "4", "--seed", "11"],
+            check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    return once(tmp_path_factory, "model", train) / "model"
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from deployment.package import chalice_package
 from deployment.project import copy_project
 from layer_build.cache import runtime_vendor_dir
 from layer_build.flavors import FLAVORS
+from tests.conftest import once
 
 
 def package_flavor(name: str, vendor: Path, into: Path) -> Path:
@@ -25,14 +26,14 @@ def package_flavor(name: str, vendor: Path, into: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """flavor name -> its package directory (deployment.zip, layer zip, sam.json)."""
-    made: dict[str, Path] = {}
+    """flavor name -> its package directory (deployment.zip, layer zip, sam.json); each
+    flavor packaged once per run, whichever worker asks first."""
+
+    def make(name: str, into: Path) -> None:
+        package_dir = package_flavor(name, runtime_vendor_dir(FLAVORS[name]), into)
+        assert cfn_lint_errors(package_dir / "sam.json") == []
 
     def package(name: str) -> Path:
-        if name not in made:
-            vendor = runtime_vendor_dir(FLAVORS[name])
-            made[name] = package_flavor(name, vendor, tmp_path_factory.mktemp(name))
-            assert cfn_lint_errors(made[name] / "sam.json") == []
-        return made[name]
+        return once(tmp_path_factory, f"packaged-{name}", lambda into: make(name, into)) / "package"
 
     return package
