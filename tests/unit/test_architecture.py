@@ -1,5 +1,6 @@
 """The architecture, checked: chalicelib never imports Chalice, the core never imports
-its surfaces, and no framework is imported before an engine is chosen."""
+its surfaces, no framework is imported before an engine is chosen, and chalicelib has
+no import cycle."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 import chalicelib
 from chalicelib.engines.registry import ENGINES
 from layer_build.flavors import FLAVORS
+from tests.unit.import_graph import cycles, graph
 
 CHALICELIB = Path(chalicelib.__file__).resolve().parent
 SOURCES = sorted(CHALICELIB.rglob("*.py"))
@@ -143,3 +145,21 @@ def test_every_registered_engine_has_a_loader_and_a_proof_fixture() -> None:
 def test_every_flavor_runs_only_registered_engines() -> None:
     for flavor in FLAVORS.values():
         assert set(flavor.engines) <= set(ENGINES), flavor.name
+
+
+def test_chalicelib_has_no_import_cycle() -> None:
+    """Lazy imports inside functions count: they only postpone the cycle to a call."""
+    assert cycles(graph(CHALICELIB.parent, "chalicelib")) == []
+
+
+def test_the_cycle_check_finds_a_cycle_through_a_lazy_import(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("from pkg.sub import b\n")
+    (package / "a.py").write_text("from pkg.sub.b import X\n")
+    (package / "sub" / "b.py").write_text("X = 1\ndef f():\n    from pkg import a\n")
+    (package / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import a\n"
+    )
+    assert cycles(graph(tmp_path, "pkg")) == [["pkg.a", "pkg.sub", "pkg.sub.b"]]
