@@ -5,9 +5,12 @@ no import cycle."""
 from __future__ import annotations
 
 import ast
+import fnmatch
 import importlib
 import importlib.abc
+import json
 import pkgutil
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,6 +20,7 @@ import pytest
 
 import chalicelib
 from chalicelib.engines.registry import ENGINES
+from chalicelib.tasks import TASKS
 from layer_build.flavors import FLAVORS
 from tests.unit.import_graph import cycles, graph
 
@@ -163,3 +167,86 @@ def test_the_cycle_check_finds_a_cycle_through_a_lazy_import(tmp_path: Path) -> 
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import a\n"
     )
     assert cycles(graph(tmp_path, "pkg")) == [["pkg.a", "pkg.sub", "pkg.sub.b"]]
+
+
+# --- docs/architecture.md's "to add X, touch these files", checked against the code ---
+
+PROJECT = CHALICELIB.parent
+PRODUCT_DIRS = ("chalicelib", "modelops", "localdev", "deployment", "layer_build", "benchmarks")
+#: Files that name a kind without having to change when one is added.
+NAMES_A_KIND_BUT_STAYS = {
+    "chalicelib/config.py": "the default engine",
+    "modelops/publish_inputs.py": "Keras files are what publish takes in",
+    "chalicelib/manifest.py": "the task of manifests written before tasks",
+}
+
+
+def extension_rows() -> dict[str, tuple[list[str], int]]:
+    """{"an engine": (files, count), ...} from the table under "To add X"."""
+    text = (PROJECT / "docs" / "architecture.md").read_text()
+    section = text.split("## To add X, touch these files", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, tuple[list[str], int]] = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("a"):
+            rows[cells[0]] = (re.findall(r"`([^`]+)`", cells[1]), int(cells[2]))
+    return rows
+
+
+def matches(listed: str, path: str) -> bool:
+    return fnmatch.fnmatchcase(path, re.sub(r"<[^>]+>", "*", listed))
+
+
+def product_files() -> list[Path]:
+    return [p for d in PRODUCT_DIRS for p in (PROJECT / d).rglob("*.py")] + [PROJECT / "app.py"]
+
+
+def files_naming(words: set[str]) -> set[str]:
+    """Product files with a string literal equal to one of `words`."""
+    found = set()
+    for path in product_files():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        if any(isinstance(n, ast.Constant) and n.value in words for n in ast.walk(tree)
+               if isinstance(n, ast.Constant) and type(n.value) is str):  # fmt: skip
+            found.add(str(path.relative_to(PROJECT)))
+    return found
+
+
+def test_the_extension_table_has_every_row_and_counts_its_files() -> None:
+    rows = extension_rows()
+    assert set(rows) == {"an engine", "a task", "a surface", "a metric", "a route"}
+    for name, (files, count) in rows.items():
+        assert len(files) == count == len(set(files)), name
+
+
+@pytest.mark.parametrize("row", ["an engine", "a task", "a surface", "a metric", "a route"])
+def test_every_file_the_extension_table_lists_exists(row: str) -> None:
+    for listed in extension_rows()[row][0]:
+        pattern = re.sub(r"<[^>]+>", "*", listed)
+        assert list(PROJECT.glob(pattern)), listed
+
+
+def _unlisted(row: str, words: set[str]) -> list[str]:
+    listed = extension_rows()[row][0]
+    return sorted(path for path in files_naming(words) - set(NAMES_A_KIND_BUT_STAYS)
+                  if not any(matches(entry, path) for entry in listed))  # fmt: skip
+
+
+def test_every_file_naming_an_engine_kind_is_on_the_engine_row() -> None:
+    words = {w for spec in ENGINES.values() for w in (spec.kind, spec.artifact, *spec.suffixes)}
+    assert _unlisted("an engine", words) == []
+
+
+def test_every_file_naming_a_task_is_on_the_task_row() -> None:
+    assert _unlisted("a task", set(TASKS)) == []
+
+
+def test_every_route_is_in_the_openapi_document_and_no_other() -> None:
+    import app
+
+    document = json.loads((CHALICELIB / "openapi.json").read_text())
+    verbs = {"get", "post", "put", "patch", "delete"}
+    documented = {(method.upper(), path) for path, methods in document["paths"].items()
+                  for method in methods if method in verbs}  # fmt: skip
+    routes = {(method, path) for path, methods in app.app.routes.items() for method in methods}
+    assert routes == documented
