@@ -250,3 +250,38 @@ def test_every_route_is_in_the_openapi_document_and_no_other() -> None:
                   for method in methods if method in verbs}  # fmt: skip
     routes = {(method, path) for path, methods in app.app.routes.items() for method in methods}
     assert routes == documented
+
+
+# --- one answer per question: LATEST's reader and writer, missing-or-forbidden -------------
+
+
+def _s3_calls_on_latest(path: Path) -> list[str]:
+    """The S3 calls in `path` whose Key= is a `.pointer_key()`: reads or writes of LATEST."""
+    calls = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        for keyword in node.keywords:
+            if keyword.arg == "Key" and any(
+                isinstance(n, ast.Attribute) and n.attr == "pointer_key"
+                for n in ast.walk(keyword.value)
+            ):
+                calls.append(node.func.attr)
+    return calls
+
+
+def test_latest_has_one_reader_and_one_writer() -> None:
+    found = {str(p.relative_to(PROJECT)): sorted(calls) for p in product_files()
+             if (calls := _s3_calls_on_latest(p))}  # fmt: skip
+    assert found == {"chalicelib/version_pointer.py": ["get_object", "put_object"]}
+
+
+#: S3's error codes for a missing or forbidden object, and its statuses as codes.
+_ABSENCE_CODES = {"NoSuchKey", "NotFound", "AccessDenied", "Forbidden", "404", "403"}
+#: Tools that turn a bucket-level error into a user's one-line mistake (not an object's).
+_BUCKET_LEVEL = {"modelops/cli_errors.py", "deployment/preflight.py"}
+
+
+def test_one_function_decides_missing_or_forbidden() -> None:
+    deciding = files_naming(_ABSENCE_CODES) - _BUCKET_LEVEL
+    assert deciding == {"chalicelib/s3_errors.py"}
