@@ -175,3 +175,15 @@ def test_promote_refuses_a_contract_change_unless_allowed() -> None:
     assert latest(s3) == b"1"
     assert promote(s3, BUCKET, PREFIX, "2", allow_contract_change=True) == "1"
     assert latest(s3) == b"2"
+
+
+def test_dropping_raw_records_is_a_contract_change_and_adding_them_is_not() -> None:
+    from dataclasses import replace
+
+    from tests.unit.schema_fixtures import loan_manifest
+
+    raw, encoded_only = loan_manifest(), loan_manifest(with_preprocessing=False)
+    assert contract_changes(raw, replace(encoded_only, version="2")) == [
+        "raw records: no raw records"
+    ]
+    assert contract_changes(encoded_only, replace(raw, version="2")) == []
