@@ -123,10 +123,10 @@ def infer(
     """
 
     def produce() -> HttpAnswer:
+        serving = service()  # builds the service (not the model): the parse's budget
         request = parse_infer_request(
-            _read(read_body), headers.get("inference-header-content-length")
+            _read(read_body), headers.get("inference-header-content-length"), serving.max_records
         )
-        serving = service()
         model = ServedModel(_served(serving, name, version))
         outputs = model.requested_outputs(request)
         raw = model.is_raw(request.inputs)
