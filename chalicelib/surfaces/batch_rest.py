@@ -37,6 +37,7 @@ def start(jobs: Callable[[], BatchJobs], raw_body: bytes | None) -> HttpAnswer:
         return {"job": batch.request(bucket, key, _options(body))}
 
     result = answer(produce)
+    # bounded: the service's own answer
     return json_answer(202, orjson.loads(result.body)) if result.status == 200 else result
 
 

@@ -59,6 +59,7 @@ def answer(produce: Callable[[], HttpAnswer]) -> HttpAnswer:
 def framework_error(status: int, allowed: str = "") -> HttpAnswer:
     """What the framework answered by itself (405, 500, ...), in the V2 error shape."""
     rest = rest_framework_error(status, allowed)
+    # bounded: the service's own answer
     message = orjson.loads(rest.body)["error"]["message"]
     return HttpAnswer(rest.status, orjson.dumps({"error": message}).decode(), rest.headers)
 
