@@ -177,9 +177,9 @@ class ModelInput:
     def from_json(cls, data: Any) -> ModelInput:
         try:
             given = data.get("range")
-            index_range = None if given is None else (int(given[0]), int(given[1]))
             if given is not None and len(given) != 2:
                 raise ValueError("range must be [low, high]")
+            index_range = None if given is None else (int(given[0]), int(given[1]))
             return cls(
                 str(data["name"]),
                 str(data["dtype"]),
