@@ -66,7 +66,9 @@ _STEP = np.zeros(256, dtype=np.int8)
 _STEP[list(b"[{")] = 1
 _STEP[list(b"]}")] = -1
 _STRUCTURAL = np.zeros(256, dtype=bool)
-_STRUCTURAL[list(b"[]{},:")] = True
+_STRUCTURAL[list(b"[]{},")] = True
+_STRUCTURAL_AND_COLONS = _STRUCTURAL.copy()
+_STRUCTURAL_AND_COLONS[ord(":")] = True
 _COMMA, _QUOTE, _COLON = ord(","), ord('"'), ord(":")
 
 _SHAPE = 'The body must be {"instances": [record, ...]} or an array of records.'
@@ -99,15 +101,9 @@ def check_structure(body: bytes, max_records: int) -> None:
 
 
 def records_budget(max_records: int) -> JsonBudget:
-    """`/predict`'s budget: the records checks, and room for `max_records` records of
-    `MAX_VALUES_PER_RECORD` values each, one object (or array) per record."""
-    per_record = MAX_VALUES_PER_RECORD + 1
-    return JsonBudget(
-        "a prediction request",
-        values=(max_records + 1) * per_record,
-        containers=4 * max_records + 64,
-        records=max_records,
-    )
+    """`/predict`'s budget: the records checks (at most `max_records` records of at most
+    `MAX_VALUES_PER_RECORD` values each) bound it already."""
+    return JsonBudget("a prediction request", records=max_records)
 
 
 def check_budget(body: bytes, budget: JsonBudget) -> None:
@@ -118,7 +114,8 @@ def check_budget(body: bytes, budget: JsonBudget) -> None:
         return  # a scalar at the top: a single value, bounded by the body's size
     in_object = top.group(1) == b"{"
     records = budget.records
-    counts = _count(body, records_depth=2 if in_object else 1, max_records=records or 0)
+    totals = any(limit is not None for limit in (budget.values, budget.containers, budget.keys))
+    counts = _count(body, 2 if in_object else 1, records or 0, totals)
     if counts.max_depth > budget.depth:
         raise InvalidRequest("The JSON is nested too deeply.", code="invalid_json")
     if records is not None:
@@ -156,8 +153,9 @@ def _check_records(body: bytes, counts: _Counts, in_object: bool, max_records: i
         )
 
 
-def _count(body: bytes, records_depth: int, max_records: int) -> _Counts:
-    """Brackets and commas outside strings, in chunks so memory stays a few MB.
+def _count(body: bytes, records_depth: int, max_records: int, totals: bool = False) -> _Counts:
+    """Brackets and commas outside strings, in chunks so memory stays a few MB; with
+    `totals`, colons too, and the totals of commas, colons and containers.
 
     JSON escapes are two bytes (`\\"`, `\\\\`, ...), so blanking the two
     that involve a quote or a backslash leaves every remaining quote a string's
@@ -167,29 +165,39 @@ def _count(body: bytes, records_depth: int, max_records: int) -> _Counts:
         body = body.replace(b"\\\\", b"__").replace(b'\\"', b"__")
     codes = np.frombuffer(body, dtype=np.uint8)
     counts = _Counts(values=np.zeros(max_records + 2, dtype=np.int64))
+    structural = _STRUCTURAL_AND_COLONS if totals else _STRUCTURAL
     quotes = depth_carry = 0
     for start in range(0, codes.size, _CHUNK):
         chunk = codes[start : start + _CHUNK]
         quoted = np.cumsum(chunk == _QUOTE, dtype=np.int32)
         quoted += quotes
         quotes = int(quoted[-1])
-        chunk = chunk[_STRUCTURAL[chunk] & (quoted & 1 == 0)]
+        chunk = chunk[structural[chunk] & (quoted & 1 == 0)]
         counts.quotes = quotes
         if chunk.size:
-            depth_carry = _count_chunk(chunk, depth_carry, records_depth, max_records, counts)
+            depth_carry = _count_chunk(
+                chunk, depth_carry, records_depth, max_records, counts, totals
+            )
     return counts
 
 
 def _count_chunk(
-    chunk: np.ndarray, depth_carry: int, records_depth: int, max_records: int, counts: _Counts
+    chunk: np.ndarray,
+    depth_carry: int,
+    records_depth: int,
+    max_records: int,
+    counts: _Counts,
+    totals: bool,
 ) -> int:
-    depth = np.cumsum(_STEP[chunk], dtype=np.int32)
+    step = _STEP[chunk]
+    depth = np.cumsum(step, dtype=np.int32)
     depth += depth_carry
     counts.max_depth = max(counts.max_depth, int(depth.max()))
     commas = chunk == _COMMA
-    counts.commas += int(np.count_nonzero(commas))
-    counts.colons += int(np.count_nonzero(chunk == _COLON))
-    counts.containers += int(np.count_nonzero(_STEP[chunk] == 1))
+    if totals:
+        counts.commas += int(np.count_nonzero(commas))
+        counts.colons += int(np.count_nonzero(chunk == _COLON))
+        counts.containers += int(np.count_nonzero(step > 0))
     counts.top_commas += int(np.count_nonzero(commas & (depth == 1)))
     between = commas & (depth == records_depth)
     record = np.cumsum(between, dtype=np.int32) + counts.record_commas  # enclosing record
