@@ -1,6 +1,7 @@
 """Index ranges and the engine guard over fakes: a manifest's integer input range is
 enforced by the one split (400 naming record and field), round-trips through the
-manifest, and any registered engine's failure on inputs is a 422 `engine_refused`."""
+manifest, and any registered engine's failure on inputs is a 422 `engine_refused`; a
+batch file header's problems are capped like every other detail list."""
 
 from __future__ import annotations
 
@@ -113,3 +114,11 @@ def test_an_engine_failure_through_predict_is_422_not_500(tmp_path: Path) -> Non
     answer = rest.predict(lambda: service, lambda: body, "application/json")
     assert answer.status == 422 and '"engine_refused"' in str(answer.body)
     assert "99" not in str(answer.body)
+
+
+def test_a_file_header_of_many_unknown_columns_gets_capped_problems() -> None:
+    reader = RecordReader(manifest())
+    header = [f"c{i}" for i in range(50_000)] + ["c1", "c1"]
+    problems = reader.header_problems(header)
+    assert len(problems) == 100
+    assert problems[0].field == "c1" and problems[0].problem == "duplicate column"
