@@ -41,6 +41,8 @@ class OwnModel:
     features: str | None = None
     preprocessing: str | None = None
     outputs: str | None = None
+    #: Training records for feature statistics (publish --sample): range checks on.
+    sample: str | None = None
 
     def publish_args(self, bucket: str, version: str) -> list[str]:
         """modelops.publish's arguments; options not given are left to its defaults
@@ -51,6 +53,7 @@ class OwnModel:
             "--features": self.features,
             "--preprocessing": self.preprocessing,
             "--outputs": self.outputs,
+            "--sample": self.sample,
         }
         options = [part for flag, value in given.items() if value is not None
                    for part in (flag, value)]  # fmt: skip
