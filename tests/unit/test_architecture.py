@@ -285,3 +285,21 @@ _BUCKET_LEVEL = {"modelops/cli_errors.py", "deployment/preflight.py"}
 def test_one_function_decides_missing_or_forbidden() -> None:
     deciding = files_naming(_ABSENCE_CODES) - _BUCKET_LEVEL
     assert deciding == {"chalicelib/s3_errors.py"}
+
+
+#: Modules that may touch os.environ besides chalicelib.config, and why.
+_ENVIRONMENT_EXCEPTIONS = {
+    "chalicelib.bundled_runtime": "runs before numpy can be imported: where to unpack it",
+    "chalicelib.engines.keras_engine": "sets TensorFlow's own variables before importing it",
+}
+
+
+def test_configuration_is_read_from_the_environment_in_config_only() -> None:
+    readers = set()
+    for path in SOURCES:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv"}
+                    and isinstance(node.value, ast.Name) and node.value.id == "os"):  # fmt: skip
+                readers.add(module_name(path))
+    assert readers - set(_ENVIRONMENT_EXCEPTIONS) == {"chalicelib.config"}
