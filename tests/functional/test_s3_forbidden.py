@@ -176,3 +176,22 @@ def test_the_one_pointer_reader_and_the_store_take_403_as_missing(
         store.get()
     pointer = read_latest(s3, published.bucket, BundleLayout(published.prefix))
     assert pointer is not None and pointer.version == published.version
+
+
+def test_predict_answers_503_model_unavailable_when_the_bundle_is_missing_or_forbidden(
+    no_list_bucket: NoListBucketS3, published: PublishedModel, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from chalicelib.config import Settings
+    from chalicelib.surfaces import rest
+    from chalicelib.wiring import build_service
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", no_list_bucket.url)
+    settings = Settings(model_bucket=published.bucket, model_prefix="models/nothing-here",
+                        cache_dir=str(tmp_path / "cache"))  # fmt: skip
+    service = build_service(settings)
+    body = orjson.dumps({"instances": [{"x": 1}]})
+    answer = rest.predict(lambda: service, lambda: body, "application/json")
+    assert answer.status == 503, answer.body
+    assert orjson.loads(answer.body)["error"]["code"] == "model_unavailable"
+    assert no_list_bucket.denied >= 1
