@@ -4,9 +4,9 @@ real `chalice local` serving it.
 
 `make test` runs the tests in pytest-xdist workers (`-n auto --dist loadgroup`). Each
 worker is its own process with its own session: its own moto server and chalice local on
-ports the kernel picked. The tests of one file run in one worker (one xdist_group per
-file) so a module-scoped server or package is made once; a file whose tests share
-nothing sets `SPREAD_ACROSS_WORKERS = True`. What every worker needs and is expensive
+ports the kernel picked. The tests of a file with a module-scoped fixture run in one
+worker (one xdist_group per such file), so its server or package is made once; other
+tests spread over the workers. What every worker needs and is expensive
 (a packaged zip, the trained test model) is made once per run with `once()`: in the
 run's shared temporary folder, under a file lock."""
 
@@ -48,13 +48,17 @@ class PublishedModel:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """One xdist_group per test file (unless it spreads), before xdist reads the groups."""
+    """Before xdist reads the groups: the tests of a file with a module-scoped fixture
+    (a server, a package, a trained model) form one xdist_group, so it is made once;
+    other tests spread over the workers."""
+    shares: dict[Path, bool] = {}
     for item in items:
-        module = getattr(item, "module", None)
-        if item.get_closest_marker("xdist_group") or getattr(module, "SPREAD_ACROSS_WORKERS",
-                                                                 False):  # fmt: skip
-            continue
-        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+        path = Path(str(item.fspath))
+        if path not in shares:
+            text = path.read_text() if path.suffix == ".py" else ""
+            shares[path] = 'scope="module"' in text or 'scope="class"' in text
+        if shares[path] and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 def once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:

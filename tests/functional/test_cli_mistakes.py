@@ -18,7 +18,6 @@ from project_paths import PROJECT_DIR
 from tests.cli_mistakes import MISTAKES, Mistake, command_line, the_one_error
 
 pytestmark = pytest.mark.slow  # a make and a Python start each: in make test, not test-fast
-SPREAD_ACROSS_WORKERS = True  # each test its own subprocess: nothing shared
 
 #: A Keras 3 Sequential model's config whose output is a softmax over 3 classes: all the
 #: stack reads before asking for LABELS.
