@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
 
 @dataclass(frozen=True)
 class Output:
@@ -28,7 +30,7 @@ class Output:
 
 
 def model_output(path: Path) -> Output | None:
-    """The output of the model saved at `path` (.keras or .h5), or None when its config
+    """The output of the model saved at `path` (a Keras zip or HDF5), or None when its config
     does not say plainly (the publisher then decides, loading it)."""
     try:
         config = _config(path)
@@ -38,20 +40,22 @@ def model_output(path: Path) -> Output | None:
 
 
 def _config(path: Path) -> dict[str, Any] | None:
-    if path.suffix == ".keras":
+    """The model's config: config.json in a Keras 3 zip, or an HDF5 file's model_config."""
+    if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             config: dict[str, Any] = json.loads(archive.read("config.json"))
             return config
-    if path.suffix == ".h5":
-        import h5py
-
-        with h5py.File(path, "r") as file:
-            raw = file.attrs.get("model_config")
-        if raw is None:
+    with path.open("rb") as handle:
+        if handle.read(8) != HDF5_SIGNATURE:
             return None
-        loaded: dict[str, Any] = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-        return loaded
-    return None
+    import h5py
+
+    with h5py.File(path, "r") as file:
+        raw = file.attrs.get("model_config")
+    if raw is None:
+        return None
+    loaded: dict[str, Any] = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+    return loaded
 
 
 def _output(config: dict[str, Any]) -> Output | None:
