@@ -90,3 +90,12 @@ def test_make_help_lists_every_target_and_variable_in_one_line_each() -> None:
     listed = re.findall(r"^  ([a-z][a-z-]*|[A-Z][A-Z0-9_]*) +\S", shown, re.M)
     assert sorted(listed) == sorted(make_targets() + make_variables())
     assert len(listed) == len(set(listed))  # one line each
+
+
+def test_the_readme_is_a_front_door_whose_links_resolve() -> None:
+    readme = (PROJECT_DIR / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    for target in re.findall(r"\]\((docs/[^)#]*)", readme):
+        assert (PROJECT_DIR / target).exists(), target
+    assert "`make serve`" in readme or "make serve" in readme
+    assert "first" in readme.lower()  # the first run's cost is stated
