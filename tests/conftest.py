@@ -2,11 +2,12 @@
 kernel picked), a small trained model published where the `dev` stage reads it, and a
 real `chalice local` serving it.
 
-`make test` runs the tests in pytest-xdist workers (`-n auto --dist loadgroup`). Each
+`make test` runs the tests in pytest-xdist workers (`-n auto --dist loadfile`). Each
 worker is its own process with its own session: its own moto server and chalice local on
-ports the kernel picked. The tests of a file with a module-scoped fixture run in one
-worker (one xdist_group per such file), so its server or package is made once; other
-tests spread over the workers. What every worker needs and is expensive
+ports the kernel picked. The tests of one file run in one worker, so a module-scoped
+server or package is made once. (Not `--dist loadgroup`: pytest-xdist 3.8 marks groups
+on `item._nodeid`, which pytest 9 no longer reads, so groups are silently ignored.)
+What every worker needs and is expensive
 (a packaged zip, the trained test model) is made once per run with `once()`: in the
 run's shared temporary folder, under a file lock."""
 
@@ -44,21 +45,6 @@ class PublishedModel:
     prefix: str
     version: str
     model_dir: Path
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Before xdist reads the groups: the tests of a file with a module-scoped fixture
-    (a server, a package, a trained model) form one xdist_group, so it is made once;
-    other tests spread over the workers."""
-    shares: dict[Path, bool] = {}
-    for item in items:
-        path = Path(str(item.fspath))
-        if path not in shares:
-            text = path.read_text() if path.suffix == ".py" else ""
-            shares[path] = 'scope="module"' in text or 'scope="class"' in text
-        if shares[path] and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 def once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:

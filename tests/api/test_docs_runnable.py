@@ -20,7 +20,7 @@ from tests.api.stack_process import Stack, running_stack
 from tests.docs_runnable import Example, examples, mismatch
 from tests.trained_demo import trained_demo
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("docs-stack")]
+pytestmark = pytest.mark.slow
 
 PAGES = [PROJECT_DIR / "README.md", *sorted((PROJECT_DIR / "docs").glob("*.md"))]
 EXAMPLES = [example for page in PAGES for example in examples(page, PROJECT_DIR)]
