@@ -84,10 +84,10 @@ batch: venv ## score a file locally as Lambda would (INPUT= WORKERS= ROWS= PASS_
 	  $(if $(filter-out 0,$(IGNORE_EXTRA)),--ignore-extra-columns)
 
 # Tests run in JOBS pytest-xdist workers, each with its own moto server and chalice local
-# (ports the kernel picks); a file's tests run in one worker (--dist loadfile), so its
-# module-scoped servers are started once; runtimes, packages and the trained test model
-# are made once under a file lock (tests/conftest.py).
-PYTEST := $(PY) -m pytest -n $(JOBS) --dist loadfile
+# (ports the kernel picks); a file with a module-scoped fixture runs in one worker, other
+# tests spread (--dist loadgroup, scheduled by tests/conftest.py); runtimes, packages and
+# the trained test model are made once under a file lock.
+PYTEST := $(PY) -m pytest -n $(JOBS) --dist loadgroup
 
 test: venv ## the whole suite: unit, functional, api, deploy, Lambda-like (JOBS=)
 	$(PYTEST)

@@ -2,12 +2,13 @@
 kernel picked), a small trained model published where the `dev` stage reads it, and a
 real `chalice local` serving it.
 
-`make test` runs the tests in pytest-xdist workers (`-n auto --dist loadfile`). Each
+`make test` runs the tests in pytest-xdist workers (`-n auto --dist loadgroup`). Each
 worker is its own process with its own session: its own moto server and chalice local on
-ports the kernel picked. The tests of one file run in one worker, so a module-scoped
-server or package is made once. (Not `--dist loadgroup`: pytest-xdist 3.8 marks groups
-on `item._nodeid`, which pytest 9 no longer reads, so groups are silently ignored.)
-What every worker needs and is expensive
+ports the kernel picked. The tests of a file with a module-scoped fixture (a server, a
+package, a trained model) run in one worker, so it is made once; every other test goes to
+whichever worker is free (`pytest_xdist_make_scheduler` below: pytest-xdist 3.8's own
+loadgroup tags groups on `item._nodeid`, which pytest 9 no longer reads, so its groups are
+silently ignored). What every worker needs and is expensive
 (a packaged zip, the trained test model) is made once per run with `once()`: in the
 run's shared temporary folder, under a file lock."""
 
@@ -45,6 +46,27 @@ class PublishedModel:
     prefix: str
     version: str
     model_dir: Path
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup`, its groups being the files that share a module-scoped fixture."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    shares: dict[str, bool] = {}
+
+    class ByFileWhenShared(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            if path not in shares:
+                file = config.rootpath / path
+                text = file.read_text() if file.suffix == ".py" and file.is_file() else ""
+                shares[path] = 'scope="module"' in text or 'scope="class"' in text
+            return path if shares[path] else nodeid
+
+    return ByFileWhenShared(config, log)
 
 
 def once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
