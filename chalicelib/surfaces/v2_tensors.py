@@ -359,21 +359,17 @@ def _flat_data(data: Any, shape: list[int]) -> list[Any] | None:
 
 def _check_elements(flat: list[Any], datatype: str, where: str) -> None:
     """Each element is of the datatype: a string (BYTES), a boolean (BOOL), a number
-    that is not a boolean, and for integer datatypes a whole one in range."""
+    that is not a boolean, and for integer datatypes a whole one in range. A refusal
+    names the first element at fault by its row-major position, never its value."""
     kinds = set(map(type, flat))
-    if datatype == BYTES:
-        if kinds <= {str}:
-            return
-        raise InvalidRequest(f"{where}: BYTES data must be strings.", code="invalid_tensor")
-    if datatype == "BOOL":
-        if kinds <= {bool}:
-            return
-        raise InvalidRequest(f"{where}: BOOL data must be true or false.", code="invalid_tensor")
-    if not kinds <= _NUMBERS:
-        raise InvalidRequest(
-            f"{where}: {datatype} data must be numbers (not booleans, strings or null).",
-            code="invalid_tensor",
-        )
+    allowed = {BYTES: {str}, "BOOL": {bool}}.get(datatype, _NUMBERS)
+    if not kinds <= allowed:
+        what = {
+            BYTES: "BYTES data must be strings",
+            "BOOL": "BOOL data must be true or false",
+        }.get(datatype, f"{datatype} data must be numbers (not booleans, strings or null)")
+        bad = next(i for i, x in enumerate(flat) if type(x) not in allowed)
+        raise InvalidRequest(f"{where}: {what}; element {bad} is not.", code="invalid_tensor")
     bounds = INTEGER_RANGES.get(datatype)
     if bounds is None or not flat:
         return
@@ -384,7 +380,13 @@ def _check_elements(flat: list[Any], datatype: str, where: str) -> None:
         if type(x) is float  # NaN and inf are not
     )
     if not (whole and low <= min(flat) and max(flat) <= high):
+        bad = next(
+            i
+            for i, x in enumerate(flat)
+            if not low <= x <= high or (type(x) is float and not x.is_integer())
+        )
         raise InvalidRequest(
-            f"{where}: {datatype} data must be whole numbers from {low} to {high}.",
+            f"{where}: {datatype} data must be whole numbers from {low} to {high}; "
+            f"element {bad} is not.",
             code="invalid_tensor",
         )
