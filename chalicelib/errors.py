@@ -26,6 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+#: At most this many per-record problems in one error's details, on every surface.
+MAX_REPORTED_PROBLEMS = 100
+
 
 @dataclass(frozen=True)
 class FieldProblem:

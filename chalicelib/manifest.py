@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from chalicelib.tasks import Task
+from typing import Any
 
 from chalicelib.engines.registry import engines_for
+from chalicelib.tasks import Task, task_named
 
 FORMAT_VERSION = 1
 
@@ -383,9 +381,6 @@ class BundleManifest:
 
 
 def _task(name: str) -> Task:
-    # chalicelib.tasks imports chalicelib.records, which imports this module.
-    from chalicelib.tasks import task_named
-
     try:
         return task_named(name)
     except ValueError as exc:

@@ -26,11 +26,16 @@ from typing import Any
 import numpy as np
 
 from chalicelib.encoding import FeatureEncoder
-from chalicelib.errors import FieldProblem, InvalidRecords, ServiceError, UnscorableRecords
+from chalicelib.errors import (
+    MAX_REPORTED_PROBLEMS,
+    FieldProblem,
+    InvalidRecords,
+    ServiceError,
+    UnscorableRecords,
+)
 from chalicelib.manifest import BundleManifest
 from chalicelib.model_inputs import ModelInputs
 
-MAX_REPORTED_PROBLEMS = 100
 DEFAULT_MAX_DEVIATIONS = 1000.0
 #: Deviation above which a field is named as a likely cause of an unscorable output.
 SUSPECT_DEVIATIONS = 10.0

@@ -42,12 +42,16 @@ from chalicelib.bundle_layout import BundleLayout
 from chalicelib.engines.registry import ENGINES
 from chalicelib.manifest import Artifact, BundleManifest, FeatureStats, PreprocessingSpec
 from chalicelib.model_inputs import ModelInputs
+from chalicelib.s3_errors import is_missing
 from chalicelib.tasks import DEFAULT_THRESHOLD, TASKS, Task, task_named
 from modelops.bundle_admin import (
+    ALLOW_CONTRACT_CHANGE,
+    check_promotable,
     check_publishable,
     check_version_name,
     format_listing,
     list_versions,
+    move_latest,
     promote,
 )
 from modelops.cli_errors import OTHER_FAILURE_EXIT, S3Failure, UserMistake, fail, s3_errors
@@ -197,8 +201,11 @@ def upload_bundle(
     *,
     promote: bool = True,
     overwrite: bool = False,
+    allow_contract_change: bool = False,
 ) -> str:
-    """Upload files, then the manifest, then LATEST; returns the bundle's S3 URL."""
+    """Upload files, then the manifest, then LATEST; returns the bundle's S3 URL. With
+    `promote`, a request contract other than the serving version's is refused before
+    anything is uploaded, unless `allow_contract_change`."""
     version = bundle.manifest.version
     check_version_name(version, PublishError)
     layout = BundleLayout(prefix)
@@ -208,6 +215,8 @@ def upload_bundle(
             f"version {version} already exists at s3://{bucket}/{base}/ "
             "(pass --overwrite to replace it)"
         )
+    if promote and not allow_contract_change:
+        check_promotable(s3_client, bucket, layout, bundle.manifest)
     for file_name, content in sorted(bundle.files.items()):
         s3_client.put_object(Bucket=bucket, Key=layout.file_key(version, file_name), Body=content)
     s3_client.put_object(
@@ -217,7 +226,8 @@ def upload_bundle(
         ContentType="application/json",
     )
     if promote:
-        s3_client.put_object(Bucket=bucket, Key=layout.pointer_key(), Body=version.encode())
+        move_latest(s3_client, bucket, layout, bundle.manifest,
+                    allow_contract_change=allow_contract_change)  # fmt: skip
     return f"s3://{bucket}/{base}/"
 
 
@@ -329,12 +339,10 @@ def _framework_versions() -> dict[str, str]:
 
 
 def _exists(s3_client: Any, bucket: str, key: str) -> bool:
-    from botocore.exceptions import ClientError
-
     try:
         s3_client.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+    except Exception as exc:
+        if is_missing(exc):
             return False
         raise
     return True
@@ -408,6 +416,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", help="explicit S3 key prefix, with --bucket")
     parser.add_argument("--no-promote", action="store_true", help="do not move LATEST")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    parser.add_argument(
+        ALLOW_CONTRACT_CHANGE,
+        action="store_true",
+        help="move LATEST even to a version whose request contract (task, inputs, widths, "
+        "fields) differs from the serving one's: every client must change its requests",
+    )
     admin = parser.add_mutually_exclusive_group()
     admin.add_argument("--list", action="store_true", help="list the versions and LATEST's")
     admin.add_argument("--promote", metavar="VERSION", help="point LATEST at VERSION (rollback)")
@@ -449,6 +463,8 @@ def _check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
             for o in ("no_promote", "overwrite", "require_litert")
             if getattr(args, o)
         ]
+        if args.list and args.allow_contract_change:
+            given.append("--allow-contract-change")
         if given:
             parser.error(f"--list and --promote take no publishing option: drop {', '.join(given)}")
         return
@@ -497,7 +513,8 @@ def _publish(args: argparse.Namespace) -> int:
     print(range_check_report(bundle.manifest, sampled=sample_records is not None))
     with s3_errors(target.bucket):
         url = upload_bundle(bundle, s3, target.bucket, target.prefix,
-                            promote=not args.no_promote, overwrite=args.overwrite)  # fmt: skip
+                            promote=not args.no_promote, overwrite=args.overwrite,
+                            allow_contract_change=args.allow_contract_change)  # fmt: skip
     print(f"==> published {args.name} version {args.version} to {url}")
     return 0
 
@@ -511,7 +528,8 @@ def _admin(args: argparse.Namespace) -> int:
         if args.list:
             print(format_listing(list_versions(s3, target.bucket, target.prefix)))
             return 0
-        previous = promote(s3, target.bucket, target.prefix, args.promote, target.name)
+        previous = promote(s3, target.bucket, target.prefix, args.promote, target.name,
+                           allow_contract_change=args.allow_contract_change)  # fmt: skip
     print(f"==> LATEST of {target.url} now points at {args.promote} (was {previous or 'unset'})")
     return 0
 
