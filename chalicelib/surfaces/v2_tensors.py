@@ -50,7 +50,8 @@ INTEGER_RANGES = {
     for name, dtype in DTYPES.items()
     if dtype.kind in "iu"
 }
-_NUMBERS = frozenset({int, float})
+_NUMBERS: frozenset[type] = frozenset({int, float})
+_ALLOWED_TYPES: dict[str, frozenset[type]] = {BYTES: frozenset({str}), "BOOL": frozenset({bool})}
 _SCALARS = frozenset({str, int, float, bool})
 # Echo a client's tensor name only when it looks like a name, not free text.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
@@ -363,7 +364,7 @@ def _check_elements(flat: list[Any], kinds: set[type], datatype: str, where: str
     that is not a boolean, and for integer datatypes a whole one in range. A refusal
     names the first element at fault by its row-major position, never its value.
     `kinds`: the elements' types."""
-    allowed = {BYTES: {str}, "BOOL": {bool}}.get(datatype, _NUMBERS)
+    allowed: frozenset[type] = _ALLOWED_TYPES.get(datatype, _NUMBERS)
     if not kinds <= allowed:
         what = {
             BYTES: "BYTES data must be strings",
