@@ -4,6 +4,7 @@ examples, then Ctrl-C'd."""
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import shlex
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from project_paths import PROJECT_DIR
@@ -31,12 +33,16 @@ class Stack:
 
 
 @contextmanager
-def running_stack(args: list[str], curls: int, startup_timeout: float) -> Iterator[Stack]:
+def running_stack(
+    args: list[str], curls: int, startup_timeout: float, tmp: Path
+) -> Iterator[Stack]:
     """The stack until it printed `curls` curl lines (within `startup_timeout` seconds);
-    Ctrl-C'd afterwards."""
+    Ctrl-C'd afterwards. Its temporary files (TensorFlow's autograph modules among them)
+    go under `tmp`, never /tmp."""
     process = subprocess.Popen(
         [*STACK, "--s3-port", "0", "--api-port", "0", *args],
         cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "TMPDIR": str(tmp)},
     )  # fmt: skip
     stack = Stack(process)
     lines: queue.Queue[str] = queue.Queue()  # read in a thread: every wait has a timeout

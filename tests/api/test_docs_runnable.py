@@ -33,7 +33,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str
     work = tmp_path_factory.mktemp("docs")
     demo = work / "artifacts" / "demo"
     shutil.copytree(trained_demo(), demo)
-    with running_stack(["--demo-dir", str(demo)], 7, 300.0) as running:
+    with running_stack(["--demo-dir", str(demo)], 7, 300.0, work) as running:
         [url] = re.findall(r"http://127\.0\.0\.1:\d+", running.curls[0])
         yield running, url, work
 

@@ -65,7 +65,7 @@ def test_own_model_is_served_with_working_curls_and_its_folder_untouched(
     task = ["--task", "binary"] if kind == "binary" else []
     try:
         with running_stack(
-            ["--model", str(model), "--labels", "good,bad", *task], 3, STARTUP_TIMEOUT
+            ["--model", str(model), "--labels", "good,bad", *task], 3, STARTUP_TIMEOUT, tmp_path
         ) as stack:
             health, info, prediction = (curl(c) for c in stack.curls)
             assert health["status"] == "ok"
@@ -97,7 +97,7 @@ def test_with_preprocessing_it_prints_a_raw_and_an_encoded_curl_that_agree(
             "--preprocessing", str(folder / "preprocessing.json"),
             "--labels", str(folder / "labels.json")]  # fmt: skip
     try:
-        with running_stack(args, 4, STARTUP_TIMEOUT) as stack:
+        with running_stack(args, 4, STARTUP_TIMEOUT, tmp_path) as stack:
             raw, encoded = (curl(c)["predictions"] for c in stack.curls[2:])
             assert "example-raw.json" in stack.curls[2]
             assert "example-encoded.json" in stack.curls[3]

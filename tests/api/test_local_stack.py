@@ -24,7 +24,7 @@ def test_stack_serves_prints_working_curls_and_stops_on_ctrl_c(
 ) -> None:
     model_dir = tmp_path / "demo"
     shutil.copytree(published.model_dir, model_dir)
-    with running_stack(["--demo-dir", str(model_dir)], 7, STARTUP_TIMEOUT) as stack:
+    with running_stack(["--demo-dir", str(model_dir)], 7, STARTUP_TIMEOUT, tmp_path) as stack:
         answers = [curl(c) for c in stack.curls]
         assert answers[0]["status"] == "ok"
         assert answers[1]["name"] == "loan-grade"
@@ -46,7 +46,7 @@ def test_a_second_ctrl_c_while_stopping_exits_quietly(
     KeyboardInterrupt, exit 0, both servers gone (chalice local killed, not orphaned)."""
     model_dir = tmp_path / "demo"
     shutil.copytree(published.model_dir, model_dir)
-    with running_stack(["--demo-dir", str(model_dir)], 7, STARTUP_TIMEOUT) as stack:
+    with running_stack(["--demo-dir", str(model_dir)], 7, STARTUP_TIMEOUT, tmp_path) as stack:
         stack.process.send_signal(signal.SIGINT)
         time.sleep(0.05)  # the first is being handled: stopping has begun
         stack.process.send_signal(signal.SIGINT)
