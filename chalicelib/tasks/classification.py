@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chalicelib.tasks.answers import OutputArray, OutputSpec
 from chalicelib.tasks.base import Task, labels_problem, threshold_problem
 from chalicelib.tasks.checks import not_probabilities, valid_probability_rows
 
@@ -37,4 +38,25 @@ class Classification(Task):
         return [
             {"label": labels[winner], "probabilities": dict(zip(labels, row, strict=True))}
             for winner, row in zip(winners, outputs.tolist(), strict=True)
+        ]
+
+    def decided(self, manifest: BundleManifest, outputs: np.ndarray) -> list[Any]:
+        labels = manifest.labels
+        return [labels[i] for i in outputs.argmax(axis=1).tolist()]
+
+    def label_counts(self, manifest: BundleManifest, outputs: np.ndarray) -> dict[str, int]:
+        counts = np.bincount(outputs.argmax(axis=1), minlength=len(manifest.labels))
+        return dict(zip(manifest.labels, counts.tolist(), strict=True))
+
+    def v2_outputs(self, manifest: BundleManifest) -> list[OutputSpec]:
+        width = len(manifest.labels)
+        return [
+            OutputSpec("probabilities", "FP32", (-1, width)),
+            OutputSpec("label", "BYTES", (-1,)),
+        ]
+
+    def v2_tensors(self, manifest: BundleManifest, outputs: np.ndarray) -> list[OutputArray]:
+        return [
+            OutputArray("probabilities", "FP32", outputs.shape, outputs),
+            OutputArray("label", "BYTES", (len(outputs),), self.decided(manifest, outputs)),
         ]
