@@ -11,10 +11,11 @@ WIDTH = 4
 FEATURES = [f"x{i}" for i in range(WIDTH)]
 
 
-def tiny_model(kind: str, path: Path, seed: int = 3) -> Path:
+def tiny_model(kind: str, path: Path, seed: int = 3, input_name: str | None = None) -> Path:
     """Save a random-weight model to `path`: `binary` (one sigmoid), `multilabel` (three
     sigmoids), `regression` (two linear outputs scaled to thousands) or `logits` (three
-    linear outputs, i.e. a classifier without its softmax)."""
+    linear outputs, i.e. a classifier without its softmax). `input_name` fixes the input
+    tensor's name (else Keras numbers it per process)."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -25,7 +26,7 @@ def tiny_model(kind: str, path: Path, seed: int = 3) -> Path:
         "logits": [keras.layers.Dense(3)],
     }[kind]
     model = keras.Sequential(
-        [keras.Input((WIDTH,)), keras.layers.Dense(8, activation="relu"), *head]
+        [keras.Input((WIDTH,), name=input_name), keras.layers.Dense(8, activation="relu"), *head]
     )
     model.save(path)
     return path

@@ -118,7 +118,8 @@ def _race(
                 time.sleep(0.01)
 
     threads = [threading.Thread(target=client, args=(surface, n))
-               for surface in surfaces for n in range(2)] + [threading.Thread(target=flipper)]  # fmt: skip
+               for surface in surfaces for n in range(2)]  # fmt: skip
+    threads.append(threading.Thread(target=flipper))
     for thread in threads:
         thread.start()
     time.sleep(SECONDS)
@@ -134,14 +135,14 @@ def _check(answers: list[Answer], requests: list[dict[str, Any]], allowed: set[i
     scored = [a for a in answers if a.status == 200]
     assert {a.version for a in scored} == {"1", "2"}  # both versions served during the race
     for answer in scored:  # every probability row is the named version's
-        assert answer.version in ROWS
+        assert answer.version in ROWS and answer.probabilities is not None
         assert np.allclose(answer.probabilities, [ROWS[answer.version]] * len(RECORDS)), answer
     lines = {line["request_id"]: line for line in requests}
     assert len(lines) == len(answers)  # one request line per answer, whatever the surface
     for answer in scored:
         line = lines[answer.request_id]
-        assert (line["Version"], line["Surface"], line["status"]) == (
-            answer.version, "predict" if answer.surface == "predict" else "v2_infer", 200)  # fmt: skip
+        surface = "predict" if answer.surface == "predict" else "v2_infer"
+        assert (line["Version"], line["Surface"], line["status"]) == (answer.version, surface, 200)
 
 
 @pytest.mark.parametrize("surface", SURFACES)
@@ -170,4 +171,3 @@ def test_the_race_would_be_caught(tmp_path: Path) -> None:
     good = Answer("v2_json", "g", 200, "2", [ROWS["2"]] * len(RECORDS))
     with pytest.raises(AssertionError):
         _check([mixed, good], [line, line | {"request_id": "g", "Version": "2"}], {200})
-
