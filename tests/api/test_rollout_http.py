@@ -296,9 +296,9 @@ def test_no_answer_mixes_versions_while_latest_flips_under_every_surface(
     assert len(answers) > 100
     assert {status for _, status, _, _ in answers} == {200}, refusals[:3]
     by_version: dict[str, set[tuple[float, ...]]] = {}
-    for _, _, version, rows in answers:
-        assert version is not None
-        by_version.setdefault(version, set()).add(rows)
+    for _, _, named, rows in answers:
+        assert named is not None
+        by_version.setdefault(named, set()).add(rows)
     assert sorted(by_version) == ["1", "2"]
     assert all(len(rows) == 1 for rows in by_version.values()), by_version  # never mixed
     assert by_version["1"] != by_version["2"]
