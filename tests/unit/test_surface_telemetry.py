@@ -45,6 +45,10 @@ class Jobs:
         return {"job": job, "status": "queued", "requested": "now"}
 
 
+def _as_batch_jobs(jobs: Jobs) -> Callable[[], Any]:
+    return lambda: jobs
+
+
 def _v2(service: PredictionService, binary: bool, name: str = "tiny") -> HttpAnswer:
     body, headers = request_body([tensor(MATRIX, binary)])
     headers |= {"accept": "application/octet-stream"} if binary else {}
@@ -65,18 +69,18 @@ CASES: dict[str, tuple[str, Callable[[PredictionService, Jobs], HttpAnswer], int
     "batch_start": (
         "batch_api",
         lambda _, jobs: batch_rest.start(
-            lambda: jobs, b'{"input": "s3://loans/batch/in/a.csv"}', ["req-1"]
+            _as_batch_jobs(jobs), b'{"input": "s3://loans/batch/in/a.csv"}', ["req-1"]
         ),
         202,
     ),
     "batch_progress": (
         "batch_api",
-        lambda _, j: batch_rest.progress(lambda: j, "job-1", ["req-1"]),
+        lambda _, j: batch_rest.progress(_as_batch_jobs(j), "job-1", ["req-1"]),
         200,
     ),
     "batch_unknown": (
         "batch_api",
-        lambda _, j: batch_rest.progress(lambda: j, "job-2", ["req-1"]),
+        lambda _, j: batch_rest.progress(_as_batch_jobs(j), "job-2", ["req-1"]),
         404,
     ),
 }
