@@ -61,6 +61,14 @@ class Task:
         """What the response decides per row (labels), compared across engines."""
         return None
 
+    def disagreements(self, outputs: np.ndarray, other: np.ndarray, threshold: float) -> int:
+        """Rows two engines' outputs of one model decide differently (publish parity)."""
+        mine, theirs = self.decisions(outputs, threshold), self.decisions(other, threshold)
+        if mine is None or theirs is None:
+            return 0
+        differs = mine != theirs
+        return int((differs.any(axis=1) if differs.ndim > 1 else differs).sum())
+
     def parity_tolerance(self, expected: np.ndarray, tolerance: float) -> np.ndarray:
         """The allowed |engine - Keras| per value (absolute on probabilities)."""
         return np.full(expected.shape, tolerance)
