@@ -11,11 +11,10 @@ WIDTH = 4
 FEATURES = [f"x{i}" for i in range(WIDTH)]
 
 
-def tiny_model(kind: str, path: Path, seed: int = 3, input_name: str | None = None) -> Path:
+def tiny_model(kind: str, path: Path, seed: int = 3) -> Path:
     """Save a random-weight model to `path`: `binary` (one sigmoid), `multilabel` (three
     sigmoids), `regression` (two linear outputs scaled to thousands) or `logits` (three
-    linear outputs, i.e. a classifier without its softmax). `input_name` fixes the input
-    tensor's name (else Keras numbers it per process)."""
+    linear outputs, i.e. a classifier without its softmax)."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -25,8 +24,10 @@ def tiny_model(kind: str, path: Path, seed: int = 3, input_name: str | None = No
         "regression": [keras.layers.Dense(2), keras.layers.Rescaling(1000.0)],
         "logits": [keras.layers.Dense(3)],
     }[kind]
+    # A fixed input name: two versions built in one process keep one request contract
+    # (Keras would name the second one's input `input_layer_1`).
     model = keras.Sequential(
-        [keras.Input((WIDTH,), name=input_name), keras.layers.Dense(8, activation="relu"), *head]
+        [keras.Input((WIDTH,), name="features"), keras.layers.Dense(8, activation="relu"), *head]
     )
     model.save(path)
     return path

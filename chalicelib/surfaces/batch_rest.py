@@ -16,7 +16,14 @@ from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.observability import RequestObservation
 from chalicelib.observability.context import request_id
 from chalicelib.observability.telemetry import BATCH_API
+from chalicelib.surfaces.json_body import parse_json
+from chalicelib.surfaces.json_structure import JsonBudget
 from chalicelib.surfaces.rest import HttpAnswer, answer, finish, json_answer
+
+#: A job request is one object: an S3 URL, a list of column names and a flag.
+BATCH_BUDGET = JsonBudget(
+    "a batch request", values=4_096, containers=16, keys=16, strings=4_096, depth=4
+)
 
 
 def _counted(
@@ -34,6 +41,7 @@ def _counted(
 
     result = answer(run, observation)
     if result.status == 200 and status != 200:
+        # bounded: the service's own answer
         result = json_answer(status, orjson.loads(result.body))
         observation.status = status
     finish(batch.telemetry if batch else None, observation)
@@ -69,10 +77,7 @@ _KEYS = ("input", "pass_through", "ignore_extra_columns")
 
 
 def _body(raw_body: bytes | None) -> Any:
-    try:
-        return orjson.loads(raw_body or b"")
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest("The body is not valid JSON.", code="invalid_json") from exc
+    return parse_json(raw_body, BATCH_BUDGET)
 
 
 def _options(body: dict[str, Any]) -> JobOptions | None:

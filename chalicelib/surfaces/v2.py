@@ -71,6 +71,7 @@ def answer(
 def framework_error(status: int, allowed: str = "") -> HttpAnswer:
     """What the framework answered by itself (405, 500, ...), in the V2 error shape."""
     rest = rest_framework_error(status, allowed)
+    # bounded: the service's own answer
     message = orjson.loads(rest.body)["error"]["message"]
     return HttpAnswer(rest.status, orjson.dumps({"error": message}).decode(), rest.headers)
 
@@ -140,10 +141,12 @@ def infer(
 
     def produce() -> HttpAnswer:
         nonlocal serving
-        serving = service()
+        serving = service()  # builds the service (not the model): the parse's budget
         with observation.timings.phase("parse"):
             request = parse_infer_request(
-                _read(read_body), headers.get("inference-header-content-length")
+                _read(read_body),
+                headers.get("inference-header-content-length"),
+                serving.max_records,
             )
         max_records = serving.max_records
         decoded: list[tuple[ServedModel, dict[str, bool | None]]] = []

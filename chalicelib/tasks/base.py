@@ -88,12 +88,14 @@ class Task:
 
     def decided(self, manifest: BundleManifest, outputs: np.ndarray) -> list[Any] | None:
         """Per row, the response's decision as a comparable value (a label, a set of
-        labels); None when the task decides nothing."""
+        labels); None when the task decides nothing (only a non-probabilistic task may)."""
+        if self.probabilistic:
+            raise NotImplementedError
         return None
 
     def label_counts(self, manifest: BundleManifest, outputs: np.ndarray) -> dict[str, int]:
         """How many rows each label was given (probabilistic tasks)."""
-        return {}
+        raise NotImplementedError
 
     def summary(self, manifest: BundleManifest, outputs: np.ndarray) -> OutputSummary:
         """The outputs summed for metrics (label counts and top probabilities, or each
