@@ -74,9 +74,11 @@ class RequestObservation:
     predictions: Callable[[], Sequence[Any]] | None = field(default=None, repr=False)
 
     def add(self, summary: OutputSummary) -> None:
+        """Add a scoring call's summary (the first is kept as it is: it is this call's)."""
         if self.summary is None:
-            self.summary = OutputSummary()
-        self.summary.add(summary)
+            self.summary = summary
+        else:
+            self.summary.add(summary)
 
 
 class Telemetry:

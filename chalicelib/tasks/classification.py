@@ -6,12 +6,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from chalicelib.tasks.answers import OutputArray, OutputSpec
+from chalicelib.tasks.answers import OutputArray, OutputSpec, OutputSummary
 from chalicelib.tasks.base import Task, labels_problem, threshold_problem
 from chalicelib.tasks.checks import not_probabilities, valid_probability_rows
 
 if TYPE_CHECKING:
     from chalicelib.manifest import BundleManifest
+
+#: Up to this many rows, summaries are summed in Python.
+_SMALL = 8
 
 
 class Classification(Task):
@@ -43,6 +46,19 @@ class Classification(Task):
     def decided(self, manifest: BundleManifest, outputs: np.ndarray) -> list[Any]:
         labels = manifest.labels
         return [labels[i] for i in outputs.argmax(axis=1).tolist()]
+
+    def summary(self, manifest: BundleManifest, outputs: np.ndarray) -> OutputSummary:
+        if len(outputs) > _SMALL:
+            return super().summary(manifest, outputs)
+        # A request's few rows: plain Python beats numpy's per-call overhead (~20 us).
+        labels = manifest.labels
+        counts = dict.fromkeys(labels, 0)
+        top = 0.0
+        for row in outputs.tolist():
+            best = max(row)
+            counts[labels[row.index(best)]] += 1  # the first maximum, as argmax
+            top += best
+        return OutputSummary(len(outputs), counts, top, len(outputs))
 
     def label_counts(self, manifest: BundleManifest, outputs: np.ndarray) -> dict[str, int]:
         counts = np.bincount(outputs.argmax(axis=1), minlength=len(manifest.labels))
