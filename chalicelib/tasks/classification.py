@@ -51,9 +51,9 @@ class Classification(Task):
         rows = len(outputs)
         if rows > _SMALL:  # one argmax serves the counts and the top probabilities
             winners = outputs.argmax(axis=1)
-            counts = np.bincount(winners, minlength=len(manifest.labels)).tolist()
+            given = np.bincount(winners, minlength=len(manifest.labels)).tolist()
             top = float(outputs[np.arange(rows), winners].sum(dtype=np.float64))
-            return OutputSummary(rows, dict(zip(manifest.labels, counts, strict=True)), top, rows)
+            return OutputSummary(rows, dict(zip(manifest.labels, given, strict=True)), top, rows)
         # A request's few rows: plain Python beats numpy's per-call overhead (~20 us).
         labels = manifest.labels
         counts = dict.fromkeys(labels, 0)
