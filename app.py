@@ -99,13 +99,20 @@ def _one_error_shape(event: Any, get_response: Callable[[Any], Response]) -> Res
 def predict() -> Response:
     request = app.current_request
     assert request is not None  # Chalice sets it before calling a route
-    lambda_context = getattr(app, "lambda_context", None)
-    ids = (getattr(lambda_context, "aws_request_id", None), request.context.get("requestId"))
     return _send(
         rest.predict(
-            get_service, lambda: request.raw_body, request.headers.get("content-type"), ids
+            get_service,
+            lambda: request.raw_body,
+            request.headers.get("content-type"),
+            _request_ids(request),
         )
     )
+
+
+def _request_ids(request: Any) -> tuple[object, ...]:
+    """The transport's ids for this request: Lambda's, then API Gateway's."""
+    lambda_context = getattr(app, "lambda_context", None)
+    return getattr(lambda_context, "aws_request_id", None), request.context.get("requestId")
 
 
 @app.route("/health", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
@@ -134,14 +141,17 @@ def start_batch() -> Response:
     request = app.current_request
     assert request is not None
     body = request.raw_body
-    return _send(batch_rest.start(get_batch_jobs, body.encode() if isinstance(body, str) else body))
+    return _send(batch_rest.start(get_batch_jobs, body.encode() if isinstance(body, str) else body,
+                                  _request_ids(request)))  # fmt: skip
 
 
 @app.route("/batch/{job}", methods=["GET"], content_types=_ANY_MEDIA_TYPE)
 def batch_progress(job: str) -> Response:
     from chalicelib.surfaces import batch_rest
 
-    return _send(batch_rest.progress(get_batch_jobs, job))
+    request = app.current_request
+    assert request is not None
+    return _send(batch_rest.progress(get_batch_jobs, job, _request_ids(request)))
 
 
 def _messages(event: SQSEvent) -> list[tuple[str, str]]:
@@ -195,7 +205,8 @@ def _v2_infer(name: str, version: str | None) -> Response:
 
     request = app.current_request
     assert request is not None
-    return _send(v2.infer(get_service, name, version, lambda: request.raw_body, request.headers))
+    return _send(v2.infer(get_service, name, version, lambda: request.raw_body, request.headers,
+                          _request_ids(request)))  # fmt: skip
 
 
 @app.route("/v2", methods=["GET"], content_types=_ANY_MEDIA_TYPE)

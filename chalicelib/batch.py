@@ -59,7 +59,7 @@ from chalicelib.batch_layout import (
     input_format,
     job_id,
 )
-from chalicelib.batch_output import PredictionTally, Spool, write_lines
+from chalicelib.batch_output import Spool, write_lines
 from chalicelib.batch_rows import (
     FieldNames,
     HeaderRefused,
@@ -70,20 +70,17 @@ from chalicelib.batch_rows import (
     parse_csv,
     parse_jsonl,
 )
-from chalicelib.challenger import ComparisonTotals, compare
+from chalicelib.challenger import ComparisonTotals
 from chalicelib.config import BatchSettings
-from chalicelib.errors import (
-    FieldProblem,
-    InvalidRecords,
-    InvalidRequest,
-    NotFound,
-    UnscorableRecords,
-)
+from chalicelib.core import Columns, ModelInput, Records, Scored, score_each
+from chalicelib.errors import FieldProblem, InvalidRequest, NotFound, ServiceError
+from chalicelib.observability import RequestObservation, Telemetry
 from chalicelib.observability.batch import BatchMetrics
+from chalicelib.observability.telemetry import BATCH_CHUNK
 from chalicelib.refresh import failure_kind
 from chalicelib.s3_errors import absence, error_code, is_missing
-from chalicelib.service import BatchScores, PredictionService
-from chalicelib.tasks import task_named
+from chalicelib.service import PredictionService
+from chalicelib.store import ModelBundle
 
 logger = logging.getLogger(__name__)
 
@@ -117,22 +114,13 @@ class ServicesByVersion:
             return service
 
 
-def score_rows(service: PredictionService, rows: ParsedRows) -> BatchScores:
-    """The batch path's one call into the core: a batch of rows scored, each bad row's
-    problems by index. Raw CSV columns take the vectorised path (`score_columns`) when
-    every row is valid; otherwise, and for records, `predict_each` isolates the bad rows.
-    Both apply the same checks and give the same predictions as /predict."""
+def model_input(rows: ParsedRows) -> ModelInput:
+    """A batch of rows as the core takes them: raw CSV columns stay columns (vectorised
+    while every row is valid; a bad row sends them through the records, which name it),
+    anything else is records."""
     if rows.raw_columns and rows.columns and rows.lines:
-        try:
-            scores = service.score_columns(rows.columns)
-        except (InvalidRecords, UnscorableRecords):
-            pass  # some row is bad: the per-row path names it
-        else:
-            manifest = scores.manifest
-            predictions = task_named(manifest.task).respond(manifest, scores.outputs)
-            model = {"name": manifest.name, "version": manifest.version}
-            return BatchScores(model, list(enumerate(predictions)), {})
-    return service.predict_each(rows.records())
+        return Columns(rows.columns, rows.records)
+    return Records(rows.records())
 
 
 class SplitRefused(Exception):
@@ -160,6 +148,7 @@ class BatchJobs:
         challenger_version: str | None = None,
         metrics: BatchMetrics | None = None,
         timer: Callable[[], float] = time.perf_counter,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._s3 = s3
         self._sqs = sqs
@@ -169,6 +158,9 @@ class BatchJobs:
         self._clock = clock
         self.challenger_version = challenger_version
         self._metrics = metrics or BatchMetrics.discarding()
+        #: The request lines of POST /batch and GET /batch/{job} (chunks use their
+        #: pinned service's, with the snapshot's model).
+        self.telemetry = telemetry or Telemetry.discarding()
         self._timer = timer
         self._queue_urls: dict[str, str] = {}
 
@@ -401,14 +393,28 @@ class BatchJobs:
     def score(self, chunk: Chunk) -> None:
         """Score one chunk into its part and errors files; ModelUnavailable (and any
         S3 error) propagates so the message is retried. A chunk whose input object was
-        replaced or removed since the split is given up at once."""
-        began = self._timer()
+        replaced or removed since the split is given up at once. One snapshot of the
+        pinned version scores every row; one request line (Surface `batch_chunk`)."""
         service = self._pinned(chunk.model_version)
-        bundle = service.store.get()
+        observation = RequestObservation(f"{chunk.job}/{chunk.index}", BATCH_CHUNK)
+        observation.records = chunk.rows
+        try:
+            self._score(chunk, service, observation)
+        except Exception as exc:
+            observation.status = exc.status if isinstance(exc, ServiceError) else 500
+            observation.error_code = failure_kind(exc)
+            raise
+        finally:
+            service.finish(observation)
+
+    def _score(
+        self, chunk: Chunk, service: PredictionService, observation: RequestObservation
+    ) -> None:
+        began = self._timer()
+        bundle = service.snapshot()
         read = _row_reader(chunk, FieldNames(bundle.reader))
         layout = self._layout(chunk.job)
         part, errors = Spool(), Spool()
-        tally = PredictionTally(bundle.manifest.labels)
         scored = rejected = 0
         shadow = None
         if chunk.challenger_version is not None:
@@ -416,10 +422,10 @@ class BatchJobs:
         try:
             for first, lines in self._chunk_lines(chunk):
                 parsed = read(lines)
-                scores = score_rows(service, parsed)
+                scores = service.score(observation, model_input(parsed), each=True,
+                                       bundle=bundle)  # fmt: skip
                 rejected += write_lines(scores, parsed, first, part, errors)
-                scored += len(scores.predictions)
-                tally.add([prediction for _, prediction in scores.predictions])
+                scored += len(scores.outputs)
                 if shadow is not None:
                     shadow.score(parsed, first, scores)
             self._put(layout.part_key(chunk.index), part.body())
@@ -427,6 +433,7 @@ class BatchJobs:
                 self._put(layout.errors_key(chunk.index), errors.body())
         except SplitRefused as refused:  # the input object is gone or replaced
             self.give_up(chunk, refused.reason)
+            observation.status, observation.error_code = 409, refused.code
             return
         finally:
             part.close()
@@ -441,8 +448,8 @@ class BatchJobs:
         self._put(layout.done_key(chunk.index), orjson.dumps(done))
         self._metrics.chunk_scored(chunk.job, chunk.index,
                                    model | {"engine": service.store.engine_kind},
-                                   (scored, rejected), self._timer() - began,
-                                   tally.summary())  # fmt: skip
+                                   (scored, rejected), self._timer() - began)  # fmt: skip
+        observation.status = 200
         self._finish_if_last(chunk)
 
     def _finish_shadow(
@@ -716,21 +723,24 @@ class ChallengerPart:
     def __init__(self, pinned: Callable[[str], PredictionService], version: str) -> None:
         self.version = version
         self._pinned = pinned
+        self._bundle: ModelBundle | None = None
         self.lines = Spool()
         self.totals = ComparisonTotals()
         self.failure: str | None = None
 
-    def score(self, parsed: ParsedRows, first: int, champion: BatchScores) -> None:
-        """Score the batch the champion scored (never raises)."""
+    def score(self, parsed: ParsedRows, first: int, champion: Scored) -> None:
+        """Score the batch the champion scored, with one snapshot of the challenger
+        version for the whole chunk, through the same pipeline (never raises)."""
         if self.failure is not None:
             return
         try:
-            scores = score_rows(self._pinned(self.version), parsed)
-            write_lines(scores, parsed, first, self.lines, Spool())
-            theirs = dict(scores.predictions)
-            both = [(ours, theirs[i]) for i, ours in champion.predictions if i in theirs]
-            if both:
-                self.totals.add(compare([a for a, _ in both], [b for _, b in both]))
+            if self._bundle is None:
+                self._bundle = self._pinned(self.version).snapshot()
+            theirs = score_each(self._bundle, model_input(parsed))
+            write_lines(theirs, parsed, first, self.lines, Spool())
+            comparison = champion.compare(theirs)
+            if comparison.records:
+                self.totals.add(comparison)
         except Exception as exc:  # the champion's part must not depend on this
             self.failed(exc)
 

@@ -1,11 +1,13 @@
 """Champion/challenger: a pinned second version scores a sample of live requests.
 
-For a sampled request, after the champion answered, the challenger bundle (its own
-`ModelStore`, pinned, loaded lazily on the first sampled request) scores the same
-records. The response is the champion's, untouched: the challenger only reads it, and
-any challenger failure (load, refused records, invalid outputs, a bug) is caught and
-observed. Lambda returns only after the handler does, so a sampled request pays the
-challenger's latency: keep the sample small.
+For a sampled request of any surface, after the champion scored it, the challenger
+bundle (its own `ModelStore`, pinned, loaded lazily on the first sampled request)
+scores the same input (records, tensors or columns) through the same pipeline, and
+the champion's task compares the two output matrices. The response is the
+champion's, untouched: the challenger only reads it, and any challenger failure (load,
+refused input, invalid outputs, a bug) is caught and observed. Lambda returns only
+after the handler does, so a sampled request pays the challenger's latency: keep the
+sample small.
 """
 
 from __future__ import annotations
@@ -13,60 +15,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from chalicelib.errors import UnscorableRecords
 from chalicelib.observer import Observer, log_event, notify
 from chalicelib.refresh import failure_kind
 from chalicelib.store import ModelBundle, ModelStore
-from chalicelib.tasks import task_named
+from chalicelib.tasks.answers import Comparison
+
+if TYPE_CHECKING:
+    from chalicelib.core.inputs import ModelInput
+    from chalicelib.core.pipeline import Scored
 
 logger = logging.getLogger(__name__)
-
-
-class ChallengerOutputInvalid(Exception):
-    """The challenger's outputs could not make a response (NaN, not probabilities)."""
-
-    code = "invalid_outputs"
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """How a challenger's answers differ from the champion's for one request.
-
-    Agreement counts records with the same decision (a label, or a multilabel set);
-    None for regression. The differences are means over the records of the mean
-    |champion - challenger| over the probabilities (values) both versions name."""
-
-    records: int
-    agreements: int | None
-    probability_diff: float | None
-    value_diff: float | None
-
-    @property
-    def agreement_rate(self) -> float | None:
-        if self.agreements is None or not self.records:
-            return None
-        return self.agreements / self.records
-
-
-def compare(
-    champion: Sequence[Mapping[str, Any]], challenger: Sequence[Mapping[str, Any]]
-) -> Comparison:
-    """Compare two equally long lists of response objects (tasks' `respond` shapes)."""
-    pairs = list(zip(champion, challenger, strict=True))
-    agreements: int | None = None
-    if pairs and "label" in pairs[0][0]:
-        agreements = sum(a["label"] == b.get("label") for a, b in pairs)
-    elif pairs and "labels" in pairs[0][0]:
-        agreements = sum(set(a["labels"]) == set(b.get("labels", ())) for a, b in pairs)
-    return Comparison(
-        len(champion),
-        agreements,
-        _mean_abs_diff(champion, challenger, "probabilities"),
-        _mean_abs_diff(champion, challenger, "values"),
-    )
 
 
 @dataclass
@@ -105,18 +68,6 @@ class ComparisonTotals:
         }
 
 
-def _mean_abs_diff(
-    champion: Sequence[Mapping[str, Any]], challenger: Sequence[Mapping[str, Any]], key: str
-) -> float | None:
-    per_record: list[float] = []
-    for a, b in zip(champion, challenger, strict=True):
-        first, second = a.get(key) or {}, b.get(key) or {}
-        shared = [name for name in first if name in second]
-        if shared:
-            per_record.append(sum(abs(first[n] - second[n]) for n in shared) / len(shared))
-    return sum(per_record) / len(per_record) if per_record else None
-
-
 class Challenger:
     """Scores a `sample` fraction of requests with `store`'s (pinned) version.
 
@@ -152,22 +103,21 @@ class Challenger:
         self.failures = 0
         self.last_failure: str | None = None
 
-    def consider(
-        self, records: Sequence[Any], champion: ModelBundle, answer: Sequence[Mapping[str, Any]]
-    ) -> None:
-        """If this request is sampled, score `records` with the challenger and compare
-        with the champion's `answer`; never raises, never changes `answer`."""
+    def consider(self, model_input: ModelInput, champion: Scored) -> None:
+        """If this request is sampled, score `model_input` with the challenger and
+        compare with the champion's outputs; never raises, never changes them."""
         try:
             if self.sample <= 0 or self._draw() >= self.sample:
                 return
-            self._score(records, champion, answer)
+            self._score(model_input, champion)
         except Exception as exc:  # the champion's response must not depend on this
             logger.exception("challenger scoring failed unexpectedly")
-            self._failed(champion, "predict", exc)
+            self._failed(champion.bundle, "predict", exc)
 
-    def _score(
-        self, records: Sequence[Any], champion: ModelBundle, answer: Sequence[Mapping[str, Any]]
-    ) -> None:
+    def _score(self, model_input: ModelInput, scored: Scored) -> None:
+        from chalicelib.core.pipeline import score_all
+
+        champion = scored.bundle
         if self.store.loaded is None and self._clock() < self._load_again_at:
             return  # a missing or broken challenger must not cost every sampled request
         try:
@@ -178,12 +128,12 @@ class Challenger:
             return
         started = time.perf_counter()
         try:
-            theirs = _respond(bundle, records)
-        except Exception as exc:
+            theirs = score_all(bundle, model_input)
+        except Exception as exc:  # refused input or invalid outputs: counted by code
             self._failed(champion, "predict", exc)
             return
         seconds = time.perf_counter() - started
-        comparison = compare(answer, theirs)
+        comparison = scored.compare(theirs)
         self._count(comparison)
         notify(self._observer, "challenger_scored", {
             **self._dimensions(champion), "records": comparison.records,
@@ -203,8 +153,7 @@ class Challenger:
         return self._totals.rows
 
     def _failed(self, champion: ModelBundle, stage: str, exc: Exception) -> None:
-        code = getattr(exc, "code", None) if isinstance(exc, ChallengerOutputInvalid) else None
-        code = code or failure_kind(exc)
+        code = "invalid_outputs" if _invalid_outputs(exc) else failure_kind(exc)
         with self._lock:
             self.failures += 1
             self.last_failure = code
@@ -219,8 +168,10 @@ class Challenger:
             "challenger_version": self.store.location.version,
         }
 
-    def state(self) -> dict[str, Any]:
-        """For GET /health: version, loaded/failed/not_loaded, and the running scores."""
+    def state(self, aggregates: bool = True) -> dict[str, Any]:
+        """Version, loaded/failed/not_loaded, counts, and with `aggregates` the running
+        comparison (agreement, mean probability difference: model outputs, so only
+        for authenticated callers; GET /health leaves them out)."""
         loaded = self.store.loaded is not None
         with self._lock:
             totals = self._totals.summary()
@@ -230,20 +181,22 @@ class Challenger:
                 "state": "loaded" if loaded else "failed" if self.last_failure else "not_loaded",
                 "requests_scored": self.requests_scored,
                 "records_compared": totals["rows"],
-                "agreement": totals["agreement_rate"],
-                "mean_abs_probability_diff": totals["mean_abs_probability_diff"],
                 "failures": self.failures,
             }
+            if aggregates:
+                body["agreement"] = totals["agreement_rate"]
+                body["mean_abs_probability_diff"] = totals["mean_abs_probability_diff"]
             if self.last_failure:
                 body["last_failure"] = self.last_failure
         return body
 
 
-def _respond(bundle: ModelBundle, records: Sequence[Any]) -> list[dict[str, Any]]:
-    """The challenger's response objects for `records` (its own reader and checks)."""
-    inputs = bundle.reader.to_matrix(records)
-    outputs = bundle.engine.predict(bundle.inputs.split(inputs))
-    task = task_named(bundle.manifest.task)
-    if not bool(task.valid_rows(outputs).all()):
-        raise ChallengerOutputInvalid
-    return task.respond(bundle.manifest, outputs)
+def _invalid_outputs(exc: Exception) -> bool:
+    """The challenger's own outputs were refused (NaN, not probabilities), not the input."""
+    from chalicelib.tasks.checks import NO_VALID_SCORE
+
+    details = getattr(exc, "details", None) or []
+    return isinstance(exc, UnscorableRecords) and any(p.problem == NO_VALID_SCORE for p in details)
+
+
+__all__ = ["Challenger", "Comparison", "ComparisonTotals"]

@@ -148,6 +148,7 @@ def build_batch_jobs(settings: Settings) -> BatchJobs:
         metrics=BatchMetrics(
             MetricWriter(settings.metrics_namespace), SERVICE_NAME, settings.stage
         ),
+        telemetry=build_telemetry(settings),
     )
 
 

@@ -104,11 +104,7 @@ def check_parity(
     if actual.shape != expected.shape:
         return ParityReport(rows, float("inf"), rows, False, tolerance)
     difference = np.abs(actual - expected)
-    decided, expected_decisions = (task.decisions(o, threshold) for o in (actual, expected))
-    mismatches = 0
-    if decided is not None and expected_decisions is not None:
-        differs = decided != expected_decisions
-        mismatches = int((differs.any(axis=1) if differs.ndim > 1 else differs).sum())
+    mismatches = task.disagreements(expected, actual, threshold)
     return ParityReport(
         rows=rows,
         max_abs_diff=float(difference.max()),

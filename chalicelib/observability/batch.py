@@ -8,8 +8,9 @@
                            options_invalid | split_failed
     batch_chunk_scored     BatchChunks, BatchRows, BatchRowsScored, BatchRowsRejected
                            (Count), BatchRowsPerSecond (Count/Second), BatchChunkSeconds
-                           (Seconds), and the part's prediction summary (as a request's
-                           prediction batch) by (Service, Stage, Model, Version, Engine)
+                           (Seconds) by (Service, Stage, Model, Version, Engine); the
+                           part's prediction summary is on the chunk's request line
+                           (Surface batch_chunk, chalicelib.observability.telemetry)
     batch_chunk_dead_lettered  BatchChunksDeadLettered (Count) by (Service, Stage, Model,
                            Version)
     batch_challenger_scored    BatchChallengerRows (Count), BatchChallengerAgreement,
@@ -89,10 +90,8 @@ class BatchMetrics:
         model: Mapping[str, str],
         counts: tuple[int, int],
         seconds: float,
-        summary: Mapping[str, float],
     ) -> None:
-        """`counts` is (scored, rejected); `model` has name, version and engine;
-        `summary` is the part's prediction summary (`prediction_summary`'s metrics)."""
+        """`counts` is (scored, rejected); `model` has name, version and engine."""
         scored, rejected = counts
         rows = scored + rejected
         rate = rows / seconds if seconds > 0 else 0.0
@@ -102,11 +101,6 @@ class BatchMetrics:
             "BatchChunkSeconds": round(seconds, 6),
         }  # fmt: skip
         directives = [Directive(_CHUNK_UNITS, [names.MODEL_DIMENSIONS])]
-        if summary:
-            units = {n: names.COUNT if n.startswith(names.LABEL_METRIC_PREFIX) else names.NONE
-                     for n in summary}  # fmt: skip
-            directives.append(Directive(units, [names.MODEL_DIMENSIONS]))
-            values |= summary
         self._writer.write(directives, values, self._model(model),
                            {"level": "INFO", "event": "batch_chunk_scored", "job": job,
                             "part": part})  # fmt: skip

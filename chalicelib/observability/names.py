@@ -7,13 +7,16 @@ from chalicelib.observability.emf import Directive
 SERVICE, STAGE = "Service", "Stage"
 MODEL, VERSION, ENGINE = "Model", "Version", "Engine"
 ERROR_CODE, ERROR_KIND = "ErrorCode", "ErrorKind"
+#: Which way in a request came: predict | v2_infer | batch_api | batch_chunk.
+SURFACE = "Surface"
 
 SERVICE_DIMENSIONS = (SERVICE, STAGE)
+SURFACE_DIMENSIONS = (SERVICE, STAGE, SURFACE)
 MODEL_DIMENSIONS = (SERVICE, STAGE, MODEL, VERSION, ENGINE)
 
 MS, SECONDS, COUNT, NONE = "Milliseconds", "Seconds", "Count", "None"
 
-#: Per /predict request. Phases appear only when they ran.
+#: Per request of every surface (and batch chunk). Phases appear only when they ran.
 REQUEST_METRICS = {
     "Requests": COUNT,
     "Records": COUNT,

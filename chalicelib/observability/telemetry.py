@@ -1,6 +1,7 @@
-"""What the service reports about itself: per request (with its prediction batch) and
-per model load, one JSON line each through the writer: log fields and EMF metrics
-together. Never a submitted value.
+"""What the service reports about itself: per request of every surface (`/predict`, V2
+infer, `/batch` calls, batch chunks; the `Surface` dimension says which) with its
+outputs' summary, and per model load: one JSON line each through the writer, log
+fields and EMF metrics together. Never a submitted value.
 
 A failure in here is logged by type and swallowed: telemetry never changes an answer.
 """
@@ -9,9 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from chalicelib.observability import names
 from chalicelib.observability.context import ColdStart
 from chalicelib.observability.emf import Directive, MetricWriter
 from chalicelib.observability.timings import Timings
+from chalicelib.tasks.answers import OutputSummary
 
 if TYPE_CHECKING:  # imported only when sampling is on (hmac, random: cold-start time)
     from chalicelib.observability.sampling import PredictionSampler
@@ -49,18 +49,36 @@ class ServedModel:
     labels: tuple[str, ...]
 
 
+#: The `Surface` dimension's values (a fixed set: the metrics' cardinality).
+PREDICT, V2_INFER, BATCH_API, BATCH_CHUNK = "predict", "v2_infer", "batch_api", "batch_chunk"
+SURFACES = (PREDICT, V2_INFER, BATCH_API, BATCH_CHUNK)
+
+
 @dataclass
 class RequestObservation:
-    """What a surface learns while answering one request (counts and codes only)."""
+    """What the core and a surface learn while answering one request or scoring one
+    batch chunk (counts and codes only); one request line when finished."""
 
     request_id: str
+    surface: str = PREDICT
     timings: Timings = field(default_factory=Timings)
     records: int = 0
     status: int = 0
     error_code: str | None = None
-    #: Set only on success, for the prediction metrics and the optional sample.
+    #: The snapshot that scored it (None before one was taken): the metrics' Version.
+    model: ServedModel | None = None
+    #: The outputs summed (every scoring call of this request adds to it).
+    summary: OutputSummary | None = field(default=None, repr=False)
+    #: Set only on success when records were given, for the optional prediction sample.
     inputs: Sequence[Any] | None = field(default=None, repr=False)
-    predictions: Sequence[Any] | None = field(default=None, repr=False)
+    predictions: Callable[[], Sequence[Any]] | None = field(default=None, repr=False)
+
+    def add(self, summary: OutputSummary) -> None:
+        """Add a scoring call's summary (the first is kept as it is: it is this call's)."""
+        if self.summary is None:
+            self.summary = summary
+        else:
+            self.summary.add(summary)
 
 
 class Telemetry:
@@ -91,8 +109,9 @@ class Telemetry:
 
     @_never_raises
     def finish_request(self, observation: RequestObservation) -> None:
-        """The request's one line: log fields and metrics, with the prediction batch's."""
-        model, latency = self._model, observation.timings.total_ms()
+        """The request's one line: log fields and metrics, with its outputs' summary,
+        dimensioned by the snapshot that scored it (else the last model loaded)."""
+        model, latency = observation.model or self._model, observation.timings.total_ms()
         values: dict[str, float] = {
             "Requests": 1,
             "Records": observation.records,
@@ -102,16 +121,17 @@ class Telemetry:
         }
         for phase, milliseconds in observation.timings.phases.items():
             values[names.PHASE_METRICS.get(phase, phase)] = round(milliseconds, 3)
-        dimension_sets = [names.SERVICE_DIMENSIONS] + ([names.MODEL_DIMENSIONS] if model else [])
+        dimension_sets = [names.SERVICE_DIMENSIONS, names.SURFACE_DIMENSIONS] + (
+            [names.MODEL_DIMENSIONS] if model else [])  # fmt: skip
         directives = [Directive({n: names.REQUEST_METRICS.get(n, names.MS) for n in values},
                                 dimension_sets)]  # fmt: skip
-        dimensions = self._dimensions(model)
+        dimensions = self._dimensions(model) | {names.SURFACE: observation.surface}
         if observation.error_code:
             directives.append(names.ERROR_DIRECTIVE)
             values["Errors"] = 1
             dimensions[names.ERROR_CODE] = observation.error_code
-        if model is not None and observation.predictions is not None:
-            batch = prediction_summary(model.labels, observation.predictions)
+        if model is not None and observation.summary is not None and observation.status < 400:
+            batch = summary_metrics(observation.summary)
             if batch:
                 units = dict.fromkeys(batch, names.NONE) | _label_units(batch)
                 directives.append(Directive(units, [names.MODEL_DIMENSIONS]))
@@ -129,13 +149,16 @@ class Telemetry:
 
     def _sample(self, model: ServedModel, observation: RequestObservation) -> None:
         sampler = self._sampler
-        if sampler is None or observation.inputs is None or not sampler.sampled():
+        if sampler is None or observation.inputs is None or observation.predictions is None:
+            return
+        if observation.status >= 400 or not sampler.sampled():
             return
         self._event("prediction_sample", {
             "request_id": observation.request_id,
+            "surface": observation.surface,
             "model": model.name,
             "model_version": model.version,
-            "predictions": sampler.entries(observation.inputs, observation.predictions or []),
+            "predictions": sampler.entries(observation.inputs, observation.predictions()),
         })  # fmt: skip
 
     # -- model loads (the store calls these) ------------------------------------
@@ -182,39 +205,21 @@ def _label_units(batch: Mapping[str, float]) -> dict[str, str]:
     return {n: names.COUNT for n in batch if n.startswith(names.LABEL_METRIC_PREFIX)}
 
 
-def prediction_summary(labels: Sequence[str], predictions: Sequence[Any]) -> dict[str, float]:
-    """Metric values for one batch of predictions (empty when there is nothing to count):
-    predicted-label counts and the mean top probability (classification, binary,
-    multilabel), or mean/min/max per regression output. Label and output names come
-    from the manifest's answers, never from a client, so the metric names stay bounded.
-    Written for speed (a batch part sums 50,000 rows): C-level counting and max."""
-    known = set(labels)
-    counts = dict.fromkeys(labels, 0)
-    rows = [p for p in predictions if type(p) is dict or isinstance(p, Mapping)]
-    chosen = Counter(label for p in rows
-                     if "labels" not in p and type(label := p.get("label")) is str)  # fmt: skip
-    for p in rows:
-        if "labels" in p and isinstance(p["labels"], list):
-            chosen.update(label for label in p["labels"] if type(label) is str)
-    for label, n in chosen.items():
-        if type(label) is str and label in known:
-            counts[label] += n
-    tops = [float(max(found.values())) for p in rows if (found := p.get("probabilities"))
-            and (type(found) is dict or isinstance(found, Mapping))]  # fmt: skip
-    numbers: dict[str, list[float]] = {}
-    for p in rows:
-        values = p.get("values")
-        for name, value in values.items() if isinstance(values, Mapping) else ():
-            if isinstance(value, int | float) and math.isfinite(value):
-                numbers.setdefault(str(name), []).append(float(value))
-    summary: dict[str, float] = {}
-    if any(counts.values()):
-        summary |= {names.LABEL_METRIC_PREFIX + label: n for label, n in counts.items()}
-    if tops:
-        summary[names.CONFIDENCE] = round(sum(tops) / len(tops), 6)
-    for name, series in numbers.items():
-        suffix = "" if len(numbers) == 1 else f".{name}"
-        summary |= {f"PredictedMean{suffix}": sum(series) / len(series),
-                    f"PredictedMin{suffix}": min(series),
-                    f"PredictedMax{suffix}": max(series)}  # fmt: skip
-    return summary
+def summary_metrics(summary: OutputSummary) -> dict[str, float]:
+    """Metric values for a summary of outputs (empty when there is nothing to count):
+    per-label decision counts and the mean top probability (classification, binary,
+    multilabel), or mean/min/max per numeric output. The task summed them from the
+    manifest's names, never a client's, so the metric names stay bounded."""
+    metrics: dict[str, float] = {}
+    if any(summary.label_counts.values()):
+        metrics |= {names.LABEL_METRIC_PREFIX + label: n
+                    for label, n in summary.label_counts.items()}  # fmt: skip
+    if summary.top_probability_rows:
+        metrics[names.CONFIDENCE] = round(
+            summary.top_probability_sum / summary.top_probability_rows, 6
+        )
+    for name, (total, low, high) in summary.values.items():
+        suffix = "" if len(summary.values) == 1 else f".{name}"
+        metrics |= {f"PredictedMean{suffix}": round(total / summary.rows, 6),
+                    f"PredictedMin{suffix}": low, f"PredictedMax{suffix}": high}  # fmt: skip
+    return metrics

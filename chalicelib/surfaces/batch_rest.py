@@ -1,9 +1,10 @@
 """`POST /batch` and `GET /batch/{job}`: start a batch job on an input object, and
-read its progress. Errors go through rest.py's one mapping to statuses."""
+read its progress. Errors go through rest.py's one mapping to statuses; each call is
+one request line (Surface `batch_api`) through the batch path's telemetry."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,9 +13,12 @@ import orjson
 from chalicelib.batch import BatchJobs
 from chalicelib.batch_layout import InvalidOptions, JobOptions, input_format
 from chalicelib.errors import InvalidRequest, NotFound
+from chalicelib.observability import RequestObservation
+from chalicelib.observability.context import request_id
+from chalicelib.observability.telemetry import BATCH_API
 from chalicelib.surfaces.json_body import parse_json
 from chalicelib.surfaces.json_structure import JsonBudget
-from chalicelib.surfaces.rest import HttpAnswer, answer, json_answer
+from chalicelib.surfaces.rest import HttpAnswer, answer, finish, json_answer
 
 #: A job request is one object: an S3 URL, a list of column names and a flag.
 BATCH_BUDGET = JsonBudget(
@@ -22,28 +26,51 @@ BATCH_BUDGET = JsonBudget(
 )
 
 
-def start(jobs: Callable[[], BatchJobs], raw_body: bytes | None) -> HttpAnswer:
+def _counted(
+    jobs: Callable[[], BatchJobs], produce: Callable[[BatchJobs], dict[str, Any]],
+    request_ids: Sequence[object], status: int = 200,
+) -> HttpAnswer:  # fmt: skip
+    """`produce`'s answer (with `status` on success) and the call's request line."""
+    observation = RequestObservation(request_id(*request_ids), BATCH_API)
+    batch: BatchJobs | None = None
+
+    def run() -> dict[str, Any]:
+        nonlocal batch
+        batch = jobs()
+        return produce(batch)
+
+    result = answer(run, observation)
+    if result.status == 200 and status != 200:
+        # bounded: the service's own answer
+        result = json_answer(status, orjson.loads(result.body))
+        observation.status = status
+    finish(batch.telemetry if batch else None, observation)
+    return result
+
+
+def start(
+    jobs: Callable[[], BatchJobs], raw_body: bytes | None, request_ids: Sequence[object] = ()
+) -> HttpAnswer:
     """POST /batch {"input": "s3://<bucket>/<input prefix>...csv|jsonl"[, "pass_through":
     ["application_id", ...]][, "ignore_extra_columns": true]} -> 202 {"job"}: the job is
     queued for the splitter (GET /batch/{job} says "queued", then "running"). Without
     options the object's metadata convention applies, as for an S3 event."""
 
-    def produce() -> dict[str, Any]:
-        batch = jobs()
+    def produce(batch: BatchJobs) -> dict[str, Any]:
         if not batch.settings.queues.declared:  # the stage's config names no batch queues
             raise NotFound("This stage has no batch path (no batch queues are configured).")
         body = _body(raw_body)
         bucket, key = _input_location(body, batch.settings.bucket, batch.settings.input_prefix)
         return {"job": batch.request(bucket, key, _options(body))}
 
-    result = answer(produce)
-    # bounded: the service's own answer
-    return json_answer(202, orjson.loads(result.body)) if result.status == 200 else result
+    return _counted(jobs, produce, request_ids, 202)
 
 
-def progress(jobs: Callable[[], BatchJobs], job: str) -> HttpAnswer:
+def progress(
+    jobs: Callable[[], BatchJobs], job: str, request_ids: Sequence[object] = ()
+) -> HttpAnswer:
     """GET /batch/{job}: the summary once written, else parts and rows done so far."""
-    return answer(lambda: jobs().progress(_job_id(job)))
+    return _counted(jobs, lambda batch: batch.progress(_job_id(job)), request_ids)
 
 
 _KEYS = ("input", "pass_through", "ignore_extra_columns")

@@ -14,10 +14,12 @@ from typing import Any
 
 import orjson
 
+from chalicelib.core.inputs import Records
 from chalicelib.errors import InvalidRequest, ServiceError
-from chalicelib.observability import RequestObservation
+from chalicelib.observability import RequestObservation, Telemetry
 from chalicelib.observability.context import request_id
 from chalicelib.observability.logs import log_event
+from chalicelib.observability.telemetry import PREDICT
 from chalicelib.service import PredictionService
 from chalicelib.surfaces.json_body import check_media_type, parse_records
 
@@ -79,7 +81,7 @@ def predict(
     ValueError when it cannot, which is the client's fault. `request_ids`: the
     transport's ids for this request (the first usable one is logged).
     """
-    observation = RequestObservation(request_id(*request_ids))
+    observation = RequestObservation(request_id(*request_ids), PREDICT)
     serving: PredictionService | None = None
 
     def produce() -> dict[str, Any]:
@@ -89,17 +91,23 @@ def predict(
         with observation.timings.phase("parse"):
             records = parse_records(_body_bytes(read_body), serving.max_records)
         observation.records = len(records)
-        result = serving.predict(records, observation.timings)
-        observation.inputs, observation.predictions = records, result.get("predictions")
-        return result
+        scored = serving.score(observation, Records(records))
+        return {"model": scored.model, "predictions": scored.predictions}
 
     result = answer(produce, observation)
-    if serving is not None:
-        serving.telemetry.finish_request(observation)
-    else:  # no service (a configuration error): the log line without metrics
-        log_event(logger, "request", {"request_id": observation.request_id,
-                  "status": observation.status, "error_code": observation.error_code})  # fmt: skip
+    finish(serving.telemetry if serving else None, observation)
     return result
+
+
+def finish(telemetry: Telemetry | None, observation: RequestObservation) -> None:
+    """The request's one line, whatever the surface: through the core's telemetry, or
+    without one (a configuration error: no service was built) a line without metrics."""
+    if telemetry is not None:
+        telemetry.finish_request(observation)
+        return
+    log_event(logger, "request", {"request_id": observation.request_id,
+                                  "surface": observation.surface, "status": observation.status,
+                                  "error_code": observation.error_code})  # fmt: skip
 
 
 def _body_bytes(read_body: Callable[[], bytes | str | None]) -> bytes | None:

@@ -9,16 +9,20 @@ the ServiceError carries; messages name tensors, rows and fields, never values.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
 from chalicelib.config import APP_NAME
+from chalicelib.core.inputs import Columns, ModelInput, Tensors
 from chalicelib.errors import InvalidRequest, NotServed, ServiceError
 from chalicelib.manifest import BundleManifest
+from chalicelib.observability import RequestObservation
+from chalicelib.observability.context import request_id
+from chalicelib.observability.telemetry import V2_INFER
 from chalicelib.service import PredictionService
-from chalicelib.surfaces.rest import HttpAnswer
+from chalicelib.surfaces.rest import HttpAnswer, finish
 from chalicelib.surfaces.rest import framework_error as rest_framework_error
 from chalicelib.surfaces.v2_model import ServedModel
 from chalicelib.surfaces.v2_tensors import (
@@ -45,15 +49,23 @@ def v2_error(error: ServiceError) -> HttpAnswer:
     return _json(error.status, {"error": text})
 
 
-def answer(produce: Callable[[], HttpAnswer]) -> HttpAnswer:
-    """Run `produce`; a ServiceError becomes its status, anything else a logged 500."""
+def answer(
+    produce: Callable[[], HttpAnswer], observation: RequestObservation | None = None
+) -> HttpAnswer:
+    """Run `produce`; a ServiceError becomes its status, anything else a logged 500.
+    `observation` gets the status, the error code and the serialise phase."""
+    observation = observation or RequestObservation("", V2_INFER)
     try:
-        return produce()
+        result = produce()
     except ServiceError as exc:
-        return v2_error(exc)
+        result = v2_error(exc)
+        observation.error_code = exc.code
     except Exception:  # the service keeps serving; the client sees no internals
         logger.exception("unhandled error")
-        return v2_error(ServiceError("An internal error occurred."))
+        result = v2_error(ServiceError("An internal error occurred."))
+        observation.error_code = "internal_error"
+    observation.status = result.status
+    return result
 
 
 def framework_error(status: int, allowed: str = "") -> HttpAnswer:
@@ -90,7 +102,7 @@ def model_ready(
     """GET /v2/models/{name}[/versions/{version}]/ready."""
 
     def produce() -> HttpAnswer:
-        manifest = _served(service(), name, version)
+        manifest = _served(service().manifest(), name, version)
         return _json(200, {"name": manifest.name, "ready": True})
 
     return answer(produce)
@@ -103,7 +115,7 @@ def model_metadata(
 
     def produce() -> HttpAnswer:
         serving = service()
-        model = ServedModel(_served(serving, name, version))
+        model = ServedModel(_served(serving.manifest(), name, version))
         return _json(200, model.metadata(serving.store.engine_kind))
 
     return answer(produce)
@@ -115,36 +127,51 @@ def infer(
     version: str | None,
     read_body: Callable[[], bytes | str | None],
     headers: Mapping[str, str],
+    request_ids: Sequence[object] = (),
 ) -> HttpAnswer:
     """POST /v2/models/{name}[/versions/{version}]/infer.
 
     `headers` is case-insensitive (Inference-Header-Content-Length, Accept): binary
     outputs are sent only to a client whose Accept admits application/octet-stream,
-    since API Gateway returns binary bodies only then; others get JSON data.
+    since API Gateway returns binary bodies only then; others get JSON data. The
+    request is checked against, scored by and answered from one snapshot of the model.
     """
+    observation = RequestObservation(request_id(*request_ids), V2_INFER)
+    serving: PredictionService | None = None
 
     def produce() -> HttpAnswer:
+        nonlocal serving
         serving = service()  # builds the service (not the model): the parse's budget
-        request = parse_infer_request(
-            _read(read_body), headers.get("inference-header-content-length"), serving.max_records
-        )
-        model = ServedModel(_served(serving, name, version))
-        outputs = model.requested_outputs(request)
-        raw = model.is_raw(request.inputs)
-        rows = model.rows(request.inputs, serving.max_records)
-        if raw:
-            scores = serving.score_columns(model.columns(request.inputs))
-        else:
-            scores = serving.score_tensors(model.tensors(request.inputs))
-        tensors = [t for t in model.output_tensors(scores, rows) if t.name in outputs]
-        header: dict[str, Any] = {"model_name": model.manifest.name,
-                                  "model_version": model.manifest.version}  # fmt: skip
-        if request.id is not None:
-            header["id"] = request.id
-        binary = {name: request.binary_output if b is None else b for name, b in outputs.items()}
-        if not _accepts_binary(headers.get("accept")):
-            binary = {}
-        body, header_length = encode_response(header, tensors, binary)
+        with observation.timings.phase("parse"):
+            request = parse_infer_request(
+                _read(read_body),
+                headers.get("inference-header-content-length"),
+                serving.max_records,
+            )
+        max_records = serving.max_records
+        decoded: list[tuple[ServedModel, dict[str, bool | None]]] = []
+
+        def decode(manifest: BundleManifest) -> ModelInput:
+            model = ServedModel(_served(manifest, name, version))
+            decoded.append((model, model.requested_outputs(request)))
+            raw = model.is_raw(request.inputs)
+            observation.records = model.rows(request.inputs, max_records)
+            if raw:
+                return Columns(model.columns(request.inputs))
+            return Tensors(model.tensors(request.inputs))
+
+        scored = serving.score(observation, decode)
+        model, outputs = decoded[0]
+        with observation.timings.phase("serialise"):
+            tensors = [t for t in model.output_tensors(scored) if t.name in outputs]
+            header: dict[str, Any] = {"model_name": scored.manifest.name,
+                                      "model_version": scored.manifest.version}  # fmt: skip
+            if request.id is not None:
+                header["id"] = request.id
+            binary = {n: request.binary_output if b is None else b for n, b in outputs.items()}
+            if not _accepts_binary(headers.get("accept")):
+                binary = {}
+            body, header_length = encode_response(header, tensors, binary)
         if header_length is None:
             return HttpAnswer(200, body.decode(), dict(_JSON))
         return HttpAnswer(
@@ -154,11 +181,12 @@ def infer(
              "Inference-Header-Content-Length": str(header_length)},
         )  # fmt: skip
 
-    return answer(produce)
+    result = answer(produce, observation)
+    finish(serving.telemetry if serving else None, observation)
+    return result
 
 
-def _served(service: PredictionService, name: str, version: str | None) -> BundleManifest:
-    manifest = service.manifest()
+def _served(manifest: BundleManifest, name: str, version: str | None) -> BundleManifest:
     if name != manifest.name:
         raise NotServed(
             f"No model of this name is served here; the served model is {manifest.name!r}."

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from chalicelib.core.pipeline import Scored
 from chalicelib.errors import InvalidRequest, PayloadTooLarge
 from chalicelib.manifest import BundleManifest
-from chalicelib.service import Scores
 from chalicelib.surfaces.v2_tensors import (
     BYTES,
     DATATYPE_OF,
@@ -21,6 +21,7 @@ from chalicelib.surfaces.v2_tensors import (
     Tensor,
     tensor_label,
 )
+from chalicelib.tasks import task_named
 
 _NUMERIC = frozenset(DTYPES) - {"BOOL"}
 #: Names listed in one message at most, as record problems are capped.
@@ -54,31 +55,24 @@ class ServedModel:
             if spec
             else {}
         )
-        width = len(manifest.outputs if manifest.task == "regression" else manifest.labels)
-        by_task: dict[str, list[tuple[str, str, tuple[int, ...]]]] = {
-            "classification": [("probabilities", "FP32", (-1, width)), ("label", BYTES, (-1,))],
-            "binary": [("probabilities", "FP32", (-1, 2)), ("label", BYTES, (-1,))],
-            "multilabel": [("probabilities", "FP32", (-1, width)), ("labels", "BOOL", (-1, width))],
-            "regression": [("values", "FP32", (-1, width))],
-        }
+        self.task = task_named(manifest.task)
         self.outputs = {
-            name: TensorSpec(name, dtype, shape) for name, dtype, shape in by_task[manifest.task]
+            o.name: TensorSpec(o.name, o.datatype, o.shape) for o in self.task.v2_outputs(manifest)
         }
 
     def metadata(self, platform: str) -> dict[str, Any]:
         inputs = list(self.tensor_inputs.values()) + [
             spec for name, spec in self.raw_inputs.items() if name not in self.tensor_inputs
         ]
-        manifest = self.manifest
-        names = manifest.outputs if manifest.task == "regression" else manifest.labels
+        manifest, task = self.manifest, self.task
         parameters: dict[str, Any] = {
             "task": manifest.task,
-            "columns": list(names),
+            "columns": list(task.output_names(manifest)),
             "tensor_inputs": list(self.tensor_inputs),
             "raw_inputs": list(self.raw_inputs),
         }
-        if manifest.task in ("binary", "multilabel"):
-            parameters["threshold"] = 0.5 if manifest.threshold is None else manifest.threshold
+        if task.thresholded:
+            parameters["threshold"] = task.threshold(manifest)
         return {
             "name": manifest.name,
             "versions": [manifest.version],
@@ -167,21 +161,9 @@ class ServedModel:
     def columns(self, inputs: list[Tensor]) -> dict[str, Any]:
         return {tensor.name: tensor.flat() for tensor in inputs}
 
-    def output_tensors(self, scores: Scores, rows: int) -> list[OutputTensor]:
-        outputs, decisions = scores.outputs, scores.decisions
-        labels = self.manifest.labels
-        task = self.manifest.task
-        if task == "regression":
-            return [OutputTensor("values", "FP32", outputs.shape, outputs)]
-        if task == "binary":
-            positive = outputs[:, :1].astype(np.float32)
-            outputs = np.hstack([1 - positive, positive])
-        probabilities = OutputTensor("probabilities", "FP32", outputs.shape, outputs)
-        assert decisions is not None
-        if task == "multilabel":
-            return [probabilities, OutputTensor("labels", "BOOL", decisions.shape, decisions)]
-        winners = [labels[int(i)] for i in decisions.tolist()]
-        return [probabilities, OutputTensor("label", BYTES, (rows,), winners)]
+    def output_tensors(self, scored: Scored) -> list[OutputTensor]:
+        """The task's output tensors for the snapshot's checked outputs."""
+        return [OutputTensor(a.name, a.datatype, a.shape, a.data) for a in scored.tensors()]
 
 
 def _names(names: list[str]) -> str:

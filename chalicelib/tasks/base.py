@@ -1,11 +1,21 @@
 """What a task is: how many outputs the manifest promises, which output rows are
-valid, the response objects, and how publishing compares and verifies outputs."""
+valid, the response objects, and the questions every surface asks of outputs (a
+summary for metrics, a comparison with another version, output tensors), and how
+publishing compares and verifies outputs. No caller guesses a task from its answers."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+from chalicelib.tasks.answers import (
+    Comparison,
+    OutputArray,
+    OutputSpec,
+    OutputSummary,
+    mean_abs_diff,
+)
 
 if TYPE_CHECKING:
     from chalicelib.manifest import BundleManifest
@@ -51,12 +61,90 @@ class Task:
         """What the response decides per row (labels), compared across engines."""
         return None
 
+    def disagreements(self, outputs: np.ndarray, other: np.ndarray, threshold: float) -> int:
+        """Rows two engines' outputs of one model decide differently (publish parity)."""
+        mine, theirs = self.decisions(outputs, threshold), self.decisions(other, threshold)
+        if mine is None or theirs is None:
+            return 0
+        differs = mine != theirs
+        return int((differs.any(axis=1) if differs.ndim > 1 else differs).sum())
+
     def parity_tolerance(self, expected: np.ndarray, tolerance: float) -> np.ndarray:
         """The allowed |engine - Keras| per value (absolute on probabilities)."""
         return np.full(expected.shape, tolerance)
 
     def respond(self, manifest: BundleManifest, outputs: np.ndarray) -> list[dict[str, Any]]:
         """One response object per (already checked) output row."""
+        raise NotImplementedError
+
+    # -- what surfaces, metrics and the challenger ask of checked outputs ----------
+
+    def named_scores(
+        self, manifest: BundleManifest, outputs: np.ndarray
+    ) -> tuple[tuple[str, ...], np.ndarray]:
+        """The numbers the response names, as (names, (n, len(names)) matrix):
+        probabilities per label, or values per output name."""
+        return self.output_names(manifest), outputs
+
+    def decided(self, manifest: BundleManifest, outputs: np.ndarray) -> list[Any] | None:
+        """Per row, the response's decision as a comparable value (a label, a set of
+        labels); None when the task decides nothing (only a non-probabilistic task may)."""
+        if self.probabilistic:
+            raise NotImplementedError
+        return None
+
+    def label_counts(self, manifest: BundleManifest, outputs: np.ndarray) -> dict[str, int]:
+        """How many rows each label was given (probabilistic tasks)."""
+        raise NotImplementedError
+
+    def summary(self, manifest: BundleManifest, outputs: np.ndarray) -> OutputSummary:
+        """The outputs summed for metrics (label counts and top probabilities, or each
+        numeric output's sum, min and max)."""
+        rows = len(outputs)
+        names, scores = self.named_scores(manifest, outputs)
+        if not rows:
+            return OutputSummary()
+        if self.probabilistic:
+            return OutputSummary(
+                rows,
+                self.label_counts(manifest, outputs),
+                float(scores.max(axis=1).sum(dtype=np.float64)),
+                rows,
+            )
+        values = scores.astype(np.float64)
+        finite = np.isfinite(values).all(axis=0)
+        return OutputSummary(rows, values={
+            name: [float(values[:, i].sum()), float(values[:, i].min()), float(values[:, i].max())]
+            for i, name in enumerate(names) if finite[i]
+        })  # fmt: skip
+
+    def compare(
+        self,
+        manifest: BundleManifest,
+        outputs: np.ndarray,
+        other: Task,
+        other_manifest: BundleManifest,
+        other_outputs: np.ndarray,
+    ) -> Comparison:
+        """How `other` (another version, maybe another task) answers the same rows."""
+        mine = self.decided(manifest, outputs)
+        theirs = other.decided(other_manifest, other_outputs)
+        agreements = None
+        if mine is not None:
+            agreements = 0 if theirs is None else sum(map(_equal, mine, theirs))
+        difference = mean_abs_diff(
+            self.named_scores(manifest, outputs), other.named_scores(other_manifest, other_outputs)
+        )
+        if self.probabilistic:
+            return Comparison(len(outputs), agreements, difference, None)
+        return Comparison(len(outputs), agreements, None, difference)
+
+    def v2_outputs(self, manifest: BundleManifest) -> list[OutputSpec]:
+        """The output tensors of the Open Inference Protocol's answer."""
+        raise NotImplementedError
+
+    def v2_tensors(self, manifest: BundleManifest, outputs: np.ndarray) -> list[OutputArray]:
+        """`v2_outputs`' tensors for checked outputs, in the same order."""
         raise NotImplementedError
 
     def public_json(self, manifest: BundleManifest) -> dict[str, Any]:
@@ -87,6 +175,10 @@ def threshold_problem(manifest: BundleManifest, applies: bool) -> str | None:
     if not 0.0 < threshold < 1.0:
         return "threshold must be between 0 and 1 (exclusive)"
     return None
+
+
+def _equal(first: Any, second: Any) -> bool:
+    return bool(first == second)
 
 
 def _repeats(names: tuple[str, ...]) -> bool:

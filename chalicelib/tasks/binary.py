@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chalicelib.tasks.answers import OutputArray, OutputSpec
 from chalicelib.tasks.base import Task, labels_problem, threshold_problem
 from chalicelib.tasks.checks import not_probabilities, probability_rows
 
@@ -43,4 +44,31 @@ class Binary(Task):
                 "probabilities": {negative: 1.0 - p, positive: p},
             }
             for p in outputs[:, 0].tolist()
+        ]
+
+    def named_scores(
+        self, manifest: BundleManifest, outputs: np.ndarray
+    ) -> tuple[tuple[str, ...], np.ndarray]:
+        positive = outputs[:, :1].astype(np.float64)
+        return manifest.labels, np.hstack([1.0 - positive, positive])
+
+    def decided(self, manifest: BundleManifest, outputs: np.ndarray) -> list[Any]:
+        negative, positive = manifest.labels
+        chosen = self.decisions(outputs, self.threshold(manifest)).tolist()
+        return [positive if p else negative for p in chosen]
+
+    def label_counts(self, manifest: BundleManifest, outputs: np.ndarray) -> dict[str, int]:
+        negative, positive = manifest.labels
+        positives = int(self.decisions(outputs, self.threshold(manifest)).sum())
+        return {negative: len(outputs) - positives, positive: positives}
+
+    def v2_outputs(self, manifest: BundleManifest) -> list[OutputSpec]:
+        return [OutputSpec("probabilities", "FP32", (-1, 2)), OutputSpec("label", "BYTES", (-1,))]
+
+    def v2_tensors(self, manifest: BundleManifest, outputs: np.ndarray) -> list[OutputArray]:
+        positive = outputs[:, :1].astype(np.float32)
+        both = np.hstack([1 - positive, positive])
+        return [
+            OutputArray("probabilities", "FP32", both.shape, both),
+            OutputArray("label", "BYTES", (len(outputs),), self.decided(manifest, outputs)),
         ]

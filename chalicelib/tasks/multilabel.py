@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chalicelib.tasks.answers import OutputArray, OutputSpec
 from chalicelib.tasks.base import Task, labels_problem, threshold_problem
 from chalicelib.tasks.checks import not_probabilities, probability_rows
 
@@ -40,3 +41,23 @@ class Multilabel(Task):
             }
             for row in outputs.tolist()
         ]
+
+    def decided(self, manifest: BundleManifest, outputs: np.ndarray) -> list[Any]:
+        labels = manifest.labels
+        chosen = self.decisions(outputs, self.threshold(manifest)).tolist()
+        return [frozenset(label for label, on in zip(labels, row, strict=True) if on)
+                for row in chosen]  # fmt: skip
+
+    def label_counts(self, manifest: BundleManifest, outputs: np.ndarray) -> dict[str, int]:
+        counts = self.decisions(outputs, self.threshold(manifest)).sum(axis=0)
+        return dict(zip(manifest.labels, counts.tolist(), strict=True))
+
+    def v2_outputs(self, manifest: BundleManifest) -> list[OutputSpec]:
+        width = len(manifest.labels)
+        return [OutputSpec("probabilities", "FP32", (-1, width)),
+                OutputSpec("labels", "BOOL", (-1, width))]  # fmt: skip
+
+    def v2_tensors(self, manifest: BundleManifest, outputs: np.ndarray) -> list[OutputArray]:
+        given = self.decisions(outputs, self.threshold(manifest))
+        return [OutputArray("probabilities", "FP32", outputs.shape, outputs),
+                OutputArray("labels", "BOOL", given.shape, given)]  # fmt: skip

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chalicelib.tasks.answers import OutputArray, OutputSpec
 from chalicelib.tasks.base import Task, threshold_problem
 from chalicelib.tasks.checks import finite_rows
 
@@ -45,6 +46,12 @@ class Regression(Task):
     def respond(self, manifest: BundleManifest, outputs: np.ndarray) -> list[dict[str, Any]]:
         names = manifest.outputs
         return [{"values": dict(zip(names, row, strict=True))} for row in outputs.tolist()]
+
+    def v2_outputs(self, manifest: BundleManifest) -> list[OutputSpec]:
+        return [OutputSpec("values", "FP32", (-1, len(manifest.outputs)))]
+
+    def v2_tensors(self, manifest: BundleManifest, outputs: np.ndarray) -> list[OutputArray]:
+        return [OutputArray("values", "FP32", outputs.shape, outputs)]
 
     def public_json(self, manifest: BundleManifest) -> dict[str, Any]:
         return {"task": self.name, "outputs": list(manifest.outputs)}

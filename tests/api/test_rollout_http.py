@@ -18,7 +18,7 @@ import boto3
 import httpx
 import pytest
 
-from chalicelib.bundle_layout import model_prefix
+from chalicelib.bundle_layout import BundleLayout, model_prefix
 from deployment.stages import stage_location
 from localdev.own_model import local_project
 from localdev.servers import ChaliceLocal, MotoServer, s3_env
@@ -187,8 +187,13 @@ def test_a_challenger_scores_sampled_requests_and_the_answer_stays_the_champions
         before = httpx.get(f"{server.url}/health").json()["challenger"]
         texts = [httpx.post(f"{server.url}/predict", json=body, timeout=30).text
                  for _ in range(40)]  # fmt: skip
-        state = httpx.get(f"{server.url}/health").json()["challenger"]
+        health = httpx.get(f"{server.url}/health").json()["challenger"]
+        state = httpx.get(f"{server.url}/model").json()["challenger"]  # behind auth when deployed
         scored = challenger_lines(server)
+
+    # The public health check has counts, not the comparison of the models' outputs.
+    assert health["requests_scored"] == state["requests_scored"]
+    assert not {"agreement", "mean_abs_probability_diff"} & set(health)
 
     assert before["state"] == "not_loaded" and before["requests_scored"] == 0
     assert len(set(texts)) == 1  # sampled or not, the same champion bytes
@@ -205,3 +210,100 @@ def test_a_challenger_scores_sampled_requests_and_the_answer_stays_the_champions
         f"\nchallenger v2 on {state['requests_scored']}/40 sampled requests: agreement "
         f"{state['agreement']:.3f}, mean |dp| {state['mean_abs_probability_diff']:.4f}"
     )
+
+
+def _v2_bodies(url: str, name: str) -> tuple[dict[str, Any], tuple[bytes, dict[str, str]]]:
+    """The same 3 rows as BODY as a V2 JSON body and a V2 binary (tritonclient) body."""
+    import tritonclient.http as triton
+
+    from tests.unit.test_v2 import request_body
+
+    [spec] = httpx.get(f"{url}/v2/models/{name}").json()["inputs"][:1]
+    matrix = sample_rows(3)
+    assert spec["shape"] == [-1, matrix.shape[1]]
+    as_json = {"inputs": [{"name": spec["name"], "datatype": "FP32", "shape": list(matrix.shape),
+                           "data": matrix.flatten().tolist()}]}  # fmt: skip
+    binary = triton.InferInput(spec["name"], list(matrix.shape), "FP32")
+    binary.set_data_from_numpy(matrix, binary_data=True)
+    body, headers = request_body([binary])
+    return as_json, (body, headers | {"Accept": "application/octet-stream"})
+
+
+def test_no_answer_mixes_versions_while_latest_flips_under_every_surface(
+    models: dict[str, Path],
+    s3_server: MotoServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """LATEST flips every 0.7 s under concurrent /predict, V2 JSON and V2 binary load
+    (the attack of issue 16): every answer names one version and carries that version's
+    probabilities (one set per version, the two sets different); no 5xx."""
+    from tritonclient.http._infer_result import InferResult
+
+    name = "race-demo"
+    for version in "21":  # one input name (tiny_model's): the V2 request fits both
+        publish_version(models[version], name, version)
+    server = serve(name, s3_server, tmp_path_factory, MODEL_REFRESH_SECONDS="0.2")
+    bucket, _ = stage_location(STAGE)
+    pointer = BundleLayout(model_prefix(name)).pointer_key()
+    answers: list[tuple[str, int, str | None, tuple[float, ...]]] = []
+    refusals: list[str] = []
+    stop = threading.Event()
+
+    def client(surface: str) -> None:
+        with httpx.Client(timeout=30) as http:
+            while not stop.is_set():
+                if surface == "predict":
+                    response = http.post(f"{server.url}/predict", json=BODY)
+                elif surface == "v2_json":
+                    response = http.post(f"{server.url}/v2/models/{name}/infer", json=as_json)
+                else:
+                    response = http.post(f"{server.url}/v2/models/{name}/infer",
+                                         content=binary[0], headers=binary[1])  # fmt: skip
+                answers.append((surface, response.status_code, *_version_and_rows(response)))
+                if response.status_code != 200:
+                    refusals.append(f"{surface}: {response.text[:300]}")
+
+    def _version_and_rows(response: httpx.Response) -> tuple[str | None, tuple[float, ...]]:
+        if response.status_code != 200:
+            return None, ()
+        if response.headers.get("content-type") == "application/octet-stream":
+            length = int(response.headers["inference-header-content-length"])
+            result = InferResult.from_response_body(response.content, header_length=length)
+            rows = result.as_numpy("probabilities")
+            assert rows is not None
+            return result.get_response()["model_version"], tuple(
+                round(float(p), 5) for p in rows[:, 1]
+            )
+        body = response.json()
+        if "predictions" in body:
+            probabilities = [p["probabilities"]["bad"] for p in body["predictions"]]
+            return body["model"]["version"], tuple(round(p, 5) for p in probabilities)
+        [tensor] = [o for o in body["outputs"] if o["name"] == "probabilities"]
+        return body["model_version"], tuple(round(p, 5) for p in tensor["data"][1::2])
+
+    with server:
+        as_json, binary = _v2_bodies(server.url, name)
+        surfaces = ("predict", "v2_json", "v2_binary") * 2
+        threads = [threading.Thread(target=client, args=(surface,)) for surface in surfaces]
+        for thread in threads:
+            thread.start()
+        s3 = boto3.client("s3")
+        for flip in range(12):
+            s3.put_object(Bucket=bucket, Key=pointer, Body=b"2" if flip % 2 == 0 else b"1")
+            time.sleep(0.7)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+
+    assert len(answers) > 100
+    assert {status for _, status, _, _ in answers} == {200}, refusals[:3]
+    by_version: dict[str, set[tuple[float, ...]]] = {}
+    for _, _, named, rows in answers:
+        assert named is not None
+        by_version.setdefault(named, set()).add(rows)
+    assert sorted(by_version) == ["1", "2"]
+    assert all(len(rows) == 1 for rows in by_version.values()), by_version  # never mixed
+    assert by_version["1"] != by_version["2"]
+    seen = {surface for surface, *_ in answers}
+    print(f"\n{len(answers)} answers over {sorted(seen)} while LATEST flipped 12 times: "
+          f"0 mixed, 0 x 5xx")  # fmt: skip

@@ -20,6 +20,7 @@ import numpy as np
 import orjson
 import pytest
 
+from chalicelib.core import Records, score_each
 from chalicelib.service import PredictionService
 from chalicelib.surfaces import rest, v2
 from modelops.examples import encode_records, holdout_records
@@ -107,8 +108,8 @@ def test_an_index_outside_the_embedding_is_a_400_naming_record_and_field(
     body = records()
     body[2]["codes_1"] = index
     if surface == "batch":  # the batch worker's call: the other rows are scored
-        scores = service.predict_each(body)
-        assert [i for i, _ in scores.predictions] == [0, 1, 3]
+        scores = score_each(service.snapshot(), Records(body))
+        assert [i for i, _ in scores.indexed()] == [0, 1, 3]
         [problem] = scores.problems[2]
         assert (problem.record, problem.field) == (2, "codes_1")
         assert "from 0 to 11" in problem.problem

@@ -26,6 +26,7 @@ from chalicelib.batch_layout import (
 )
 from chalicelib.batch_output import Spool
 from chalicelib.config import BatchQueues, BatchSettings
+from chalicelib.observability import Telemetry
 from chalicelib.surfaces import batch_rest, batch_sqs
 
 
@@ -171,6 +172,7 @@ def test_options_travel_as_s3_metadata_and_in_chunk_messages() -> None:
 
 class StubJobs:
     settings = BatchSettings("loans", "batch/in/", queues=BatchQueues("chunks", "dlq", "events"))
+    telemetry = Telemetry.discarding()
 
     def __init__(self) -> None:
         self.started: list[tuple[Any, ...]] = []

@@ -1,15 +1,20 @@
-"""The batch metric lines (EMF spec, never a failure that reaches the worker) and the
-comparison totals a batch challenger's parts add up."""
+"""The batch metric lines (EMF spec, never a failure that reaches the worker), the
+output summaries a chunk's batches add up to, and the comparison totals a batch
+challenger's parts add up."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from chalicelib.batch_output import PredictionTally
-from chalicelib.challenger import ComparisonTotals, compare
+from chalicelib.challenger import ComparisonTotals
 from chalicelib.observability import MetricWriter
 from chalicelib.observability.batch import BatchMetrics
+from chalicelib.observability.telemetry import summary_metrics
+from chalicelib.tasks import task_named
+from chalicelib.tasks.answers import Comparison, OutputSummary
 from tests.emf_spec import check_emf, metric_values, units
+from tests.fakes import make_bundle
 
 MODEL = {"name": "loan-grade", "version": "3", "engine": "litert"}
 
@@ -19,20 +24,14 @@ def _metrics() -> tuple[BatchMetrics, list[str]]:
     return BatchMetrics(MetricWriter("T", lines.append), "svc", "dev"), lines
 
 
-def test_a_chunk_line_carries_counts_rate_and_the_parts_prediction_summary() -> None:
+def test_a_chunk_line_carries_counts_and_rate() -> None:
     metrics, lines = _metrics()
-    predictions = [{"label": "A", "probabilities": {"A": 0.75, "B": 0.25}},
-                   {"label": "B", "probabilities": {"A": 0.25, "B": 0.75}}] * 5  # fmt: skip
-    tally = PredictionTally(["A", "B"])
-    tally.add(predictions[:3])  # batch by batch: the part's summary adds up
-    tally.add(predictions[3:])
-    metrics.chunk_scored("job-1", 4, MODEL, (10, 2), 0.5, tally.summary())
+    metrics.chunk_scored("job-1", 4, MODEL, (10, 2), 0.5)
 
     document = check_emf(lines[0])
     assert metric_values(document) == {
         "BatchChunks": 1, "BatchRows": 12, "BatchRowsScored": 10, "BatchRowsRejected": 2,
-        "BatchRowsPerSecond": 24.0, "BatchChunkSeconds": 0.5, "Predicted.A": 5,
-        "Predicted.B": 5, "MeanTopProbability": 0.75,
+        "BatchRowsPerSecond": 24.0, "BatchChunkSeconds": 0.5,
     }  # fmt: skip
     assert units(document)["BatchRowsPerSecond"] == "Count/Second"
     assert (document["event"], document["job"], document["part"]) == ("batch_chunk_scored",
@@ -40,12 +39,16 @@ def test_a_chunk_line_carries_counts_rate_and_the_parts_prediction_summary() -> 
     assert (document["Version"], document["Engine"]) == ("3", "litert")
 
 
-def test_a_chunk_of_only_rejected_rows_has_no_prediction_metrics() -> None:
-    metrics, lines = _metrics()
-    metrics.chunk_scored("job-1", 0, MODEL, (0, 3), 0.0, PredictionTally(["A"]).summary())
-    values = metric_values(check_emf(lines[0]))
-    assert (values["BatchRowsRejected"], values["BatchRowsPerSecond"]) == (3, 0.0)
-    assert not [name for name in values if name.startswith("Predicted")]
+def test_a_parts_summary_adds_up_batch_by_batch() -> None:
+    manifest = make_bundle(labels=("A", "B")).manifest
+    task = task_named("classification")
+    outputs = np.array([[0.75, 0.25], [0.25, 0.75]] * 5, np.float32)
+    part = OutputSummary()
+    part.add(task.summary(manifest, outputs[:3]))
+    part.add(task.summary(manifest, outputs[3:]))
+    assert summary_metrics(part) == {"Predicted.A": 5, "Predicted.B": 5,
+                                     "MeanTopProbability": 0.75}  # fmt: skip
+    assert summary_metrics(OutputSummary()) == {}  # only rejected rows: no prediction metrics
 
 
 def test_challenger_lines_leave_out_absent_rates() -> None:
@@ -72,17 +75,20 @@ def test_a_broken_sink_never_reaches_the_worker(caplog: pytest.LogCaptureFixture
 
 
 def test_totals_of_parts_equal_the_comparison_of_the_whole() -> None:
-    champion = [{"label": "A", "probabilities": {"A": 0.9, "B": 0.1}},
-                {"label": "B", "probabilities": {"A": 0.4, "B": 0.6}},
-                {"label": "A", "probabilities": {"A": 0.7, "B": 0.3}}]  # fmt: skip
-    challenger = [{"label": "A", "probabilities": {"A": 0.8, "B": 0.2}},
-                  {"label": "A", "probabilities": {"A": 0.6, "B": 0.4}},
-                  {"label": "A", "probabilities": {"A": 0.5, "B": 0.5}}]  # fmt: skip
+    manifest = make_bundle(labels=("A", "B")).manifest
+    task = task_named("classification")
+    champion = np.array([[0.9, 0.1], [0.4, 0.6], [0.7, 0.3]])
+    challenger = np.array([[0.8, 0.2], [0.6, 0.4], [0.5, 0.5]])
+
+    def compare(rows: slice) -> Comparison:
+        return task.compare(manifest, champion[rows], task, manifest, challenger[rows])
+
     first, second = ComparisonTotals(), ComparisonTotals()
-    first.add(compare(champion[:1], challenger[:1]))
-    second.add(compare(champion[1:], challenger[1:]))
+    first.add(compare(slice(0, 1)))
+    second.add(compare(slice(1, 3)))
     first.merge(ComparisonTotals(**vars(second)))  # as a done marker's JSON comes back
-    whole = compare(champion, challenger)
+    whole = task.compare(manifest, champion, task, manifest, challenger)
+    assert (whole.agreements, whole.probability_diff) == (2, pytest.approx(0.5 / 3))
     assert first.summary() == {
         "rows": 3,
         "agreement_rate": pytest.approx(whole.agreement_rate),
@@ -94,7 +100,10 @@ def test_totals_of_parts_equal_the_comparison_of_the_whole() -> None:
 
 
 def test_a_regression_parts_summary_is_the_mean_min_and_max_of_all_its_batches() -> None:
-    tally = PredictionTally([])
-    tally.add([{"values": {"loss": 1.0}}, {"values": {"loss": 3.0}}])
-    tally.add([{"values": {"loss": 8.0}}])
-    assert tally.summary() == {"PredictedMean": 4.0, "PredictedMin": 1.0, "PredictedMax": 8.0}
+    manifest = make_bundle(task="regression", labels=(), outputs=("loss",)).manifest
+    task = task_named("regression")
+    part = OutputSummary()
+    part.add(task.summary(manifest, np.array([[1.0], [3.0]])))
+    part.add(task.summary(manifest, np.array([[8.0]])))
+    assert summary_metrics(part) == {"PredictedMean": 4.0, "PredictedMin": 1.0,
+                                     "PredictedMax": 8.0}  # fmt: skip

@@ -1,4 +1,4 @@
-"""RecordReader.partition and PredictionService.predict_each: per-row outcomes with the
+"""RecordReader.partition and the core's score_each: per-row outcomes with the
 same checks and outputs as the all-or-nothing path."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from chalicelib.core import Records, score_each
 from chalicelib.records import RecordReader
 from chalicelib.tasks.checks import NO_VALID_SCORE
 from tests.fakes import (
@@ -77,11 +78,11 @@ def test_predict_each_scores_good_rows_like_predict_and_reports_the_rest(tmp_pat
     rows: list[dict[str, Any]] = [{"x0": i, "x1": 0.5, "x2": -1, "x3": 2.0} for i in range(5)]
     rows[1] = rows[1] | {"x1": "secret"}
     rows[3] = rows[3] | {"x0": -1}
-    answer = service.predict_each(rows)
+    answer = score_each(service.snapshot(), Records(rows))
 
     assert answer.model == {"name": "tiny", "version": "4"}
-    assert [index for index, _ in answer.predictions] == [0, 2, 4]
+    assert [index for index, _ in answer.indexed()] == [0, 2, 4]
     expected = service.predict([rows[i] for i in (0, 2, 4)])["predictions"]
-    assert [p for _, p in answer.predictions] == expected
+    assert [p for _, p in answer.indexed()] == expected
     assert [(p.record, p.field) for p in answer.problems[1]] == [(1, "x1")]
     assert answer.problems[3][0].problem == NO_VALID_SCORE

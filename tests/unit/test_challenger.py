@@ -8,11 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 
-from chalicelib.challenger import Challenger, compare
+from chalicelib.challenger import Challenger
+from chalicelib.manifest import BundleManifest
 from chalicelib.service import PredictionService
+from chalicelib.tasks import task_named
+from chalicelib.tasks.answers import Comparison
 from tests.fakes import (
     BUCKET,
     PREFIX,
@@ -113,19 +117,24 @@ def test_only_the_sampled_fraction_is_scored(s3: FakeS3, tmp_path: Path) -> None
     assert challenger.requests_scored == 2  # the draws below 0.25
 
 
-def test_health_shows_the_challengers_running_state(s3: FakeS3, tmp_path: Path) -> None:
+def test_health_shows_the_challengers_state_and_the_model_route_its_scores(
+    s3: FakeS3, tmp_path: Path
+) -> None:
     _, shadowed, _ = services(s3, tmp_path)
     assert shadowed.health()["challenger"] == {
         "version": "2", "sample": 1.0, "state": "not_loaded", "requests_scored": 0,
-        "records_compared": 0, "agreement": None, "mean_abs_probability_diff": None,
-        "failures": 0,
+        "records_compared": 0, "failures": 0,
     }  # fmt: skip
     shadowed.predict(RECORDS)
     shadowed.predict(RECORDS[:1])  # agrees: record 0 is A for both
     state = shadowed.health()["challenger"]
     assert state["state"] == "loaded" and state["requests_scored"] == 2
-    assert state["records_compared"] == 5 and state["agreement"] == pytest.approx(3 / 5)
+    # Model outputs' aggregates are not for the public health check: GET /model has them.
+    assert "agreement" not in state and "mean_abs_probability_diff" not in state
+    scores = shadowed.model_info()["challenger"]
+    assert scores["records_compared"] == 5 and scores["agreement"] == pytest.approx(3 / 5)
     schema_validator("Health").validate(shadowed.health())
+    schema_validator("ModelInfo").validate(shadowed.model_info())
 
 
 def test_a_challenger_that_cannot_load_changes_nothing(s3: FakeS3, tmp_path: Path) -> None:
@@ -184,22 +193,33 @@ def test_an_observer_that_raises_changes_nothing(s3: FakeS3, tmp_path: Path) -> 
     assert challenger.requests_scored == 1
 
 
+def _manifest(task: str, names: tuple[str, ...]) -> BundleManifest:
+    if task == "regression":
+        return make_bundle(task=task, labels=(), outputs=names).manifest
+    return make_bundle(task=task, labels=names).manifest
+
+
+def compare(
+    task: str, ours: tuple[tuple[str, ...], list[list[float]]],
+    theirs: tuple[tuple[str, ...], list[list[float]]],
+) -> Comparison:  # fmt: skip
+    """The task's comparison of two versions' output matrices (names, rows)."""
+    kind = task_named(task)
+    mine, other = _manifest(task, ours[0]), _manifest(task, theirs[0])
+    return kind.compare(mine, np.array(ours[1]), kind, other, np.array(theirs[1]))
+
+
 def test_compare_multilabel_sets_and_regression_values() -> None:
-    multilabel = compare(
-        [{"labels": ["a", "b"], "probabilities": {"a": 0.9, "b": 0.8}}],
-        [{"labels": ["b", "a"], "probabilities": {"a": 0.7, "b": 0.6}}],
-    )
-    assert multilabel.agreement_rate == 1.0
+    multilabel = compare("multilabel", (("a", "b"), [[0.9, 0.8]]), (("b", "a"), [[0.6, 0.7]]))
+    assert multilabel.agreement_rate == 1.0  # the same set, named in another order
     assert multilabel.probability_diff == pytest.approx(0.2)
-    regression = compare([{"values": {"y": 10.0}}, {"values": {"y": 2.0}}],
-                         [{"values": {"y": 13.0}}, {"values": {"y": 1.0}}])  # fmt: skip
+    regression = compare("regression", (("y",), [[10.0], [2.0]]), (("y",), [[13.0], [1.0]]))
     assert regression.agreement_rate is None and regression.probability_diff is None
     assert regression.value_diff == pytest.approx(2.0)
 
 
 def test_compare_uses_only_the_probabilities_both_versions_name() -> None:
-    result = compare([{"label": "a", "probabilities": {"a": 0.6, "b": 0.4}}],
-                     [{"label": "a", "probabilities": {"a": 0.5, "c": 0.5}}])  # fmt: skip
+    result = compare("classification", (("a", "b"), [[0.6, 0.4]]), (("a", "c"), [[0.5, 0.5]]))
     assert result.agreement_rate == 1.0 and result.probability_diff == pytest.approx(0.1)
 
 

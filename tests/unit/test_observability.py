@@ -181,23 +181,29 @@ def test_load_metrics_failure_by_kind_then_cold_start_only_on_the_first_load(
     assert failed["error_code"] == "model_unavailable" and failed["level"] == "WARNING"
 
 
-def test_numeric_outputs_are_summarised() -> None:
-    from chalicelib.observability.telemetry import prediction_summary
+def test_numeric_outputs_are_summarised_by_their_task() -> None:
+    from chalicelib.observability.telemetry import summary_metrics
+    from chalicelib.tasks import task_named
+    from tests.fakes import make_bundle
 
-    one = [{"values": {"loss": v}} for v in (1.0, 3.0, float("nan"))]
-    assert prediction_summary([], one) == {
+    def metrics(task: str, names: tuple[str, ...], outputs: list[list[float]]) -> dict[str, float]:
+        bundle = (make_bundle(task=task, labels=(), outputs=names) if task == "regression"
+                  else make_bundle(task=task, labels=names))  # fmt: skip
+        return summary_metrics(task_named(task).summary(bundle.manifest, np.array(outputs)))
+
+    assert metrics("regression", ("loss",), [[1.0], [3.0]]) == {
         "PredictedMean": 2.0, "PredictedMin": 1.0, "PredictedMax": 3.0
     }  # fmt: skip
-    two = [{"values": {"loss": 1.0, "recovery": -2.0}}, {"values": {"loss": 3.0, "recovery": 4.0}}]
-    assert prediction_summary([], two) == {
+    assert metrics("regression", ("loss", "recovery"), [[1.0, -2.0], [3.0, 4.0]]) == {
         "PredictedMean.loss": 2.0, "PredictedMin.loss": 1.0, "PredictedMax.loss": 3.0,
         "PredictedMean.recovery": 1.0, "PredictedMin.recovery": -2.0,
         "PredictedMax.recovery": 4.0,
     }  # fmt: skip
-    multilabel = [{"labels": ["fraud", "late"], "probabilities": {"fraud": 0.9, "late": 0.6}},
-                  {"labels": [], "probabilities": {"fraud": 0.1, "late": 0.2}}]  # fmt: skip
-    assert prediction_summary(["fraud", "late"], multilabel) == {
+    assert metrics("multilabel", ("fraud", "late"), [[0.9, 0.6], [0.1, 0.2]]) == {
         "Predicted.fraud": 1, "Predicted.late": 1, "MeanTopProbability": 0.55
+    }  # fmt: skip
+    assert metrics("binary", ("good", "bad"), [[0.8], [0.1]]) == {
+        "Predicted.good": 1, "Predicted.bad": 1, "MeanTopProbability": 0.85
     }  # fmt: skip
 
 
