@@ -366,7 +366,7 @@ class RecordReader:
         looks_encoded = not self._raw_set or (
             len(keys & self._encoded_only) > len(keys & self._raw_only)
         )
-        expected = self.encoded_names if looks_encoded else self._raw_field_order()
+        expected = self.encoded_fields if looks_encoded else self._raw_field_order()
         expected_set = self._encoded_set if looks_encoded else self._raw_set
         for name in expected:
             if name not in record:
