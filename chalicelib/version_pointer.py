@@ -151,12 +151,17 @@ def _manifest_or_none(
         raise
 
 
-def _inputs(manifest: BundleManifest) -> list[tuple[str, str, int]]:
-    return [(i.name, i.dtype, len(i.features)) for i in manifest.model_inputs()]
+def _inputs(manifest: BundleManifest) -> list[tuple[str, str, tuple[int, ...]]]:
+    """Each input's name, dtype and one record's shape ((width,) for a flat input)."""
+    return [(i.name, i.dtype, i.record_shape) for i in manifest.model_inputs()]
 
 
-def _describe(inputs: list[tuple[str, str, int]]) -> str:
-    return "[" + ", ".join(f"{name} {dtype}x{width}" for name, dtype, width in inputs) + "]"
+def _describe(inputs: list[tuple[str, str, tuple[int, ...]]]) -> str:
+    return (
+        "["
+        + ", ".join(f"{name} {dtype}x{'x'.join(map(str, shape))}" for name, dtype, shape in inputs)
+        + "]"
+    )
 
 
 def _raw_fields(manifest: BundleManifest) -> list[str] | None:
