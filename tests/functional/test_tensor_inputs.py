@@ -197,3 +197,36 @@ def test_a_jsonl_batch_job_scores_nested_records_and_csv_is_refused(
     summary = batch_env.jobs.progress(batch_env.jobs.start(batch_env.bucket, key))
     assert summary["status"] == "failed"
     assert "send the rows as JSON Lines" in summary["reason"]
+
+
+def test_an_unrolled_gru_and_an_integer_tensor_input_convert_and_serve(
+    tmp_path: Path, fresh_bucket: str, service_for: Callable[..., PredictionService]
+) -> None:
+    """A GRU with unroll=True converts to LiteRT; an int32 [rows, 6, 3] input into an
+    Embedding(7) gets its index range, and an index outside it is named, not echoed."""
+    import keras
+
+    keras.utils.set_random_seed(2)
+    seq = keras.Input((10, 4), name="seq")
+    tok = keras.Input((6, 3), name="tok", dtype="int32")
+    tokens = keras.layers.Flatten()(keras.layers.Embedding(7, 2)(keras.layers.Reshape((18,))(tok)))
+    hidden = keras.layers.Concatenate()([keras.layers.GRU(5, unroll=True)(seq), tokens])
+    model = keras.Model([seq, tok], keras.layers.Dense(2, activation="softmax")(hidden))
+    model.save(tmp_path / "gru.keras")
+    built = build_bundle(tmp_path / "gru.keras", name="gru", version="1", labels=["no", "yes"])
+    assert built.litert_problem is None
+    assert built.manifest.inputs[1].index_range == (0, 6)
+    service = served(built, fresh_bucket, service_for)
+    rng = np.random.default_rng(1)
+    steps = rng.normal(size=(4, 10, 4)).astype(np.float32)
+    codes = rng.integers(0, 7, size=(4, 6, 3)).astype(np.int32)
+    rows = [{"seq": s.tolist(), "tok": c.tolist()} for s, c in zip(steps, codes, strict=True)]
+    status, answer = predict(service, {"instances": rows})
+    assert status == 200
+    got = np.array([list(p["probabilities"].values()) for p in answer["predictions"]])
+    assert np.abs(got - model.predict([steps, codes], verbose=0)).max() <= TOLERANCE
+    rows[2]["tok"][5][2] = 7
+    status, answer = predict(service, {"instances": rows})
+    assert status == 400
+    [detail] = answer["error"]["details"]
+    assert (detail["record"], detail["field"]) == (2, "tok") and "from 0 to 6" in detail["problem"]
