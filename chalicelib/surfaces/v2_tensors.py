@@ -50,7 +50,8 @@ INTEGER_RANGES = {
     for name, dtype in DTYPES.items()
     if dtype.kind in "iu"
 }
-_NUMBERS = frozenset({int, float})
+_NUMBERS: frozenset[type] = frozenset({int, float})
+_ALLOWED_TYPES: dict[str, frozenset[type]] = {BYTES: frozenset({str}), "BOOL": frozenset({bool})}
 _SCALARS = frozenset({str, int, float, bool})
 # Echo a client's tensor name only when it looks like a name, not free text.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
@@ -239,14 +240,14 @@ def _input(entry: Any, position: int, binary: memoryview, offset: int) -> tuple[
     count = math.prod(shape)
     size = parameters.get("binary_data_size")
     if size is None:
-        flat = _flat_data(entry.get("data"), shape)
+        flat, kinds = _flat_data(entry.get("data"), shape)
         if flat is None:
             raise InvalidRequest(
                 f"{where}: data must be an array of {count} element(s), flat or nested "
                 "exactly as its shape, or the tensor needs parameters.binary_data_size.",
                 code="invalid_tensor",
             )
-        _check_elements(flat, datatype, where)
+        _check_elements(flat, kinds, datatype, where)
         return Tensor(name, datatype, tuple(shape), flat), offset
     if type(size) is not int or size < 0 or offset + size > len(binary):
         raise InvalidRequest(
@@ -340,40 +341,37 @@ def _flag(parameters: dict[str, Any], name: str, where: str) -> bool:
     return value
 
 
-def _flat_data(data: Any, shape: list[int]) -> list[Any] | None:
-    """JSON data as a flat row-major list: flat with prod(shape) elements, or nested
-    exactly as `shape` (each level's arrays as long as its dimension); else None."""
+def _flat_data(data: Any, shape: list[int]) -> tuple[list[Any] | None, set[type]]:
+    """JSON data as a flat row-major list and its elements' types: flat with prod(shape)
+    elements, or nested exactly as `shape` (each level's arrays as long as its
+    dimension); else None."""
     if type(data) is not list:
-        return None
-    if not any(type(item) is list for item in data):
-        return data if len(data) == math.prod(shape) else None
+        return None, set()
+    kinds = set(map(type, data))
+    if list not in kinds:
+        return (data if len(data) == math.prod(shape) else None), kinds
     level = [data]
-    for depth, dimension in enumerate(shape):
-        if not all(type(item) is list and len(item) == dimension for item in level):
-            return None
-        if depth < len(shape) - 1:
-            level = list(chain.from_iterable(level))
-    flat = list(chain.from_iterable(level))
-    return None if any(type(item) is list for item in flat) else flat
+    for dimension in shape:
+        if kinds != {list} or set(map(len, level)) - {dimension}:
+            return None, kinds
+        level = list(chain.from_iterable(level))
+        kinds = set(map(type, level))
+    return (None if list in kinds else level), kinds
 
 
-def _check_elements(flat: list[Any], datatype: str, where: str) -> None:
+def _check_elements(flat: list[Any], kinds: set[type], datatype: str, where: str) -> None:
     """Each element is of the datatype: a string (BYTES), a boolean (BOOL), a number
-    that is not a boolean, and for integer datatypes a whole one in range."""
-    kinds = set(map(type, flat))
-    if datatype == BYTES:
-        if kinds <= {str}:
-            return
-        raise InvalidRequest(f"{where}: BYTES data must be strings.", code="invalid_tensor")
-    if datatype == "BOOL":
-        if kinds <= {bool}:
-            return
-        raise InvalidRequest(f"{where}: BOOL data must be true or false.", code="invalid_tensor")
-    if not kinds <= _NUMBERS:
-        raise InvalidRequest(
-            f"{where}: {datatype} data must be numbers (not booleans, strings or null).",
-            code="invalid_tensor",
-        )
+    that is not a boolean, and for integer datatypes a whole one in range. A refusal
+    names the first element at fault by its row-major position, never its value.
+    `kinds`: the elements' types."""
+    allowed: frozenset[type] = _ALLOWED_TYPES.get(datatype, _NUMBERS)
+    if not kinds <= allowed:
+        what = {
+            BYTES: "BYTES data must be strings",
+            "BOOL": "BOOL data must be true or false",
+        }.get(datatype, f"{datatype} data must be numbers (not booleans, strings or null)")
+        bad = next(i for i, x in enumerate(flat) if type(x) not in allowed)
+        raise InvalidRequest(f"{where}: {what}; element {bad} is not.", code="invalid_tensor")
     bounds = INTEGER_RANGES.get(datatype)
     if bounds is None or not flat:
         return
@@ -384,7 +382,13 @@ def _check_elements(flat: list[Any], datatype: str, where: str) -> None:
         if type(x) is float  # NaN and inf are not
     )
     if not (whole and low <= min(flat) and max(flat) <= high):
+        bad = next(
+            i
+            for i, x in enumerate(flat)
+            if not low <= x <= high or (type(x) is float and not x.is_integer())
+        )
         raise InvalidRequest(
-            f"{where}: {datatype} data must be whole numbers from {low} to {high}.",
+            f"{where}: {datatype} data must be whole numbers from {low} to {high}; "
+            f"element {bad} is not.",
             code="invalid_tensor",
         )

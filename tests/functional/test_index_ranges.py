@@ -22,7 +22,9 @@ import pytest
 
 from chalicelib.service import PredictionService
 from chalicelib.surfaces import rest, v2
+from modelops.examples import encode_records, holdout_records
 from modelops.publish import BuiltBundle, build_bundle, main, upload_bundle
+from tests.conftest import PublishedModel
 
 NUMBERS = ["numbers_0", "numbers_1", "numbers_2"]
 CODES = ["codes_0", "codes_1"]
@@ -190,3 +192,29 @@ def test_a_sample_that_does_not_fit_the_model_is_one_error_line(
     err = capfd.readouterr().err
     assert code == 2
     assert "error: --sample: the records do not fit the model: row 2, field codes_0" in err
+
+
+def test_a_csv_sample_of_raw_training_records_turns_the_encoded_check_on(
+    published: PublishedModel, fresh_bucket: str,
+    service_for: Callable[..., PredictionService], capfd: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The demo model with its holdout CSV (raw fields and the grade label) as the sample:
+    an encoded one-hot column at 3.4e38, a 200 with a confident class without statistics,
+    is refused."""
+    model_dir = published.model_dir
+    code = main(["--model", str(model_dir / "model.keras"), "--name", "loan-grade",
+                 "--version", "1", "--bucket", fresh_bucket, "--prefix", "m",
+                 "--labels", str(model_dir / "labels.json"),
+                 "--preprocessing", str(model_dir / "preprocessing.json"),
+                 "--sample", str(model_dir / "holdout.csv")])  # fmt: skip
+    assert code == 0, capfd.readouterr().err
+    service = service_for(fresh_bucket)
+    records, _ = holdout_records(model_dir, 3)
+    encoded = encode_records(model_dir, records)
+    one_hot = service.manifest().preprocessing.categorical[0].categories[0]  # type: ignore[union-attr]
+    encoded[1][one_hot] = 3.4e38
+    status, answer = predict(service, encoded)
+    assert (status, answer["error"]["code"]) == (422, "unscorable_records")
+    assert [(d["record"], d["field"]) for d in answer["error"]["details"]] == [(1, one_hot)]
+    assert predict(service, encode_records(model_dir, records))[0] == 200
+    assert service.model_info()["range_checks"] == {"encoded": True, "raw": True}

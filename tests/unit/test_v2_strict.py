@@ -102,3 +102,11 @@ def test_unknown_input_names_are_listed_up_to_a_cap(tmp_path: Path) -> None:
     message = error_of(answer)
     assert "'u99'" in message and "'u100'" not in message and "and 400 more" in message
     assert len(answer.body) < 3_000
+
+
+def test_a_refusal_points_at_the_first_element_at_fault_by_position(tmp_path: Path) -> None:
+    service = make_service(tmp_path)
+    answer = infer(service, body(tensor([1, 2, 1000, 7.5], [4], "INT8", "age")), {})
+    assert "INT8 data must be whole numbers from -128 to 127; element 2 is not." in error_of(answer)
+    answer = infer(service, body(tensor([1.0, 2.0, "x"], [3], "FP64", "age")), {})
+    assert "element 2 is not" in error_of(answer) and "x" not in error_of(answer).split(":")[-1]
