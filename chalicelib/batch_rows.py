@@ -217,10 +217,12 @@ CSV_IS_FLAT = (
 class FieldNames:
     """The model's field names a batch reader needs (from a RecordReader)."""
 
+    #: Whether an input takes nested lists (JSON Lines only: a CSV cell holds one value).
+    nested = False
+
     def __init__(self, reader: Any) -> None:
         self.raw: list[str] = list(reader.raw_fields)
         self.encoded: list[str] = list(reader.encoded_fields)
-        #: Whether an input takes nested lists (JSON Lines only: a CSV cell holds one value).
         self.nested = bool(reader.tensor_fields)
         self.text = frozenset(getattr(reader, "categorical_names", []))
         self.header_problems: Callable[[Sequence[str]], list[FieldProblem]] = reader.header_problems

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from chalicelib.engines.registry import engines_for
@@ -212,6 +212,45 @@ class ModelInput:
             raise ManifestError(f"malformed inputs entry: {exc!r}") from exc
 
 
+#: The task of a manifest whose model has several named outputs (`heads`).
+HEADS_TASK = "heads"
+
+
+@dataclass(frozen=True)
+class Head:
+    """One named output of a model with several: its own task, labels or output names
+    and threshold, as a one-output manifest has them. Its columns follow the previous
+    heads' in the engines' concatenated output, in the model's output order."""
+
+    name: str
+    task: str
+    labels: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    threshold: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": self.name, "task": self.task}
+        if self.labels:
+            entry["labels"] = list(self.labels)
+        if self.outputs:
+            entry["outputs"] = list(self.outputs)
+        return entry | ({} if self.threshold is None else {"threshold": self.threshold})
+
+    @classmethod
+    def from_json(cls, data: Any) -> Head:
+        try:
+            threshold = data.get("threshold")
+            return cls(
+                str(data["name"]),
+                str(data["task"]),
+                tuple(map(str, data.get("labels") or ())),
+                tuple(map(str, data.get("outputs") or ())),
+                None if threshold is None else float(threshold),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ManifestError(f"malformed heads entry: {exc!r}") from exc
+
+
 @dataclass(frozen=True)
 class Artifact:
     """One file of the bundle, with the checksum the store verifies."""
@@ -245,6 +284,17 @@ class BundleManifest:
     outputs: tuple[str, ...] = ()
     #: binary/multilabel: a label is given at p >= threshold (absent: 0.5).
     threshold: float | None = None
+    #: Task `heads`: the model's named outputs, each with its own task.
+    heads: tuple[Head, ...] = ()
+
+    def head_manifests(self) -> list[tuple[Head, BundleManifest]]:
+        """Each head with the one-output manifest that describes it (its task, labels,
+        outputs, threshold): what the head's task reads."""
+        return [
+            (head, replace(self, task=head.task, labels=head.labels, outputs=head.outputs,
+                           threshold=head.threshold, heads=()))
+            for head in self.heads
+        ]  # fmt: skip
 
     def model_inputs(self) -> tuple[ModelInput, ...]:
         """The model's inputs in its own order (the default single input if none recorded)."""
@@ -266,6 +316,8 @@ class BundleManifest:
             optional["outputs"] = list(self.outputs)
         if self.threshold is not None:
             optional["threshold"] = self.threshold
+        if self.heads:
+            optional["heads"] = [head.to_json() for head in self.heads]
         return optional | {
             "task": self.task,
             "format_version": self.format_version,
@@ -353,6 +405,7 @@ class BundleManifest:
                 task=str(data.get("task", "classification")),
                 outputs=tuple(str(name) for name in data.get("outputs") or ()),
                 threshold=None if data.get("threshold") is None else float(data["threshold"]),
+                heads=tuple(Head.from_json(h) for h in data.get("heads") or ()),
             )
         except ManifestError:
             raise

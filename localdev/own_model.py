@@ -41,6 +41,8 @@ class OwnModel:
     features: str | None = None
     preprocessing: str | None = None
     outputs: str | None = None
+    #: Each output's task, labels or names of a model with several (publish --heads).
+    heads: str | None = None
     #: Training records for feature statistics (publish --sample): range checks on.
     sample: str | None = None
 
@@ -53,6 +55,7 @@ class OwnModel:
             "--features": self.features,
             "--preprocessing": self.preprocessing,
             "--outputs": self.outputs,
+            "--heads": self.heads,
             "--sample": self.sample,
         }
         options = [part for flag, value in given.items() if value is not None

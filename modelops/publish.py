@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import platform
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -40,10 +41,18 @@ import numpy as np
 
 from chalicelib.bundle_layout import BundleLayout
 from chalicelib.engines.registry import ENGINES
-from chalicelib.manifest import Artifact, BundleManifest, FeatureStats, PreprocessingSpec
+from chalicelib.manifest import (
+    HEADS_TASK,
+    Artifact,
+    BundleManifest,
+    FeatureStats,
+    Head,
+    PreprocessingSpec,
+)
 from chalicelib.model_inputs import ModelInputs
 from chalicelib.s3_errors import is_missing
 from chalicelib.tasks import DEFAULT_THRESHOLD, TASKS, Task, task_named
+from chalicelib.tasks.heads import head_problems
 from modelops.bundle_admin import (
     ALLOW_CONTRACT_CHANGE,
     check_promotable,
@@ -59,6 +68,7 @@ from modelops.publish_inputs import (
     check_model_file,
     read_feature_stats,
     read_features,
+    read_heads,
     read_labels,
     read_metrics,
     read_preprocessing,
@@ -113,6 +123,7 @@ def build_bundle(
     task: str | None = None,
     outputs: list[str] | None = None,
     threshold: float | None = None,
+    heads: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> BuiltBundle:
     """Load, check and convert the model; return the bundle's files and manifest.
 
@@ -137,9 +148,20 @@ def build_bundle(
         inputs = with_index_ranges(model, inputs)
     except SignatureError as exc:
         raise PublishError(str(exc)) from exc
-    units = _check_output(model)
-    kind = task_named(task) if task else detect_task(model, units)
-    answer = output_section(kind, units, labels, outputs, threshold)
+    if len(model.outputs) > 1:
+        if task or labels or outputs or threshold is not None:
+            raise PublishError(
+                f"the model has {len(model.outputs)} outputs ({', '.join(model.output_names)}): "
+                "give each its task and labels with --heads (make serve HEADS=), not "
+                "--task/--labels/--outputs/--threshold"
+            )
+        kind, answer = task_named(HEADS_TASK), OutputSection((), (), None)
+        model_heads = heads_of(model, heads or {})
+    else:
+        units = _check_output(model)
+        kind = task_named(task) if task else detect_task(model, units)
+        answer = output_section(kind, units, labels, outputs, threshold)
+        model_heads = ()
     manifest = BundleManifest(
         name=name,
         version=version,
@@ -155,6 +177,7 @@ def build_bundle(
         task=kind.name,
         outputs=answer.outputs,
         threshold=answer.threshold,
+        heads=model_heads,
     )
     manifest.check()
     if sample_records is not None:
@@ -166,7 +189,7 @@ def build_bundle(
     probe = ModelInputs(manifest).split(
         parity_matrix(model, encoded, inputs, preprocessing, sample)
     )
-    verify_outputs(kind, KerasEngine(model).predict(probe))
+    verify_outputs(kind, KerasEngine(model).predict(probe), manifest)
     litert = try_litert(
         model, model_path, probe, converter, PARITY_TOLERANCE, kind,
         answer.threshold or DEFAULT_THRESHOLD,
@@ -311,8 +334,70 @@ def output_section(
     return OutputSection(tuple(names), (), default if threshold is None else threshold)
 
 
-def verify_outputs(task: Task, outputs: np.ndarray) -> None:
-    """Refuse a model whose sample outputs are not what `task` answers with."""
+def heads_of(model: Any, given: Mapping[str, Mapping[str, Any]]) -> tuple[Head, ...]:
+    """Each named output's head: the task given in `--heads`, else the one its final
+    activation makes unambiguous; else one line saying exactly what to pass."""
+    names = [str(name) for name in model.output_names]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise PublishError(
+            f"--heads names outputs {unknown} the model does not have; its outputs are "
+            f"{', '.join(names)}"
+        )
+    found = []
+    for index, (name, tensor) in enumerate(zip(names, model.outputs, strict=True)):
+        if len(tensor.shape) != 2:
+            raise PublishError(f"output {name!r} must be 2-D (rows, outputs)")
+        units, spec = int(tensor.shape[-1]), given.get(name, {})
+        try:
+            kind = task_named(str(spec["task"])) if "task" in spec else _detect(model, index, units)
+        except ValueError as exc:
+            raise PublishError(f"--heads, output {name!r}: {exc}") from None
+        if kind is None:
+            example = json.dumps({name: {"task": "regression"}})
+            raise PublishError(
+                f"cannot tell the task of output {name!r} ({units} unit(s), final activation "
+                f"{_activation(model, index) or 'unknown'}): pass --heads '{example}' "
+                f"(make serve HEADS='{example}'), or classification/binary/multilabel with "
+                "its labels, for each output to set"
+            )
+        labels = spec.get("labels")
+        section = output_section(
+            kind, units,
+            labels.split(",") if isinstance(labels, str) else labels,
+            spec.get("outputs"), spec.get("threshold"),
+        )  # fmt: skip
+        found.append(Head(name, kind.name, section.labels, section.outputs, section.threshold))
+    return tuple(found)
+
+
+def _detect(model: Any, index: int, units: int) -> Task | None:
+    activation = _activation(model, index)
+    if activation == "softmax" and units >= 2:
+        return task_named("classification")
+    if activation == "sigmoid":
+        return task_named("binary" if units == 1 else "multilabel")
+    return None
+
+
+def _activation(model: Any, index: int) -> str | None:
+    layer = model.outputs[index]._keras_history.operation
+    if type(layer).__name__ == "Softmax":
+        return "softmax"
+    return getattr(getattr(layer, "activation", None), "__name__", None)
+
+
+def verify_outputs(task: Task, outputs: np.ndarray, manifest: BundleManifest | None = None) -> None:
+    """Refuse a model whose sample outputs are not what `task` answers with (each
+    head's task for a model with several outputs)."""
+    if manifest is not None and manifest.heads:
+        problems = list(head_problems(manifest, outputs))
+        if problems:
+            raise PublishError(
+                f"the model's outputs on a sample do not fit their tasks: {'; '.join(problems)}; "
+                "fix the task in --heads (make serve HEADS=); nothing was uploaded"
+            )
+        return
     problem = task.sample_problem(outputs)
     if problem is None:
         return
@@ -392,6 +477,12 @@ def main(argv: list[str] | None = None) -> int:
         "--labels", help="labels JSON file or comma-separated names (binary: negative first)"
     )
     parser.add_argument("--outputs", help="regression output names: JSON file or comma-separated")
+    parser.add_argument(
+        "--heads",
+        help="a model with several outputs: per output name its task, labels or outputs and "
+        'threshold, JSON inline or a file: {"grade": {"task": "classification", "labels": '
+        '["A", "B"]}, "default": {"task": "binary"}} (default: detected per output)',
+    )
     parser.add_argument(
         "--threshold", type=float, help="binary/multilabel: a label at p >= this (default 0.5)"
     )
@@ -499,6 +590,7 @@ def _publish(args: argparse.Namespace) -> int:
             task=args.task,
             outputs=read_labels(args.outputs, "--outputs"),
             threshold=args.threshold,
+            heads=read_heads(args.heads),
             preprocessing=preprocessing,
             feature_names=features,
             metrics=metrics,

@@ -42,7 +42,8 @@ class LiteRTEngine:
             for name, detail in details.items()
         }
         self.input_names = list(self._inputs)
-        self._output_index = self._interpreter.get_output_details()[0]["index"]
+        #: The model's outputs in its order (several are concatenated, as Keras's are).
+        self._output_indexes = _output_indexes(self._interpreter)
         self._rows = int(next(iter(details.values()))["shape"][0])
         self._lock = threading.Lock()
 
@@ -64,7 +65,10 @@ class LiteRTEngine:
             for (index, _), array in tensors.items():
                 self._interpreter.set_tensor(index, array)
             self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output_index).copy()
+            outputs = [self._interpreter.get_tensor(index) for index in self._output_indexes]
+        if len(outputs) == 1:
+            return outputs[0].copy()
+        return np.concatenate([output.reshape(len(output), -1) for output in outputs], axis=1)
 
     def _tensors(
         self, inputs: Mapping[str, np.ndarray]
@@ -76,6 +80,18 @@ class LiteRTEngine:
         if missing:
             raise ValueError(f"the model's inputs {sorted(missing)} were not given")
         return {self._inputs[name]: inputs[name] for name in self._inputs}
+
+
+def _output_indexes(interpreter: Any) -> list[int]:
+    """Output tensor indexes in the model's output order: the serving signature's
+    `output_0`, `output_1`, ... (the interpreter's own list is in another order)."""
+    signatures = interpreter.get_signature_list()
+    if not signatures:
+        return [int(interpreter.get_output_details()[0]["index"])]
+    key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+    details = interpreter.get_signature_runner(key).get_output_details()
+    names = sorted(details, key=lambda n: (len(n), n))  # output_2 before output_10
+    return [int(details[name]["index"]) for name in names]
 
 
 def _input_details(interpreter: Any) -> dict[str, dict[str, Any]]:

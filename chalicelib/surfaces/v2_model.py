@@ -4,7 +4,7 @@ request's inputs against them, and the core's Scores as output tensors."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,8 @@ from chalicelib.surfaces.v2_tensors import (
     Tensor,
     tensor_label,
 )
+from chalicelib.tasks import task_named
+from chalicelib.tasks.heads import split
 
 _NUMERIC = frozenset(DTYPES) - {"BOOL"}
 #: Names listed in one message at most, as record problems are capped.
@@ -54,6 +56,14 @@ class ServedModel:
             if spec
             else {}
         )
+        self.outputs: dict[str, TensorSpec]
+        if manifest.heads:  # each head's tensors, named `<head>.<tensor>`
+            self.outputs = {
+                f"{head.name}.{name}": replace(spec, name=f"{head.name}.{name}")
+                for head, part in manifest.head_manifests()
+                for name, spec in ServedModel(part).outputs.items()
+            }
+            return
         width = len(manifest.outputs if manifest.task == "regression" else manifest.labels)
         by_task: dict[str, list[tuple[str, str, tuple[int, ...]]]] = {
             "classification": [("probabilities", "FP32", (-1, width)), ("label", BYTES, (-1,))],
@@ -77,6 +87,8 @@ class ServedModel:
             "tensor_inputs": list(self.tensor_inputs),
             "raw_inputs": list(self.raw_inputs),
         }
+        if manifest.heads:
+            parameters["heads"] = [head.to_json() for head in manifest.heads]
         if manifest.task in ("binary", "multilabel"):
             parameters["threshold"] = 0.5 if manifest.threshold is None else manifest.threshold
         return {
@@ -169,6 +181,8 @@ class ServedModel:
         return {tensor.name: tensor.flat() for tensor in inputs}
 
     def output_tensors(self, scores: Scores, rows: int) -> list[OutputTensor]:
+        if self.manifest.heads:
+            return self._head_tensors(scores, rows)
         outputs, decisions = scores.outputs, scores.decisions
         labels = self.manifest.labels
         task = self.manifest.task
@@ -183,6 +197,18 @@ class ServedModel:
             return [probabilities, OutputTensor("labels", "BOOL", decisions.shape, decisions)]
         winners = [labels[int(i)] for i in decisions.tolist()]
         return [probabilities, OutputTensor("label", BYTES, (rows,), winners)]
+
+    def _head_tensors(self, scores: Scores, rows: int) -> list[OutputTensor]:
+        """Each head's tensors from its columns, as a one-output model gives them."""
+        tensors = []
+        for head, part, columns in split(self.manifest, scores.outputs):
+            task = task_named(head.task)
+            own = Scores(part, columns, task.decisions(columns, task.threshold(part)))
+            tensors += [
+                replace(tensor, name=f"{head.name}.{tensor.name}")
+                for tensor in ServedModel(part).output_tensors(own, rows)
+            ]
+        return tensors
 
 
 def _names(names: list[str]) -> str:
