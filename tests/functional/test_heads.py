@@ -47,7 +47,10 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def built(model_file: Path) -> BuiltBundle:
-    heads = {"grade": {"labels": "A,B,C"}, "default": {"labels": ["no", "yes"]}}
+    heads: dict[str, dict[str, Any]] = {
+        "grade": {"labels": "A,B,C"},
+        "default": {"labels": ["no", "yes"]},
+    }
     return build_bundle(model_file, name="credit", version="1", heads=heads)
 
 
