@@ -116,7 +116,18 @@ def example_bodies(manifest: dict[str, Any]) -> tuple[dict[str, Any] | None, dic
         name: round(float(m)) if name in whole else round(float(m), 6)
         for name, m in zip(encoded_names, means, strict=True)
     }
+    for model_input in manifest.get("inputs") or []:  # a sequence or image: nested zeros
+        if model_input.get("shape"):
+            zero = 0 if "int" in str(model_input.get("dtype", "")) else 0.0
+            encoded[model_input["name"]] = _nested(zero, list(model_input["shape"]))
     return None, {"instances": [encoded]}
+
+
+def _nested(value: Any, shape: list[int]) -> Any:
+    """`value` in lists nested as `shape` (shared inner lists: the body is only dumped)."""
+    for dimension in reversed(shape):
+        value = [value] * dimension
+    return value
 
 
 def _integer_features(manifest: dict[str, Any]) -> set[str]:
@@ -149,6 +160,14 @@ def write_examples(
 def response_shape(manifest: dict[str, Any]) -> str:
     """One prediction's shape for the manifest's task (classification if unstated)."""
     task = manifest.get("task") or "classification"
+    if task == "heads":
+        return (
+            "{"
+            + ", ".join(
+                f'"{head["name"]}": {response_shape(head)}' for head in manifest.get("heads") or []
+            )
+            + "}"
+        )
     labels = list(manifest.get("labels") or [])
     probabilities = "{" + ", ".join(f'"{label}": p' for label in labels) + "}"
     if task == "multilabel":
