@@ -87,6 +87,9 @@ def contract_changes(serving: BundleManifest, candidate: BundleManifest) -> list
     changes: list[str] = []
     if serving.task != candidate.task:
         changes.append(f"task {serving.task} -> {candidate.task}")
+    old_heads, new_heads = _heads(serving), _heads(candidate)
+    if old_heads != new_heads:
+        changes.append(f"outputs {old_heads} -> {new_heads}")
     old_inputs, new_inputs = _inputs(serving), _inputs(candidate)
     if old_inputs != new_inputs:
         changes.append(f"inputs {_describe(old_inputs)} -> {_describe(new_inputs)}")
@@ -149,6 +152,11 @@ def _manifest_or_none(
         if is_missing(exc):
             return None
         raise
+
+
+def _heads(manifest: BundleManifest) -> str:
+    """A several-output model's heads as `[name task, ...]` (a response's keys and shapes)."""
+    return "[" + ", ".join(f"{head.name} {head.task}" for head in manifest.heads) + "]"
 
 
 def _inputs(manifest: BundleManifest) -> list[tuple[str, str, tuple[int, ...]]]:
