@@ -2,8 +2,8 @@
 
 `runtime_vendor_dir(flavor, arch)` is `<cache>/runtimes/<flavor>-<arch>-<hash>/vendor`:
 what `make vendor` would put in `vendor/`, built the first time its inputs (the flavor's
-lock file, the architecture, the pruning rules and the code that installs, prunes and
-packs) are seen. Entries appear
+lock file and its engines' wheels, the architecture, the pruning rules and the code that
+installs, prunes and packs) are seen. Entries appear
 atomically (built in a staging directory, then renamed) and a lock file serialises
 concurrent builders, so parallel test runs share one build.
 """
@@ -24,6 +24,7 @@ from layer_build.platforms import X86_64, Architecture
 from project_paths import user_cache_dir
 
 LAYER_BUILD_DIR = Path(__file__).resolve().parent
+ENGINE_REGISTRY = LAYER_BUILD_DIR.parent / "chalicelib" / "engines" / "registry.py"
 # The modules that decide the runtime's bytes (not the proof, the gate or the drivers).
 RUNTIME_SOURCES = ("build.py", "prune.py", "prune_rules.py", "archive.py", "wheels.py",
                    "platforms.py")  # fmt: skip
@@ -35,6 +36,8 @@ def runtime_key(flavor: Flavor, arch: Architecture = X86_64) -> str:
     digest = hashlib.sha256(flavor.requirements.read_bytes() + arch.name.encode())
     for name in RUNTIME_SOURCES:
         digest.update(name.encode() + b"\0" + (LAYER_BUILD_DIR / name).read_bytes())
+    # The engine registry adds wheels and pruning rules to the flavors carrying them.
+    digest.update(b"registry\0" + ENGINE_REGISTRY.read_bytes())
     return digest.hexdigest()[:16]
 
 

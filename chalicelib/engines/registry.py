@@ -170,3 +170,8 @@ def serving_engine(configured: str, artifacts: Iterable[str]) -> str | None:
         return configured
     carried = flavor_engines(engine_spec(configured).flavors[0])
     return next((kind for kind in carried if ENGINES[kind].artifact in present), None)
+
+
+def engine_environment() -> dict[str, str]:
+    """Every engine's environment, for processes that may import any engine (local serving)."""
+    return {name: value for spec in ENGINES.values() for name, value in spec.environment.items()}

@@ -186,7 +186,7 @@ def test_an_unregistered_custom_layer_is_one_line_saying_how_to_register_it(
     model.save(tmp_path / "u.keras")
     code = main(["--model", str(tmp_path / "u.keras"), "--name", "u", "--version", "1",
                  "--bucket", fresh_bucket, "--prefix", "m"])  # fmt: skip
-    out, err = capfd.readouterr()
+    _, err = capfd.readouterr()
     assert code == 2
     (line,) = err.strip().splitlines()
     assert line.startswith("error: ") and "Unregistered" in line
