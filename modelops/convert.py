@@ -173,6 +173,7 @@ def conversion_problem(exc: Exception) -> str:
     if isinstance(exc, ValueError) and getattr(exc, "ops", None):
         return str(exc)  # already one line naming the ops (modelops.onnx_convert)
     named = re.findall(r"(?:Flex|Custom) ops: ([\w, .]+)", text)
+    named += re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", text)
     if named:
         return f"ops LiteRT's builtins lack: {', '.join(dict.fromkeys(named))}"
     if "tensor list ops" in text.lower():

@@ -9,6 +9,7 @@ Any other TensorFlow op tf2onnx leaves unconverted is named in the refusal.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,13 @@ def convert_to_onnx(keras_model_path: Path) -> bytes:
 def keras_to_onnx(model: Any) -> bytes:
     """ONNX bytes for a loaded Keras model (called once here: the export needs it)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tf2onnx
-    from keras.src.export.export_utils import get_input_signature, make_tf_tensor_spec
-    from keras.src.export.onnx import get_concrete_fn
-    from keras.src.export.tf2onnx_lib import patch_tf2onnx
-    from keras.src.tree import map_structure
+    with warnings.catch_warnings():  # tf2onnx 1.17 probes numpy 2 for removed names
+        warnings.simplefilter("ignore", FutureWarning)
+        import tf2onnx
+        from keras.src.export.export_utils import get_input_signature, make_tf_tensor_spec
+        from keras.src.export.onnx import get_concrete_fn
+        from keras.src.export.tf2onnx_lib import patch_tf2onnx
+        from keras.src.tree import map_structure
 
     from modelops.convert import converter_output_silenced
 
@@ -47,8 +50,10 @@ def keras_to_onnx(model: Any) -> bytes:
     with converter_output_silenced():
         function = get_concrete_fn(model, signature)
         concrete = function.get_concrete_function(*signature)
-        patch_tf2onnx()  # tf2onnx 1.17 and numpy 2 (what Keras' export does too)
-        proto, _ = tf2onnx.convert.from_function(function, signature)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            patch_tf2onnx()  # tf2onnx 1.17 and numpy 2 (what Keras' export does too)
+            proto, _ = tf2onnx.convert.from_function(function, signature)
     captured = {
         placeholder.name: np.asarray(value.numpy())
         for placeholder, value in zip(
