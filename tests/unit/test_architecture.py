@@ -20,7 +20,7 @@ from layer_build.flavors import FLAVORS
 
 CHALICELIB = Path(chalicelib.__file__).resolve().parent
 SOURCES = sorted(CHALICELIB.rglob("*.py"))
-FRAMEWORKS = ("tensorflow", "keras", "ai_edge_litert")
+FRAMEWORKS = ("tensorflow", "keras", "ai_edge_litert", "onnxruntime", "tf2onnx", "onnx")
 #: The users' Keras code (custom layers): it imports Keras at the top by nature, so it
 #: may be imported only inside the Keras engine's functions (and by modelops).
 USER_KERAS_CODE = "chalicelib.custom_objects"
