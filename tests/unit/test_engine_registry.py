@@ -66,7 +66,7 @@ def test_telemetry_is_switched_off_for_every_process_that_may_import_onnx_runtim
                 "y 'tf.LookupTableFindV2' op is neither a custom op nor a flex op"
             ),
             "ops LiteRT's builtins lack: HashTableV2, LookupTableFindV2",
-        ),  # fmt: skip
+        ),
         (RuntimeError("Lowering tensor list ops is failed"), "TensorList ops"),
     ],
 )
