@@ -21,14 +21,18 @@ from pathlib import Path
 from layer_build.build import build_runtime
 from layer_build.flavors import Flavor
 from layer_build.platforms import X86_64, Architecture
+from layer_build.prune_rules import engine_rules
 from project_paths import user_cache_dir
 
 LAYER_BUILD_DIR = Path(__file__).resolve().parent
-ENGINE_REGISTRY = LAYER_BUILD_DIR.parent / "chalicelib" / "engines" / "registry.py"
 # The modules that decide the runtime's bytes (not the proof, the gate or the drivers).
 RUNTIME_SOURCES = ("build.py", "prune.py", "prune_rules.py", "archive.py", "wheels.py",
                    "platforms.py")  # fmt: skip
 _COMPLETE = ".complete"
+
+
+def engine_rules_for(flavor: str) -> list[tuple[str, tuple[str, ...]]]:
+    return [(rule.name, rule.globs) for rule in engine_rules() if flavor in rule.flavors]
 
 
 def runtime_key(flavor: Flavor, arch: Architecture = X86_64) -> str:
@@ -37,7 +41,7 @@ def runtime_key(flavor: Flavor, arch: Architecture = X86_64) -> str:
     for name in RUNTIME_SOURCES:
         digest.update(name.encode() + b"\0" + (LAYER_BUILD_DIR / name).read_bytes())
     # The engine registry adds wheels and pruning rules to the flavors carrying them.
-    digest.update(b"registry\0" + ENGINE_REGISTRY.read_bytes())
+    digest.update(repr((flavor.engine_wheels, engine_rules_for(flavor.name))).encode())
     return digest.hexdigest()[:16]
 
 
