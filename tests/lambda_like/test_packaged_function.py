@@ -98,7 +98,7 @@ def test_a_keras_only_bundle_is_served_by_the_tensorflow_flavor_only(
     import boto3
 
     from modelops.publish import build_bundle, upload_bundle
-    from tests.model_zoo import lookup_model
+    from modelops.model_zoo import lookup_model
 
     flavor, lambda_layout = layout
     model = lookup_model()

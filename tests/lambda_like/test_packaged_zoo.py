@@ -1,4 +1,4 @@
-"""Every model kind of tests/model_zoo published with the publisher's engine choice, and
+"""Every model kind of modelops.model_zoo published with the publisher's engine choice, and
 again with ONNX Runtime forced, then served by the packaged lite zip run Lambda-like: each
 answer within 1e-5 of Keras, each from the engine the publisher chose. A model no lite
 engine converts is Keras-only, and the lite runtime says which runtime it needs."""
@@ -18,7 +18,7 @@ from layer_build.lambda_like import LambdaLayout, invoke, unpack
 from localdev.apigw_events import proxy_event
 from localdev.servers import MotoServer, s3_env
 from modelops.publish import build_bundle, upload_bundle
-from tests.model_zoo import ZOO, lookup_model
+from modelops.model_zoo import ZOO, lookup_model
 
 pytestmark = pytest.mark.lambda_like
 

@@ -1,6 +1,6 @@
 """Model kinds beyond dense layers, each with 2-D inputs (sequences and images are made
 inside the model by a Reshape), built with random weights in seconds: what the lite
-runtime's engines must serve like Keras."""
+runtime's engines must serve like Keras (tests/lambda_like, benchmarks.engines)."""
 
 from __future__ import annotations
 
@@ -101,9 +101,17 @@ def normalization() -> Any:
 
 
 def custom_layer() -> Any:
-    from tests.keras_models import custom_layer_model
+    """chalicelib.custom_objects' example layer, registered, with non-trivial weights."""
+    import keras
 
-    return custom_layer_model()
+    from chalicelib.custom_objects import ScaleShift
+
+    keras.utils.set_random_seed(5)
+    inputs = keras.Input((4,))
+    scaled = ScaleShift()
+    model = _head(keras, inputs, scaled(inputs))
+    scaled.set_weights([np.array([2.0, -1.0, 0.5, 3.0]), np.array([0.1, 0.2, -0.3, 0.0])])
+    return model
 
 
 def gelu() -> Any:
