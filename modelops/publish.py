@@ -267,8 +267,18 @@ def upload_bundle(
 
 
 def _check_output(model: Any) -> int:
-    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
-        raise PublishError("the model must have one 2-D output (rows, outputs)")
+    if len(model.outputs) != 1:
+        names = ", ".join(str(getattr(t, "name", "?")) for t in model.outputs)
+        raise PublishError(
+            f"the model has {len(model.outputs)} outputs ({names}); a bundle serves one "
+            "(rows, outputs) output: publish each head as a model of its own, e.g. "
+            "keras.Model(model.inputs, model.outputs[0]).save('head0.keras')"
+        )
+    if len(model.outputs[0].shape) != 2:
+        raise PublishError(
+            f"the model's output has shape {tuple(model.outputs[0].shape)}; a bundle serves "
+            "one (rows, outputs) output: end the model with keras.layers.Flatten() or a Dense layer"
+        )
     return int(model.outputs[0].shape[-1])
 
 

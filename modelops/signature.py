@@ -43,15 +43,29 @@ def keras_inputs(model: Any) -> list[KerasInput]:
     for tensor in model.inputs:
         dtype = str(getattr(tensor.dtype, "name", tensor.dtype))
         if len(tensor.shape) != 2 or tensor.shape[-1] is None:
-            raise SignatureError(
-                f"input {tensor.name!r} must be 2-D (rows, features); it has shape {tensor.shape}"
-            )
+            raise SignatureError(_rank_remedy(tensor.name, tuple(tensor.shape)))
         if dtype not in INPUT_DTYPES:
             raise SignatureError(
                 f"input {tensor.name!r} has dtype {dtype}; supported: {', '.join(INPUT_DTYPES)}"
             )
         found.append(KerasInput(str(tensor.name), dtype, int(tensor.shape[-1])))
     return found
+
+
+def _rank_remedy(name: str, shape: tuple[int | None, ...]) -> str:
+    """The refusal of a non-2-D input, saying how to make the model take one."""
+    problem = f"input {name!r} must be 2-D (rows, features); it has shape {shape}"
+    inner = shape[1:]
+    if len(inner) < 2 or any(d is None for d in inner):
+        return f"{problem}: give it a fixed width, keras.Input((features,))"
+    width = 1
+    for dim in inner:
+        width *= int(dim)  # type: ignore[arg-type]
+    return (
+        f"{problem}: take each row flat, keras.Input(({width},), name={name!r}), and make "
+        f"keras.layers.Reshape({tuple(inner)}) the model's first layer (records then carry "
+        f"{width} features)"
+    )
 
 
 def map_features(

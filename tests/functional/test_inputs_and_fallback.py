@@ -232,3 +232,27 @@ def test_every_litert_failure_passes_over_to_onnx_runtime_with_a_one_line_reason
     assert problem in reason and "\n" not in reason
     assert built.engine == "onnx" and sorted(built.files) == ["model.keras", "model.onnx"]
     assert built.manifest.metrics["engines_passed_over"] == [reason]
+
+
+def test_a_sequence_input_is_refused_saying_how_to_take_it_flat(tmp_path: Path) -> None:
+    import keras
+
+    inputs = keras.Input((10, 4), name="seq")
+    model = keras.Model(inputs, keras.layers.Dense(2, "softmax")(keras.layers.GRU(3)(inputs)))
+    model.save(tmp_path / "seq.keras")
+    with pytest.raises(PublishError) as refused:
+        build_bundle(tmp_path / "seq.keras", name="seq", version="1")
+    assert "keras.Input((40,), name='seq')" in str(refused.value)
+    assert "keras.layers.Reshape((10, 4))" in str(refused.value)
+
+
+def test_a_two_headed_model_is_refused_saying_what_to_publish(tmp_path: Path) -> None:
+    import keras
+
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, "relu")(inputs)
+    heads = [keras.layers.Dense(3, "softmax", name="grade")(hidden),
+             keras.layers.Dense(1, "sigmoid", name="default")(hidden)]  # fmt: skip
+    keras.Model(inputs, heads).save(tmp_path / "heads.keras")
+    with pytest.raises(PublishError, match=r"2 outputs .*keras.Model\(model.inputs, model.outp"):
+        build_bundle(tmp_path / "heads.keras", name="heads", version="1")

@@ -97,8 +97,8 @@ def test_a_keras_only_bundle_is_served_by_the_tensorflow_flavor_only(
 ) -> None:  # fmt: skip
     import boto3
 
-    from modelops.publish import build_bundle, upload_bundle
     from modelops.model_zoo import lookup_model
+    from modelops.publish import build_bundle, upload_bundle
 
     flavor, lambda_layout = layout
     model = lookup_model()

@@ -17,8 +17,8 @@ import pytest
 from layer_build.lambda_like import LambdaLayout, invoke, unpack
 from localdev.apigw_events import proxy_event
 from localdev.servers import MotoServer, s3_env
-from modelops.publish import build_bundle, upload_bundle
 from modelops.model_zoo import ZOO, lookup_model
+from modelops.publish import build_bundle, upload_bundle
 
 pytestmark = pytest.mark.lambda_like
 
