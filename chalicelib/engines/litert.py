@@ -25,7 +25,8 @@ class LiteRTEngine:
     Lambda never calls concurrently, `chalice local` does; the lock costs ~100 ns.
     Inputs are matched by name through the conversion's signature: the converter
     orders a model's input tensors its own way (by name, not by the Keras order).
-    Each input tensor is resized only when the batch size changes.
+    Each input tensor is resized only when the batch size changes; inputs may be of any
+    rank (rows first).
     """
 
     name = "litert"
@@ -35,10 +36,10 @@ class LiteRTEngine:
             model_content=model_content, num_threads=num_threads
         )
         self._interpreter.allocate_tensors()
-        #: input name -> (tensor index, features per row)
+        #: input name -> (tensor index, one row's shape: (features,), (steps, features), ...)
         details = _input_details(self._interpreter)
         self._inputs = {
-            name: (int(detail["index"]), int(detail["shape"][1]))
+            name: (int(detail["index"]), tuple(int(d) for d in detail["shape"][1:]))
             for name, detail in details.items()
         }
         self.input_names = list(self._inputs)
@@ -57,8 +58,8 @@ class LiteRTEngine:
         rows = next(iter(inputs.values())).shape[0]
         with self._lock:
             if rows != self._rows:
-                for index, width in tensors:
-                    self._interpreter.resize_tensor_input(index, [rows, width])
+                for index, row_shape in tensors:
+                    self._interpreter.resize_tensor_input(index, [rows, *row_shape])
                 self._interpreter.allocate_tensors()
                 self._rows = rows
             for (index, _), array in tensors.items():
@@ -66,8 +67,10 @@ class LiteRTEngine:
             self._interpreter.invoke()
             return self._interpreter.get_tensor(self._output_index).copy()
 
-    def _tensors(self, inputs: Mapping[str, np.ndarray]) -> dict[tuple[int, int], np.ndarray]:
-        """(tensor index, width) -> array; one input takes the only array by any name."""
+    def _tensors(
+        self, inputs: Mapping[str, np.ndarray]
+    ) -> dict[tuple[int, tuple[int, ...]], np.ndarray]:
+        """(tensor index, row shape) -> array; one input takes the only array by any name."""
         if len(self._inputs) == 1 and len(inputs) == 1:
             return {next(iter(self._inputs.values())): next(iter(inputs.values()))}
         missing = set(self._inputs) - set(inputs)
