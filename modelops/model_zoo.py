@@ -45,6 +45,17 @@ def lstm() -> Any:
     return _head(keras, inputs, keras.layers.LSTM(8)(keras.layers.Reshape((4, 3))(inputs)))
 
 
+def bilstm() -> Any:
+    """A bidirectional LSTM with Dropout (inactive when serving)."""
+    import keras
+
+    keras.utils.set_random_seed(19)
+    inputs = keras.Input((12,))
+    steps = keras.layers.Reshape((4, 3))(inputs)
+    hidden = keras.layers.Dropout(0.3)(keras.layers.Bidirectional(keras.layers.LSTM(5))(steps))
+    return _head(keras, inputs, hidden)
+
+
 def masked_gru() -> Any:
     """Index 0 is padding: Embedding(mask_zero=True) masks it through the GRU."""
     import keras
@@ -126,6 +137,7 @@ ZOO = {
     model.name: model
     for model in (
         ZooModel("lstm", lstm, 12),
+        ZooModel("bilstm", bilstm, 12),
         ZooModel("masked-gru", masked_gru, 8, vocabulary=20),
         ZooModel("attention", attention, 24),
         ZooModel("conv1d", conv1d, 24),

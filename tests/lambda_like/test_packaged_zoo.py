@@ -25,7 +25,7 @@ pytestmark = pytest.mark.lambda_like
 BUCKET = "model-zoo"
 PARITY = 1e-5
 #: What the publisher picks when free to (LiteRT first; ONNX Runtime where LiteRT fails).
-EXPECTED_ENGINE = {"lstm": "onnx", "masked-gru": "onnx"}
+EXPECTED_ENGINE = {"lstm": "onnx", "bilstm": "onnx", "masked-gru": "onnx"}
 
 
 @pytest.fixture(scope="module")
