@@ -21,8 +21,8 @@ $(STAMP): requirements/dev.txt
 	  | { grep -v "^WARNING: Location" || true; }; exit $${PIPESTATUS[0]}
 	@rm -f $(VENV)/.installed-*; touch $@
 
-# `make serve MODEL=path/to/model.keras [LABELS= TASK= FEATURES= PREPROCESSING= OUTPUTS= NAME=]
-# [S3_PORT= API_PORT=]`. Each is passed on only when given on make's command line (MODEL,
+# `make serve MODEL=path/to/model.keras [LABELS= TASK= FEATURES= PREPROCESSING= OUTPUTS= NAME=
+# SAMPLE=] [S3_PORT= API_PORT=]`. Each is passed on only when given on make's command line (MODEL,
 # NAME and TASK are common environment names); its value travels in the environment, so
 # JSON and paths need no extra quoting.
 serve_option = $(if $(filter command line,$(origin $(1))),$(2) "$$$(1)")
@@ -30,7 +30,8 @@ serve_option = $(if $(filter command line,$(origin $(1))),$(2) "$$$(1)")
 SERVE_ARGS = $(strip $(call serve_option,MODEL,--model) $(call serve_option,LABELS,--labels) \
   $(call serve_option,TASK,--task) $(call serve_option,FEATURES,--features) \
   $(call serve_option,PREPROCESSING,--preprocessing) $(call serve_option,OUTPUTS,--outputs) \
-  $(call serve_option,NAME,--name) $(call serve_option,S3_PORT,--s3-port) \
+  $(call serve_option,NAME,--name) $(call serve_option,SAMPLE,--sample) \
+  $(call serve_option,S3_PORT,--s3-port) \
   $(call serve_option,API_PORT,--api-port))
 
 serve: venv

@@ -15,10 +15,20 @@ from typing import Any
 from chalice import Blueprint, Chalice, IAMAuthorizer, Response
 from chalice.app import SQSEvent
 
-from chalicelib.config import APP_NAME, PUBLIC_ROUTES, BatchQueues, Registration
+from chalicelib.config import (
+    APP_NAME,
+    CHUNK_HANDLER,
+    DEAD_LETTER_BATCH_SIZE,
+    DEAD_LETTER_HANDLER,
+    EVENTS_BATCH_SIZE,
+    EVENTS_HANDLER,
+    BatchQueues,
+    Registration,
+)
 from chalicelib.observability.logs import configure_json_logging
 from chalicelib.surfaces import rest
 from chalicelib.surfaces.rest import HttpAnswer
+from chalicelib.surfaces.routes import is_public
 from chalicelib.wiring import get_batch_jobs, get_service
 
 # batch_rest, batch_sqs and v2 are imported inside their routes: /predict's cold start
@@ -27,8 +37,8 @@ from chalicelib.wiring import get_batch_jobs, get_service
 
 class ProtectedByDefault(Chalice):
     """Every route gets the stage's auth (API_AUTH, from the stage's configuration:
-    `Registration`) unless it is in PUBLIC_ROUTES, so a route added later, by decorator
-    or blueprint, is protected without naming it anywhere."""
+    `Registration`) unless it is public (chalicelib.surfaces.routes), so a route added
+    later, by decorator or blueprint, is protected without naming it anywhere."""
 
     def __init__(self, app_name: str, auth: str, **kwargs: Any) -> None:
         super().__init__(app_name, **kwargs)
@@ -39,7 +49,7 @@ class ProtectedByDefault(Chalice):
         super()._register_route(name, user_handler, kwargs, **unused)
         for path, methods in self.routes.items():
             for method, entry in methods.items():
-                if (method, path) in PUBLIC_ROUTES or self.auth == "none" or entry.authorizer:
+                if is_public(method, path) or self.auth == "none" or entry.authorizer:
                     continue
                 if self.auth == "iam":
                     entry.authorizer = self._iam
@@ -142,6 +152,7 @@ def _messages(event: SQSEvent) -> list[tuple[str, str]]:
     queue=_QUEUES.chunks,
     batch_size=_QUEUES.worker_batch_size,
     maximum_concurrency=_QUEUES.worker_concurrency,
+    name=CHUNK_HANDLER,
 )
 def score_batch_chunks(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.surfaces import batch_sqs
@@ -149,14 +160,18 @@ def score_batch_chunks(event: SQSEvent) -> dict[str, Any]:
     return batch_sqs.score_chunks(get_batch_jobs, _messages(event))
 
 
-@batch_handlers.on_sqs_message(queue=_QUEUES.dead_letters, batch_size=10)
+@batch_handlers.on_sqs_message(
+    queue=_QUEUES.dead_letters, batch_size=DEAD_LETTER_BATCH_SIZE, name=DEAD_LETTER_HANDLER
+)
 def fail_batch_chunks(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.surfaces import batch_sqs
 
     return batch_sqs.dead_letters(get_batch_jobs, _messages(event))
 
 
-@batch_handlers.on_sqs_message(queue=_QUEUES.input_events, batch_size=1)
+@batch_handlers.on_sqs_message(
+    queue=_QUEUES.input_events, batch_size=EVENTS_BATCH_SIZE, name=EVENTS_HANDLER
+)
 def start_batch_jobs(event: SQSEvent) -> dict[str, Any]:
     from chalicelib.surfaces import batch_sqs
 

@@ -81,6 +81,7 @@ from chalicelib.errors import (
 )
 from chalicelib.observability.batch import BatchMetrics
 from chalicelib.refresh import failure_kind
+from chalicelib.s3_errors import absence, error_code, is_missing
 from chalicelib.service import BatchScores, PredictionService
 from chalicelib.tasks import task_named
 
@@ -88,8 +89,6 @@ logger = logging.getLogger(__name__)
 
 _BUFFER = 1 << 20
 _SQS_BATCH = 10
-_MISSING = {"NoSuchKey", "404", "NotFound"}
-_FORBIDDEN = {"AccessDenied", "403", "Forbidden"}
 _PRECONDITION = {"PreconditionFailed", "412"}
 _SUMMARY_ATTEMPTS = 5
 REPLACED = "the input object was replaced after the job started (its ETag changed); the new object is a job of its own"  # noqa: E501
@@ -300,7 +299,7 @@ class BatchJobs:
             for buffer in buffers:
                 cutter.feed(buffer)
         except ClientError as exc:
-            if _code(exc) in _PRECONDITION:
+            if error_code(exc) in _PRECONDITION:
                 raise SplitRefused("input_replaced", REPLACED) from exc
             raise
         ranges = cutter.finish()
@@ -337,7 +336,7 @@ class BatchJobs:
             answer = self._s3.get_object(Bucket=source.bucket, Key=source.key,
                                          IfMatch=source.etag)  # fmt: skip
         except ClientError as exc:
-            if _code(exc) in _PRECONDITION:
+            if error_code(exc) in _PRECONDITION:
                 raise SplitRefused("input_replaced", REPLACED) from exc
             unreadable = _unreadable(exc)
             if unreadable is not None:
@@ -473,7 +472,7 @@ class BatchJobs:
                                        Range=f"bytes={chunk.start}-{chunk.end - 1}",
                                        **extra)["Body"]  # fmt: skip
         except ClientError as exc:
-            if _code(exc) in _PRECONDITION:
+            if error_code(exc) in _PRECONDITION:
                 raise SplitRefused("input_replaced", REPLACED) from exc
             unreadable = _unreadable(exc)
             if unreadable is not None:
@@ -523,7 +522,7 @@ class BatchJobs:
         try:
             kind = str(orjson.loads(self._get(layout.split_error_key())).get("kind", kind))
         except ClientError as exc:
-            if _code(exc) not in _MISSING | _FORBIDDEN:
+            if not is_missing(exc):
                 raise
         reason = f"the input could not be split: every attempt failed ({kind})"
         self._fail(layout, source, self._clock(), None, SplitRefused("split_failed", reason))
@@ -569,7 +568,7 @@ class BatchJobs:
                                     Body=body, **condition)  # fmt: skip
                 return
             except ClientError as exc:
-                if _code(exc) not in _PRECONDITION | {"ConditionalRequestConflict", "409"}:
+                if error_code(exc) not in _PRECONDITION | {"ConditionalRequestConflict", "409"}:
                     raise
         raise RuntimeError(f"job {layout.job}: the summary kept changing under this writer")
 
@@ -597,7 +596,7 @@ class BatchJobs:
         try:
             answer = self._s3.get_object(Bucket=self.settings.bucket, Key=layout.summary_key())
         except ClientError as exc:
-            if _code(exc) in _MISSING:
+            if is_missing(exc):
                 return None, None
             raise
         return dict(orjson.loads(answer["Body"].read())), str(answer["ETag"])
@@ -651,7 +650,7 @@ class BatchJobs:
             try:
                 document = orjson.loads(self._get(key))
             except ClientError as exc:
-                if _code(exc) not in _MISSING:
+                if not is_missing(exc):  # 403: S3's answer for a missing key sans ListBucket
                     raise
                 continue
             if key == layout.summary_key():
@@ -681,7 +680,7 @@ class BatchJobs:
         try:
             self._s3.put_object(Bucket=self.settings.bucket, Key=key, Body=body, IfNoneMatch="*")
         except ClientError as exc:
-            if _code(exc) not in _PRECONDITION | {"ConditionalRequestConflict", "409"}:
+            if error_code(exc) not in _PRECONDITION | {"ConditionalRequestConflict", "409"}:
                 raise
             return False
         return True
@@ -694,7 +693,7 @@ class BatchJobs:
         try:
             self._s3.head_object(Bucket=self.settings.bucket, Key=key)
         except ClientError as exc:
-            if _code(exc) in _MISSING:
+            if is_missing(exc):  # 403: S3's answer for a missing key sans ListBucket
                 return False
             raise
         return True
@@ -772,13 +771,9 @@ def binary_kind(head: bytes) -> str | None:
 
 def _unreadable(exc: ClientError) -> str | None:
     """Why S3 will not give the input object, for a reason line; None for other errors."""
-    code = _code(exc)
-    if code in _MISSING:
+    kind = absence(exc)
+    if kind == "missing":
         return "the input object does not exist (S3 404)"
-    if code in _FORBIDDEN:
+    if kind == "forbidden":
         return "the function may not read the input object (S3 403: missing, or not allowed)"
     return None
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))

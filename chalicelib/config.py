@@ -48,16 +48,23 @@ API_AUTH = "API_AUTH"
 # (deployment.stages checks before any deploy or package).
 APP_NAME = "keras-model-serving"
 
+# The batch path's SQS handlers, as app.py registers them (`name=`) and deployment sizes
+# them: Chalice names each function `<app>-<stage>-<handler>`.
+CHUNK_HANDLER = "score_batch_chunks"
+DEAD_LETTER_HANDLER = "fail_batch_chunks"
+EVENTS_HANDLER = "start_batch_jobs"
+# Messages per invocation of the dead-letter and input-events handlers (the chunk
+# handler's is BATCH_WORKER_BATCH_SIZE): a dead letter is one marker write; an input
+# event is a whole split.
+DEAD_LETTER_BATCH_SIZE = 10
+EVENTS_BATCH_SIZE = 1
+
 # Who may call the REST API, per stage (API Gateway enforces it, not the function):
-# `iam` (SigV4-signed requests), `api_key` (x-api-key, usage plan) or `none`.
+# `iam` (SigV4-signed requests), `api_key` (x-api-key, usage plan) or `none`. Which
+# routes stay public is the HTTP surface's business (chalicelib.surfaces.routes).
 AUTH_MODES = ("iam", "api_key", "none")
 # Unset means `iam`: a stage or a bare `chalice deploy` that forgets the setting is closed.
 DEFAULT_AUTH = "iam"
-# (method, path) left open in every mode, for load balancers and orchestrators' probes.
-# Every other route is protected, including one added later.
-PUBLIC_ROUTES = frozenset(
-    {("GET", "/health"), ("GET", "/v2/health/live"), ("GET", "/v2/health/ready")}
-)
 
 
 class ConfigurationError(ValueError):

@@ -4,8 +4,11 @@
     ├── InvalidRequest           400 (code varies: invalid_json, empty_body, ...)
     │   └── InvalidRecords       400 invalid_records, with per-record details
     ├── NotServed                404 not_served (a model name or version not served here)
-    ├── PayloadTooLarge          413 too_many_records
+    ├── PayloadTooLarge          413 too_many_records (too_many_values: a body's JSON
+    │                                beyond what any valid request holds)
     ├── UnscorableRecords        422 unscorable_records, with per-record details
+    ├── EngineRefused            422 engine_refused (the engine failed on valid-looking
+    │                                inputs: the request's, never a 500)
     ├── NotFound                 404 not_found (a batch job or its input)
     ├── UnsupportedMediaType     415 unsupported_media_type
     └── ModelUnavailable         503 model_unavailable
@@ -22,6 +25,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, ClassVar
+
+#: At most this many per-record problems in one error's details, on every surface.
+MAX_REPORTED_PROBLEMS = 100
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,15 @@ class UnscorableRecords(ServiceError):
 
     status = 422
     default_code = "unscorable_records"
+
+
+class EngineRefused(ServiceError):
+    """The inference engine raised on inputs that passed every check (e.g. an index
+    beyond an embedding whose range the manifest does not record). The inputs caused
+    it, so the client gets a 4xx; nothing is predicted."""
+
+    status = 422
+    default_code = "engine_refused"
 
 
 class UnsupportedMediaType(ServiceError):

@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from chalicelib.tasks import Task
+from typing import Any
 
 from chalicelib.engines.registry import engines_for
+from chalicelib.tasks import Task, task_named
 
 FORMAT_VERSION = 1
 
@@ -107,7 +105,8 @@ class PreprocessingSpec:
 
 @dataclass(frozen=True)
 class FeatureStats:
-    """Training mean and standard deviation of every encoded feature, in encoded order.
+    """Training mean and standard deviation of every encoded feature, in encoded order,
+    and the smallest and largest value seen (when computed from a sample: `min`/`max`).
 
     Optional in a manifest: with it the service refuses encoded inputs far outside the
     training range; without it, only the output check guards encoded records.
@@ -115,19 +114,31 @@ class FeatureStats:
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    min: tuple[float, ...] = ()
+    max: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"mean": list(self.mean), "std": list(self.std)}
+        extremes = {"min": list(self.min), "max": list(self.max)} if self.min else {}
+        return {"mean": list(self.mean), "std": list(self.std)} | extremes
 
     @classmethod
     def from_json(cls, data: Any) -> FeatureStats:
         """Parse and check a `feature_stats` section."""
         try:
-            stats = cls(tuple(map(float, data["mean"])), tuple(map(float, data["std"])))
-        except (KeyError, TypeError, ValueError) as exc:
+            stats = cls(
+                tuple(map(float, data["mean"])),
+                tuple(map(float, data["std"])),
+                tuple(map(float, data.get("min") or ())),
+                tuple(map(float, data.get("max") or ())),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ManifestError(f"malformed feature_stats: {exc!r}") from exc
         if len(stats.mean) != len(stats.std):
             raise ManifestError("feature_stats mean and std differ in length")
+        if (stats.min or stats.max) and not len(stats.min) == len(stats.max) == len(stats.mean):
+            raise ManifestError("feature_stats min and max need one entry per feature")
+        if not all(math.isfinite(x) for x in stats.min + stats.max):
+            raise ManifestError("feature_stats min and max must be finite")
         if not all(math.isfinite(m) for m in stats.mean):
             raise ManifestError("feature_stats means must be finite")
         if not all(math.isfinite(s) and s > 0 for s in stats.std):
@@ -145,20 +156,35 @@ DEFAULT_INPUT = "input"
 @dataclass(frozen=True)
 class ModelInput:
     """One 2-D input of the model: its name, dtype and the encoded features it takes,
-    in column order. Records stay flat; this maps each feature to its input and position."""
+    in column order. Records stay flat; this maps each feature to its input and position.
+
+    `index_range` (integer inputs): the inclusive range of valid values the publisher
+    found in the model, e.g. (0, input_dim - 1) for an Embedding's indexes.
+    """
 
     name: str
     dtype: str
     features: tuple[str, ...]
+    index_range: tuple[int, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "dtype": self.dtype, "features": list(self.features)}
+        entry = {"name": self.name, "dtype": self.dtype, "features": list(self.features)}
+        return entry | ({"range": list(self.index_range)} if self.index_range else {})
 
     @classmethod
     def from_json(cls, data: Any) -> ModelInput:
         try:
-            return cls(str(data["name"]), str(data["dtype"]), tuple(map(str, data["features"])))
-        except (KeyError, TypeError, ValueError) as exc:
+            given = data.get("range")
+            if given is not None and len(given) != 2:
+                raise ValueError("range must be [low, high]")
+            index_range = None if given is None else (int(given[0]), int(given[1]))
+            return cls(
+                str(data["name"]),
+                str(data["dtype"]),
+                tuple(map(str, data["features"])),
+                index_range,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ManifestError(f"malformed inputs entry: {exc!r}") from exc
 
 
@@ -242,6 +268,7 @@ class BundleManifest:
             "inputs": [model_input.to_json() for model_input in self.model_inputs()],
             "engines": engines_for(self.artifacts),
             "accepts": ["raw", "encoded"] if self.preprocessing else ["encoded"],
+            "range_checks": self.range_checks(),
         }
         answers = _task(self.task).public_json(self)  # task, labels/outputs, threshold
         return (
@@ -250,6 +277,18 @@ class BundleManifest:
             | takes
             | {"metrics": self.metrics}
         )
+
+    def range_checks(self) -> dict[str, Any]:
+        """Which inputs are checked against the training range: raw records when the
+        bundle has a preprocessing spec, encoded ones when it has `feature_stats` (from
+        `--sample` or `--feature-stats` at publish), and integer inputs' index ranges."""
+        checks: dict[str, Any] = {"encoded": self.feature_stats is not None}
+        if self.preprocessing:
+            checks["raw"] = True
+        ranges = {i.name: list(i.index_range) for i in self.inputs if i.index_range}
+        if ranges:
+            checks["index_ranges"] = ranges
+        return checks
 
     @classmethod
     def loads(cls, raw: bytes) -> BundleManifest:
@@ -326,6 +365,11 @@ class BundleManifest:
                 )
             if not model_input.features:
                 raise ManifestError(f"input {model_input.name!r} takes no features")
+            bounds = model_input.index_range
+            if bounds is not None and (model_input.dtype == "float32" or bounds[0] > bounds[1]):
+                raise ManifestError(
+                    f"input {model_input.name!r}: a range is [low, high] of an integer input"
+                )
             if self.preprocessing and model_input.dtype != "float32":
                 raise ManifestError(
                     f"input {model_input.name!r} is {model_input.dtype}: integer inputs take "
@@ -337,9 +381,6 @@ class BundleManifest:
 
 
 def _task(name: str) -> Task:
-    # chalicelib.tasks imports chalicelib.records, which imports this module.
-    from chalicelib.tasks import task_named
-
     try:
         return task_named(name)
     except ValueError as exc:

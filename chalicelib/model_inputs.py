@@ -2,9 +2,11 @@
 
 `RecordReader` builds one matrix in encoded order: float32, or float64 when an input
 is an integer, so that whole numbers up to 2**53 stay exact. This module checks the
-integer columns (whole numbers within the dtype's range; problems name record and
-field, never the value), splits the matrix into one array per model input, keyed by
-the input's name in the manifest's order, and builds the store's zero probe.
+integer columns (whole numbers within the dtype's range, and within the input's
+`index_range` when the publisher found one in the model, e.g. an Embedding's
+`[0, input_dim - 1]`; problems name record and field, never the value), splits the
+matrix into one array per model input, keyed by the input's name in the manifest's
+order, and builds the store's zero probe.
 
 An integer-valued float (`3.0`) is accepted for an integer input: JSON does not
 distinguish it from `3`, and many encoders write whole floats that way.
@@ -49,24 +51,25 @@ class ModelInputs:
             )
             for i in manifest.model_inputs()
         ]
-        integer = [s for s in self.slots if s.dtype.kind == "i"]
-        self._integer = [(s, *INTEGER_RANGES[s.dtype.name]) for s in integer]
+        ranges = {i.name: i.index_range for i in manifest.model_inputs()}
+        self._integer = [
+            _integer_check(slot, ranges[slot.name]) for slot in self.slots if slot.dtype.kind == "i"
+        ]
         #: The dtype RecordReader builds encoded matrices in.
-        self.matrix_dtype: type[np.floating] = np.float64 if integer else np.float32
+        self.matrix_dtype: type[np.floating] = np.float64 if self._integer else np.float32
 
     @property
     def names(self) -> list[str]:
         return [slot.name for slot in self.slots]
 
     def problems(self, matrix: np.ndarray, rows: Sequence[int]) -> Iterator[FieldProblem]:
-        """Entries of integer inputs that are not whole numbers within the dtype's range;
+        """Entries of integer inputs that are not whole numbers within the dtype's (or index) range;
         `rows[i]` is the request's index of matrix row i."""
-        for slot, low, high in self._integer:
+        for slot, low, high, problem in self._integer:
             values = matrix[:, slot.columns]
             valid = (values == np.floor(values)) & (values >= low) & (values <= high)
             if valid.all():
                 continue
-            problem = f"must be a whole number from {low} to {high} ({slot.dtype.name} input)"
             bad_rows, bad_columns = np.nonzero(~valid)
             for row, column in zip(bad_rows.tolist(), bad_columns.tolist(), strict=True):
                 yield FieldProblem(rows[row], slot.features[column], problem)
@@ -84,6 +87,20 @@ class ModelInputs:
         return {
             slot.name: np.zeros((rows, len(slot.features)), dtype=slot.dtype) for slot in self.slots
         }
+
+
+def _integer_check(slot: _Slot, index_range: tuple[int, int] | None) -> tuple[_Slot, int, int, str]:
+    """(slot, low, high, problem): the dtype's range, narrowed to the input's index range."""
+    low, high = INTEGER_RANGES[slot.dtype.name]
+    if index_range is None:
+        return (
+            slot,
+            low,
+            high,
+            f"must be a whole number from {low} to {high} ({slot.dtype.name} input)",
+        )
+    low, high = max(low, index_range[0]), min(high, index_range[1])
+    return slot, low, high, f"must be a whole number from {low} to {high} (an index the model has)"
 
 
 def _columns(indexes: list[int]) -> slice | np.ndarray:

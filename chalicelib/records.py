@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, islice
 from operator import itemgetter
@@ -25,11 +26,16 @@ from typing import Any
 import numpy as np
 
 from chalicelib.encoding import FeatureEncoder
-from chalicelib.errors import FieldProblem, InvalidRecords, ServiceError, UnscorableRecords
+from chalicelib.errors import (
+    MAX_REPORTED_PROBLEMS,
+    FieldProblem,
+    InvalidRecords,
+    ServiceError,
+    UnscorableRecords,
+)
 from chalicelib.manifest import BundleManifest
 from chalicelib.model_inputs import ModelInputs
 
-MAX_REPORTED_PROBLEMS = 100
 DEFAULT_MAX_DEVIATIONS = 1000.0
 #: Deviation above which a field is named as a likely cause of an unscorable output.
 SUSPECT_DEVIATIONS = 10.0
@@ -183,20 +189,21 @@ class RecordReader:
 
     def header_problems(self, names: Sequence[str]) -> list[FieldProblem]:
         """Problems with a file's column names (record None): they must be exactly the
-        raw fields or the encoded features, each once."""
+        raw fields or the encoded features, each once. At most MAX_REPORTED_PROBLEMS."""
         columns = dict.fromkeys(names)
         problems = [
             FieldProblem(None, name, "duplicate column")
-            for name in sorted({n for n in names if names.count(n) > 1})
-            if _FIELD_NAME.fullmatch(name)
+            for name, count in sorted(Counter(names).items())
+            if count > 1 and _FIELD_NAME.fullmatch(name)
         ]
         keys = columns.keys()
         if keys == self._encoded_set or (self._raw_set and keys == self._raw_set):
-            return problems
-        return problems + [
+            return problems[:MAX_REPORTED_PROBLEMS]
+        unknown = (
             FieldProblem(None, p.field, p.problem.replace("field", "column"))
             for p in self._key_problems(0, columns)
-        ]
+        )
+        return list(islice(chain(problems, unknown), MAX_REPORTED_PROBLEMS))
 
     def _empty(self, rows: int) -> np.ndarray:
         return np.empty((rows, len(self.encoded_names)), dtype=self.inputs.matrix_dtype)

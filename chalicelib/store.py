@@ -41,12 +41,12 @@ from chalicelib.model_inputs import ModelInputs
 from chalicelib.observer import Observer, log_event, notify
 from chalicelib.records import DEFAULT_MAX_DEVIATIONS, RecordReader
 from chalicelib.refresh import RefreshSchedule, RefreshStatus, failure_kind
+from chalicelib.s3_errors import error_code, is_missing
 from chalicelib.tasks import task_named
+from chalicelib.version_pointer import Pointer, PointerMalformed, PointerMissing, read_latest
 
 logger = logging.getLogger(__name__)
 
-# Real S3 answers 403 for a missing key when the caller may not ListBucket; moto 404.
-_MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "404", "403", "AccessDenied", "NotFound"}
 _CHUNK = 1 << 20
 
 
@@ -79,14 +79,6 @@ class ModelBundle:
     def inputs(self) -> ModelInputs:
         """Splits the reader's matrix into the engine's inputs."""
         return self.reader.inputs
-
-
-@dataclass(frozen=True)
-class Pointer:
-    """What LATEST named when read, and its ETag for the next conditional read."""
-
-    version: str
-    etag: str | None
 
 
 class LoadObserver(Protocol):
@@ -283,19 +275,16 @@ class ModelStore:
     def _read_pointer(self, etag: str | None) -> Pointer | None:
         """LATEST's version and ETag; None if its ETag is still `etag` (304)."""
         key = self.location.layout.pointer_key()
-        condition = {"IfNoneMatch": etag} if etag else {}
         with self._s3_errors(key):
             try:
-                response = self._s3.get_object(Bucket=self.location.bucket, Key=key, **condition)
-            except ClientError as exc:
-                if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 304:
-                    return None
-                raise
-            text = response["Body"].read()
-        version = text.decode("utf-8", "replace").strip()
-        if not is_version_name(version):
-            raise ModelCorrupt("The model's version pointer is malformed.")
-        return Pointer(version, response.get("ETag"))
+                return read_latest(self._s3, self.location.bucket, self.location.layout, etag)
+            except PointerMissing as exc:
+                logger.error("S3 404/403 for s3://%s/%s", self.location.bucket, key)
+                raise ModelNotFound(
+                    "The model bundle was not found at the configured location."
+                ) from exc
+            except PointerMalformed as exc:
+                raise ModelCorrupt("The model's version pointer is malformed.") from exc
 
     def _read_manifest(self, version: str) -> BundleManifest:
         try:
@@ -382,9 +371,10 @@ class ModelStore:
         try:
             yield
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
+            code = error_code(exc)
             logger.error("S3 %s for s3://%s/%s", code, self.location.bucket, key)
-            if code in _MISSING_CODES:
+            # A missing bucket is a deployment mistake like a missing key: nothing to serve.
+            if is_missing(exc) or code == "NoSuchBucket":
                 raise ModelNotFound(
                     "The model bundle was not found at the configured location."
                 ) from exc

@@ -10,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from chalicelib.bundle_layout import FOLLOW_LATEST
 from chalicelib.config import APP_NAME, Settings
-from chalicelib.errors import ModelNotFound
+from chalicelib.errors import ModelCorrupt, ModelNotFound
 from chalicelib.observability import MetricWriter, Telemetry
 from chalicelib.observability.emf import Sink, stdout_sink
 from chalicelib.observability.rollout import RolloutMetrics
@@ -22,6 +21,7 @@ from chalicelib.observer import Observer
 from chalicelib.refresh import RefreshSchedule
 from chalicelib.service import PredictionService
 from chalicelib.store import BundleLocation, ModelStore
+from chalicelib.version_pointer import PointerMalformed, PointerMissing, read_latest
 
 #: The Service dimension of every metric (the Chalice app's name).
 SERVICE_NAME = APP_NAME
@@ -157,12 +157,14 @@ def current_version(s3: Any, settings: Settings) -> str:
     if settings.model_version != FOLLOW_LATEST:
         return settings.model_version
     location = BundleLocation(settings.model_bucket, settings.model_prefix)
-    key = location.layout.pointer_key()
     try:
-        pointer: bytes = s3.get_object(Bucket=location.bucket, Key=key)["Body"].read()
-    except ClientError as exc:
+        pointer = read_latest(s3, location.bucket, location.layout)
+    except PointerMissing as exc:
         raise ModelNotFound("The model's version pointer was not found.") from exc
-    return pointer.decode("utf-8", "replace").strip()
+    except PointerMalformed as exc:
+        raise ModelCorrupt("The model's version pointer is malformed.") from exc
+    assert pointer is not None  # an unconditional read has a body
+    return pointer.version
 
 
 @functools.cache

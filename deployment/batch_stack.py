@@ -30,6 +30,11 @@ from chalicelib.config import (
     BATCH_EVENTS_QUEUE,
     BATCH_INPUT_PREFIX,
     BATCH_OUTPUT_PREFIX,
+    CHUNK_HANDLER,
+    DEAD_LETTER_BATCH_SIZE,
+    DEAD_LETTER_HANDLER,
+    EVENTS_BATCH_SIZE,
+    EVENTS_HANDLER,
     BatchQueues,
     ConfigurationError,
     Registration,
@@ -37,11 +42,6 @@ from chalicelib.config import (
 )
 from deployment.stages import api_function_name, read_config, stage_environment
 from project_paths import CHALICE_CONFIG
-
-# app.py's handler names (Chalice names each function `<app>-<stage>-<handler>`).
-CHUNK_HANDLER = "score_batch_chunks"
-DEAD_LETTER_HANDLER = "fail_batch_chunks"
-EVENTS_HANDLER = "start_batch_jobs"
 
 MAX_RECEIVES = 3  # a chunk received this often goes to the dead-letter queue
 # AWS's guidance for SQS event sources: visibility timeout >= 6x the function timeout.
@@ -149,9 +149,9 @@ def declared_batch(stage: str, config_path: Path = CHALICE_CONFIG) -> BatchStack
 
     stack = BatchStack(
         config["app_name"], stage, settings.bucket, settings.input_prefix,
-        settings.output_prefix, queue(queues.chunks, CHUNK_HANDLER, 1),
-        queue(queues.dead_letters, DEAD_LETTER_HANDLER, 10),
-        queue(queues.input_events, EVENTS_HANDLER, 1),
+        settings.output_prefix, queue(queues.chunks, CHUNK_HANDLER, queues.worker_batch_size),
+        queue(queues.dead_letters, DEAD_LETTER_HANDLER, DEAD_LETTER_BATCH_SIZE),
+        queue(queues.input_events, EVENTS_HANDLER, EVENTS_BATCH_SIZE),
     )  # fmt: skip
     for item in stack.queues:
         if len(item.name) > QUEUE_NAME_LIMIT:

@@ -34,6 +34,9 @@ from typing import Any, cast
 
 from chalicelib.bundle_layout import is_model_name, model_prefix
 from chalicelib.config import (
+    CHUNK_HANDLER,
+    DEAD_LETTER_HANDLER,
+    EVENTS_HANDLER,
     MODEL_BUCKET,
     MODEL_PREFIX,
     BatchQueues,
@@ -41,12 +44,7 @@ from chalicelib.config import (
     Registration,
     Settings,
 )
-from deployment.batch_stack import (
-    CHUNK_HANDLER,
-    DEAD_LETTER_HANDLER,
-    EVENTS_HANDLER,
-    batch_environment,
-)
+from deployment.batch_stack import batch_environment
 from deployment.cli import OneLineParser
 from deployment.stages import api_function_name
 from modelops.cli_errors import fail

@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any
 
-from chalicelib.config import APP_NAME
+from deployment.stages import function_name as stage_function_name
 
 
 def proxy_event(
@@ -70,7 +70,7 @@ def route_event(
 class LambdaContext:
     """The few attributes Chalice reads from Lambda's context object."""
 
-    function_name = f"{APP_NAME}-dev"
+    function_name = stage_function_name("dev")  # as Chalice names the REST API function
     memory_limit_in_mb = 256
     aws_request_id = "local"
 

@@ -21,6 +21,7 @@ from chalicelib.bundle_layout import BundleLayout, is_model_name, model_prefix
 from chalicelib.config import MODEL_ENGINE, MODEL_PREFIX
 from chalicelib.engines.registry import ENGINES, flavor_engines
 from chalicelib.manifest import PreprocessingSpec
+from chalicelib.version_pointer import read_latest
 from deployment.project import copy_project
 from project_paths import PROJECT_DIR
 
@@ -40,6 +41,8 @@ class OwnModel:
     features: str | None = None
     preprocessing: str | None = None
     outputs: str | None = None
+    #: Training records for feature statistics (publish --sample): range checks on.
+    sample: str | None = None
 
     def publish_args(self, bucket: str, version: str) -> list[str]:
         """modelops.publish's arguments; options not given are left to its defaults
@@ -50,6 +53,7 @@ class OwnModel:
             "--features": self.features,
             "--preprocessing": self.preprocessing,
             "--outputs": self.outputs,
+            "--sample": self.sample,
         }
         options = [part for flag, value in given.items() if value is not None
                    for part in (flag, value)]  # fmt: skip
@@ -76,8 +80,9 @@ def name_from_file(path: Path) -> str:
 def read_manifest(s3: Any, bucket: str, prefix: str) -> dict[str, Any]:
     """The manifest LATEST points at, as JSON (fields other branches add stay readable)."""
     layout = BundleLayout(prefix)
-    version = s3.get_object(Bucket=bucket, Key=layout.pointer_key())["Body"].read().decode()
-    body = s3.get_object(Bucket=bucket, Key=layout.manifest_key(version.strip()))["Body"]
+    pointer = read_latest(s3, bucket, layout)
+    assert pointer is not None  # an unconditional read has a body
+    body = s3.get_object(Bucket=bucket, Key=layout.manifest_key(pointer.version))["Body"]
     manifest: dict[str, Any] = json.loads(body.read())
     return manifest
 

@@ -13,9 +13,13 @@ from typing import Any
 from chalicelib.bundle_layout import LATEST_POINTER, MANIFEST_FILE, BundleLayout, is_version_name
 from chalicelib.engines.registry import ENGINES
 from chalicelib.manifest import BundleManifest, ManifestError
+from chalicelib.s3_errors import is_missing
+from chalicelib.version_pointer import ContractChange, check_contract, point_latest
+from chalicelib.version_pointer import latest_version as _latest
 from modelops.cli_errors import UserMistake
 
-_MISSING = ("404", "NoSuchKey", "NotFound")
+#: What to pass when a promotion or publish would change the request contract.
+ALLOW_CONTRACT_CHANGE = "--allow-contract-change"
 
 
 class BundleAdminError(UserMistake):
@@ -83,9 +87,18 @@ def format_listing(listing: Listing) -> str:
     return "\n".join([f"{where}  ({pointer})", *lines])
 
 
-def promote(s3: Any, bucket: str, prefix: str, version: str, name: str | None = None) -> str | None:
+def promote(
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    version: str,
+    name: str | None = None,
+    *,
+    allow_contract_change: bool = False,
+) -> str | None:
     """Point LATEST at `version` after checking it can be served; returns the previous
-    target. `name` (default: the model LATEST now serves) must be the manifest's name."""
+    target. `name` (default: the model LATEST now serves) must be the manifest's name;
+    its request contract must be the serving version's unless `allow_contract_change`."""
     layout = BundleLayout(prefix)
     check_version_name(version)
     manifest = read_manifest(s3, bucket, layout, version)
@@ -102,8 +115,36 @@ def promote(s3: Any, bucket: str, prefix: str, version: str, name: str | None = 
                 f"version {version}'s {artifact.file} is missing or not the size its manifest "
                 "records: publish it again with --overwrite, or promote another version"
             )
-    s3.put_object(Bucket=bucket, Key=layout.pointer_key(), Body=version.encode())
-    return previous
+    return move_latest(s3, bucket, layout, manifest, allow_contract_change=allow_contract_change)
+
+
+def move_latest(
+    s3: Any, bucket: str, layout: BundleLayout, manifest: BundleManifest, *,
+    allow_contract_change: bool = False,
+) -> str | None:  # fmt: skip
+    """chalicelib.version_pointer's writer, its refusal as one line saying what to do."""
+    try:
+        return point_latest(s3, bucket, layout, manifest,
+                            allow_contract_change=allow_contract_change)  # fmt: skip
+    except ContractChange as exc:
+        raise BundleAdminError(contract_change_message(exc)) from None
+
+
+def check_promotable(s3: Any, bucket: str, layout: BundleLayout, manifest: BundleManifest) -> None:
+    """Before uploading: BundleAdminError if moving LATEST to `manifest` would change
+    the request contract (the same check the writer makes)."""
+    try:
+        check_contract(s3, bucket, layout, manifest)
+    except ContractChange as exc:
+        raise BundleAdminError(contract_change_message(exc)) from None
+
+
+def contract_change_message(exc: ContractChange) -> str:
+    return (
+        f"{exc}: requests clients send to version {exc.serving} would be refused or "
+        f"answered in another shape; pass {ALLOW_CONTRACT_CHANGE} to move LATEST anyway, "
+        "or --no-promote to upload without moving it (nothing was changed)"
+    )
 
 
 def check_publishable(
@@ -129,15 +170,13 @@ def check_publishable(
 
 def read_manifest(s3: Any, bucket: str, layout: BundleLayout, version: str) -> BundleManifest:
     """The manifest of `version`, which must exist, parse and name that version."""
-    from botocore.exceptions import ClientError
-
     where = f"{_url(bucket, layout)}{version}/{MANIFEST_FILE}"
     try:
         raw = s3.get_object(Bucket=bucket, Key=layout.manifest_key(version))["Body"].read()
-    except ClientError as exc:
-        if _code(exc) in _MISSING:
+    except Exception as exc:
+        if is_missing(exc):
             raise BundleAdminError(
-                f"no version {version}: {where} does not exist (see --list)"
+                f"no version {version}: {where} does not exist or may not be read (see --list)"
             ) from None
         raise
     try:
@@ -153,15 +192,7 @@ def read_manifest(s3: Any, bucket: str, layout: BundleLayout, version: str) -> B
 
 def latest_version(s3: Any, bucket: str, layout: BundleLayout) -> str | None:
     """What LATEST names (stripped), or None if there is no LATEST."""
-    from botocore.exceptions import ClientError
-
-    try:
-        raw = s3.get_object(Bucket=bucket, Key=layout.pointer_key())["Body"].read()
-    except ClientError as exc:
-        if _code(exc) in _MISSING:
-            return None
-        raise
-    return bytes(raw).decode("utf-8", "replace").strip()
+    return _latest(s3, bucket, layout)
 
 
 def _current_name(s3: Any, bucket: str, layout: BundleLayout, latest: str | None) -> str | None:
@@ -196,12 +227,11 @@ def _objects(s3: Any, bucket: str, prefix: str) -> list[tuple[str, int]]:
 
 
 def _size_of(s3: Any, bucket: str, key: str) -> int | None:
-    from botocore.exceptions import ClientError
-
+    """The object's size; None when it is missing or may not be read."""
     try:
         return int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
-    except ClientError as exc:
-        if _code(exc) in _MISSING:
+    except Exception as exc:
+        if is_missing(exc):
             return None
         raise
 
@@ -213,10 +243,6 @@ def check_version_name(version: str, error: type[UserMistake] = BundleAdminError
             f"version {version!r} is not a valid name: use 1-128 letters, digits, '.', '_' "
             "or '-', starting with a letter or digit, and not 'latest'"
         )
-
-
-def _code(exc: Any) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _url(bucket: str, layout: BundleLayout) -> str:

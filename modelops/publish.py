@@ -18,8 +18,11 @@ within 1e-5 (regression: of each output's scale) and in every decided label is t
 bundle's. When none does, the bundle is Keras-only: the tensorflow runtime flavor serves
 it, and the console names the ops that blocked each engine. `--engine` forces one engine
 (refusing if it cannot serve the model); `--require-lite` refuses a Keras-only bundle,
-uploading nothing. Custom layers load from chalicelib.custom_objects. A user mistake
-ends in one `error: ...` line and exit code 2.
+uploading nothing. Custom layers load from chalicelib.custom_objects. Each integer
+input's valid range (an Embedding's `input_dim`) is found in the model and recorded;
+`--sample FILE` (training records: modelops.sample) records feature statistics that turn
+on the range check for encoded records, and without it (or `--feature-stats`) the console
+says that check is off. A user mistake ends in one `error: ...` line and exit code 2.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import hashlib
 import platform
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -42,12 +45,16 @@ from chalicelib.bundle_layout import BundleLayout
 from chalicelib.engines.registry import ENGINES
 from chalicelib.manifest import Artifact, BundleManifest, FeatureStats, PreprocessingSpec
 from chalicelib.model_inputs import ModelInputs
+from chalicelib.s3_errors import is_missing
 from chalicelib.tasks import DEFAULT_THRESHOLD, TASKS, Task, task_named
 from modelops.bundle_admin import (
+    ALLOW_CONTRACT_CHANGE,
+    check_promotable,
     check_publishable,
     check_version_name,
     format_listing,
     list_versions,
+    move_latest,
     promote,
 )
 from modelops.cli_errors import OTHER_FAILURE_EXIT, S3Failure, UserMistake, fail, s3_errors
@@ -61,13 +68,18 @@ from modelops.publish_inputs import (
     read_preprocessing,
 )
 from modelops.publish_target import resolve_target
+from modelops.sample import read_sample, sample_matrix, sample_stats
 from modelops.signature import (
     FeatureNames,
     SignatureError,
     keras_inputs,
     map_features,
     parity_matrix,
+    with_index_ranges,
 )
+
+#: Sample rows added to the engines' parity sample at most.
+PARITY_SAMPLE_ROWS = 256
 
 PARITY_TOLERANCE = 1e-5
 
@@ -103,6 +115,7 @@ def build_bundle(
     metrics: dict[str, Any] | None = None,
     feature_stats: FeatureStats | None = None,
     sample: np.ndarray | None = None,
+    sample_records: Sequence[Any] | None = None,
     converters: Mapping[str, Callable[[Path], bytes]] | None = None,
     engine: str | None = None,
     require_lite: bool = False,
@@ -118,8 +131,11 @@ def build_bundle(
     the bundle is Keras-only (`lite_problem` says why) or, with `require_lite`, refused.
     `engine` tries that engine only (refusing if it fails; "keras": Keras-only).
     `feature_stats` (training mean/std per encoded feature) enables the
-    service's range rule for encoded records. `task` (default: detected) with `labels` for
-    the probabilistic tasks, `outputs` for regression and `threshold` for binary/multilabel.
+    service's range rule for encoded records; `sample_records` (training records, raw or
+    encoded) computes them when not given, and adds rows to the parity sample. Integer
+    inputs get the index range the model shows (`with_index_ranges`). `task` (default:
+    detected) with `labels` for the probabilistic tasks, `outputs` for regression and
+    `threshold` for binary/multilabel.
     """
     check_version_name(version, PublishError)
     from chalicelib.engines.keras_engine import KerasEngine
@@ -128,6 +144,7 @@ def build_bundle(
     model = load_model(model_path)
     try:
         encoded, inputs = map_features(keras_inputs(model), preprocessing, feature_names)
+        inputs = with_index_ranges(model, inputs)
     except SignatureError as exc:
         raise PublishError(str(exc)) from exc
     units = _check_output(model)
@@ -150,6 +167,12 @@ def build_bundle(
         threshold=answer.threshold,
     )
     manifest.check()
+    if sample_records is not None:
+        matrix = sample_matrix(manifest, sample_records)
+        if feature_stats is None:
+            manifest = replace(manifest, feature_stats=sample_stats(matrix))
+        if sample is None:
+            sample = matrix[:PARITY_SAMPLE_ROWS]
     probe = ModelInputs(manifest).split(
         parity_matrix(model, encoded, inputs, preprocessing, sample)
     )
@@ -242,8 +265,11 @@ def upload_bundle(
     *,
     promote: bool = True,
     overwrite: bool = False,
+    allow_contract_change: bool = False,
 ) -> str:
-    """Upload files, then the manifest, then LATEST; returns the bundle's S3 URL."""
+    """Upload files, then the manifest, then LATEST; returns the bundle's S3 URL. With
+    `promote`, a request contract other than the serving version's is refused before
+    anything is uploaded, unless `allow_contract_change`."""
     version = bundle.manifest.version
     check_version_name(version, PublishError)
     layout = BundleLayout(prefix)
@@ -253,6 +279,8 @@ def upload_bundle(
             f"version {version} already exists at s3://{bucket}/{base}/ "
             "(pass --overwrite to replace it)"
         )
+    if promote and not allow_contract_change:
+        check_promotable(s3_client, bucket, layout, bundle.manifest)
     for file_name, content in sorted(bundle.files.items()):
         s3_client.put_object(Bucket=bucket, Key=layout.file_key(version, file_name), Body=content)
     s3_client.put_object(
@@ -262,7 +290,8 @@ def upload_bundle(
         ContentType="application/json",
     )
     if promote:
-        s3_client.put_object(Bucket=bucket, Key=layout.pointer_key(), Body=version.encode())
+        move_latest(s3_client, bucket, layout, bundle.manifest,
+                    allow_contract_change=allow_contract_change)  # fmt: skip
     return f"s3://{bucket}/{base}/"
 
 
@@ -385,12 +414,10 @@ def _framework_versions() -> dict[str, str]:
 
 
 def _exists(s3_client: Any, bucket: str, key: str) -> bool:
-    from botocore.exceptions import ClientError
-
     try:
         s3_client.head_object(Bucket=bucket, Key=key)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+    except Exception as exc:
+        if is_missing(exc):
             return False
         raise
     return True
@@ -408,6 +435,25 @@ def _report_engines(bundle: BuiltBundle) -> None:
         f"==> Keras-only bundle: {bundle.lite_problem}.\n"
         f"    Serve it with {ENGINES['keras'].runtime}; the lite flavor answers 503 for it."
     )
+
+
+def range_check_report(manifest: BundleManifest, sampled: bool) -> str:
+    """What the service will check inputs against, said plainly (off included)."""
+    checks = manifest.range_checks()
+    lines = []
+    if checks["encoded"]:
+        source = "the --sample's statistics" if sampled else "--feature-stats"
+        lines.append(f"    range checks: on for encoded records ({source})")
+    else:
+        lines.append(
+            "    range checks: OFF for encoded records (no --sample given): any finite value "
+            "gets a prediction; publish with --sample FILE (training records) to turn them on"
+        )
+    if checks.get("raw"):
+        lines.append("    range checks: on for raw records (the preprocessing spec)")
+    for name, (low, high) in checks.get("index_ranges", {}).items():
+        lines.append(f"    index range of input {name!r}: {low} to {high} (from the model)")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -438,12 +484,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--feature-stats", help="mean/std per encoded feature JSON (range rule for encoded input)"
     )
+    parser.add_argument(
+        "--sample",
+        help="training records (.csv with a header, .jsonl or .json; raw or encoded): their "
+        "feature statistics turn on the range check for encoded records",
+    )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--stage", help="the model this Chalice stage serves (must be --name's)")
     where.add_argument("--bucket", help="S3 bucket; the prefix is models/<name> unless --prefix")
     parser.add_argument("--prefix", help="explicit S3 key prefix, with --bucket")
     parser.add_argument("--no-promote", action="store_true", help="do not move LATEST")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    parser.add_argument(
+        ALLOW_CONTRACT_CHANGE,
+        action="store_true",
+        help="move LATEST even to a version whose request contract (task, inputs, widths, "
+        "fields) differs from the serving one's: every client must change its requests",
+    )
     admin = parser.add_mutually_exclusive_group()
     admin.add_argument("--list", action="store_true", help="list the versions and LATEST's")
     admin.add_argument("--promote", metavar="VERSION", help="point LATEST at VERSION (rollback)")
@@ -486,6 +543,7 @@ def _check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         "metrics",
         "feature_stats",
         "engine",
+        "sample",
     )
     if args.list or args.promote:
         given = [f"--{o}" for o in publishing_only if getattr(args, o) is not None]
@@ -494,6 +552,8 @@ def _check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
             for o in ("no_promote", "overwrite", "require_lite")
             if getattr(args, o)
         ]
+        if args.list and args.allow_contract_change:
+            given.append("--allow-contract-change")
         if given:
             parser.error(f"--list and --promote take no publishing option: drop {', '.join(given)}")
         return
@@ -506,8 +566,11 @@ def _publish(args: argparse.Namespace) -> int:
     """Check everything that is quick (arguments, files, S3) before converting."""
     check_version_name(args.version, PublishError)
     check_model_file(args.model)
+    if args.sample is not None and args.feature_stats is not None:
+        raise PublishError("give --sample or --feature-stats, not both")
     feature_stats = read_feature_stats(args.feature_stats)
     labels, preprocessing = read_labels(args.labels), read_preprocessing(args.preprocessing)
+    sample_records = read_sample(args.sample, preprocessing)
     features, metrics = read_features(args.features), read_metrics(args.metrics)
     target = resolve_target(stage=args.stage, bucket=args.bucket, prefix=args.prefix,
                             name=args.name)  # fmt: skip
@@ -530,6 +593,7 @@ def _publish(args: argparse.Namespace) -> int:
             feature_names=features,
             metrics=metrics,
             feature_stats=feature_stats,
+            sample_records=sample_records,
             engine=args.engine,
             require_lite=args.require_lite,
         )
@@ -537,9 +601,11 @@ def _publish(args: argparse.Namespace) -> int:
         raise PublishError(f"cannot publish {args.model}: {exc}") from exc
     print(f"    task: {bundle.manifest.task}")
     _report_engines(bundle)
+    print(range_check_report(bundle.manifest, sampled=sample_records is not None))
     with s3_errors(target.bucket):
         url = upload_bundle(bundle, s3, target.bucket, target.prefix,
-                            promote=not args.no_promote, overwrite=args.overwrite)  # fmt: skip
+                            promote=not args.no_promote, overwrite=args.overwrite,
+                            allow_contract_change=args.allow_contract_change)  # fmt: skip
     print(f"==> published {args.name} version {args.version} to {url}")
     return 0
 
@@ -553,7 +619,8 @@ def _admin(args: argparse.Namespace) -> int:
         if args.list:
             print(format_listing(list_versions(s3, target.bucket, target.prefix)))
             return 0
-        previous = promote(s3, target.bucket, target.prefix, args.promote, target.name)
+        previous = promote(s3, target.bucket, target.prefix, args.promote, target.name,
+                           allow_contract_change=args.allow_contract_change)  # fmt: skip
     print(f"==> LATEST of {target.url} now points at {args.promote} (was {previous or 'unset'})")
     return 0
 

@@ -10,7 +10,7 @@ Records stay flat; the manifest's `inputs` maps each feature to its input and po
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -139,9 +139,27 @@ def parity_matrix(
 
 
 def integer_bound(model: Any, input_name: str) -> int:
-    """Exclusive upper bound for sampling an integer input: the smallest `input_dim`
-    (Embedding) or `num_tokens` (CategoryEncoding) of the layers it feeds, else a small
-    default. Follows Keras's layer graph, so an unknown structure falls back safely."""
+    """Exclusive upper bound for sampling an integer input: `index_bound`, else a small
+    default."""
+    return index_bound(model, input_name) or DEFAULT_INTEGER_BOUND
+
+
+def with_index_ranges(model: Any, inputs: Sequence[ModelInput]) -> tuple[ModelInput, ...]:
+    """`inputs` with each integer input's valid range `[0, bound - 1]` when the model
+    shows one (`index_bound`); the manifest records it and the service refuses indexes
+    outside it with a 400 naming record and field."""
+    return tuple(
+        replace(i, index_range=(0, bound - 1))
+        if i.dtype != "float32" and (bound := index_bound(model, i.name))
+        else i
+        for i in inputs
+    )
+
+
+def index_bound(model: Any, input_name: str) -> int | None:
+    """Exclusive upper bound of an integer input's values: the smallest `input_dim`
+    (Embedding) or `num_tokens` (CategoryEncoding) of the layers it feeds, or None when
+    none is found. Follows Keras's layer graph, so an unknown structure gives None."""
     try:
         start = next(layer for layer in model.layers if layer.name == input_name)
         seen: set[int] = set()
@@ -161,5 +179,5 @@ def integer_bound(model: Any, input_name: str) -> int:
                 else:
                     frontier.append(consumer)
     except (StopIteration, AttributeError, TypeError):
-        return DEFAULT_INTEGER_BOUND
-    return min(bounds, default=DEFAULT_INTEGER_BOUND)
+        return None
+    return min(bounds, default=None)

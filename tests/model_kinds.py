@@ -24,8 +24,10 @@ def tiny_model(kind: str, path: Path, seed: int = 3) -> Path:
         "regression": [keras.layers.Dense(2), keras.layers.Rescaling(1000.0)],
         "logits": [keras.layers.Dense(3)],
     }[kind]
+    # A fixed input name: two versions built in one process keep one request contract
+    # (Keras would name the second one's input `input_layer_1`).
     model = keras.Sequential(
-        [keras.Input((WIDTH,)), keras.layers.Dense(8, activation="relu"), *head]
+        [keras.Input((WIDTH,), name="features"), keras.layers.Dense(8, activation="relu"), *head]
     )
     model.save(path)
     return path

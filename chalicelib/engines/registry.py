@@ -64,9 +64,12 @@ class EngineSpec:
         return f"model{suffix if suffix in self.suffixes else self.suffixes[0]}"
 
     def load(self, path: str) -> InferenceEngine:
-        """Import the engine's module (only now) and load the artifact at `path`."""
+        """Import the engine's module (only now) and load the artifact at `path`, wrapped
+        in `GuardedEngine` (what it raises while predicting is `EngineRefused`)."""
+        from chalicelib.engines.base import GuardedEngine
+
         engine: InferenceEngine = _named(self.factory).from_file(path)
-        return engine
+        return GuardedEngine(engine)  # an engine's failure on inputs is a 422, never a 500
 
     def convert(self, keras_model_path: Path) -> bytes:
         """The artifact for the Keras file (its converter imported only now)."""

@@ -12,7 +12,14 @@ import orjson
 from chalicelib.batch import BatchJobs
 from chalicelib.batch_layout import InvalidOptions, JobOptions, input_format
 from chalicelib.errors import InvalidRequest, NotFound
+from chalicelib.surfaces.json_body import parse_json
+from chalicelib.surfaces.json_structure import JsonBudget
 from chalicelib.surfaces.rest import HttpAnswer, answer, json_answer
+
+#: A job request is one object: an S3 URL, a list of column names and a flag.
+BATCH_BUDGET = JsonBudget(
+    "a batch request", values=4_096, containers=16, keys=16, strings=4_096, depth=4
+)
 
 
 def start(jobs: Callable[[], BatchJobs], raw_body: bytes | None) -> HttpAnswer:
@@ -30,6 +37,7 @@ def start(jobs: Callable[[], BatchJobs], raw_body: bytes | None) -> HttpAnswer:
         return {"job": batch.request(bucket, key, _options(body))}
 
     result = answer(produce)
+    # bounded: the service's own answer
     return json_answer(202, orjson.loads(result.body)) if result.status == 200 else result
 
 
@@ -42,10 +50,7 @@ _KEYS = ("input", "pass_through", "ignore_extra_columns")
 
 
 def _body(raw_body: bytes | None) -> Any:
-    try:
-        return orjson.loads(raw_body or b"")
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest("The body is not valid JSON.", code="invalid_json") from exc
+    return parse_json(raw_body, BATCH_BUDGET)
 
 
 def _options(body: dict[str, Any]) -> JobOptions | None:

@@ -83,6 +83,7 @@ def _created_objects(body: str) -> list[Created]:
     """(bucket, key, ETag, size, options) of each object an input event announces; the
     options only when a POST /batch request gave them (else the object's metadata)."""
     try:
+        # bounded: an SQS message, 256 KB at most
         event: Any = orjson.loads(body)
     except orjson.JSONDecodeError:
         logger.error("an input event is not JSON; ignored")

@@ -1,7 +1,10 @@
-"""A JSON HTTP body to a list of records: media type, UTF-8, JSON, top-level shape.
+"""JSON HTTP bodies: media type, UTF-8, the one budgeted parse, `/predict`'s records.
 
-Checks that need no model run first, so a malformed request gets its 4xx even
-while the model is unavailable.
+`parse_json` is how every JSON surface turns its body into Python objects: it takes
+the surface's `JsonBudget` and checks the body's structure against it before any
+object is built (a body too small to be costly is parsed straight away), so memory
+stays bounded for any body. Checks that need no model run first, so a malformed
+request gets its 4xx even while the model is unavailable.
 """
 
 from __future__ import annotations
@@ -12,7 +15,13 @@ from typing import Any
 import orjson
 
 from chalicelib.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from chalicelib.surfaces.json_structure import FAST_PATH_TOKENS, check_structure, token_bound
+from chalicelib.surfaces.json_structure import (
+    FAST_PATH_TOKENS,
+    JsonBudget,
+    check_budget,
+    records_budget,
+    token_bound,
+)
 
 _JSON_MEDIA_TYPES = ("application/json",)
 
@@ -30,23 +39,31 @@ def check_media_type(content_type: str | None) -> None:
             raise UnsupportedMediaType("JSON bodies must be UTF-8 encoded.")
 
 
-def parse_records(raw_body: bytes | None, max_records: int) -> list[Any]:
-    """Decode and parse the body; return its records (not yet validated one by one).
+def parse_json(raw_body: bytes | None, budget: JsonBudget, *, lenient: bool = False) -> Any:
+    """The body's JSON document, parsed only once its structure fits `budget`.
 
-    Memory stays bounded for any body: one with more values than a valid request
-    can hold goes through the structural checks before a single object is built.
+    Strict RFC 8259 UTF-8 (orjson); `lenient` falls back to the stdlib parser for what
+    orjson refuses (a BOM, NaN, 1e999, huge integers) so record rules can name them.
     """
     if raw_body is None or not raw_body.strip():
         raise InvalidRequest("The request body is empty.", code="empty_body")
     checked = token_bound(raw_body) > FAST_PATH_TOKENS
     if checked:
-        check_structure(raw_body, max_records)
+        check_budget(raw_body, budget)
     try:
-        document = orjson.loads(raw_body)  # ~4x faster than json; strict RFC 8259
-    except orjson.JSONDecodeError:
+        return orjson.loads(raw_body)  # ~4x faster than json; strict RFC 8259
+    except orjson.JSONDecodeError as exc:
+        if not lenient:
+            message = "The body is not valid JSON (UTF-8)."
+            raise InvalidRequest(message, code="invalid_json") from exc
         if not checked:  # the stdlib parser recurses: nesting is checked first
-            check_structure(raw_body, max_records)
-        document = _parse_leniently(raw_body)
+            check_budget(raw_body, budget)
+        return _parse_leniently(raw_body)
+
+
+def parse_records(raw_body: bytes | None, max_records: int) -> list[Any]:
+    """Decode and parse the body; return its records (not yet validated one by one)."""
+    document = parse_json(raw_body, records_budget(max_records), lenient=True)
     records = _records_of(document)
     if not records:
         raise InvalidRequest("There are no records to predict.", code="empty_instances")

@@ -9,11 +9,17 @@ checks refuse what cannot be a valid request from counts over the bytes alone:
   body under `FAST_PATH_TOKENS` builds a bounded number of objects and is parsed
   straight away. For scale: 1,000 raw records hold ~100,000 such bytes, 1,000
   encoded ones ~230,000.
-- `check_structure` (for larger bodies and every body orjson refuses) follows
-  brackets and commas outside strings, and the nesting depth, in numpy chunks:
-  too deep, more records than allowed, a top-level object other than
-  `{"instances": [...]}`, or a record with more values than any record may have
-  are refused with the code the full parse would give.
+- `check_budget` (for larger bodies) follows brackets, commas, colons and quotes
+  outside strings, and the nesting depth, in numpy chunks, and holds them to the
+  surface's `JsonBudget`: what a valid request of that surface can hold (values,
+  objects and arrays, keys, strings). Too deep is 400 `invalid_json`, over budget 413
+  `too_many_values`. A records budget (`/predict`: `check_structure`) also refuses
+  more records than allowed, a top-level object other than `{"instances": [...]}`,
+  or a record with more values than any record may have, with the code the full
+  parse would give.
+
+Every JSON surface parses its body with `chalicelib.surfaces.json_body.parse_json`,
+which takes a budget: no surface builds objects from a body that was not checked.
 """
 
 from __future__ import annotations
@@ -31,6 +37,27 @@ MAX_VALUES_PER_RECORD = 1024  # fields (or nested values) in one record; 113 in 
 _MAX_REPORTED = 100
 _CHUNK = 1 << 18
 
+
+@dataclass(frozen=True)
+class JsonBudget:
+    """What a valid body of one surface can hold at most (None: no such limit).
+
+    Each limit bounds one kind of Python object the parse would build: values
+    (array elements and object members, from the commas), objects and arrays,
+    keys (the colons) and strings (keys included). `records` (`/predict`: the
+    request's maximum records) adds the records checks of `check_structure`.
+    """
+
+    #: What the body is, for messages: "an inference request", "a batch request".
+    what: str
+    values: int | None = None
+    containers: int | None = None
+    keys: int | None = None
+    strings: int | None = None
+    records: int | None = None
+    depth: int = MAX_DEPTH
+
+
 _TOP = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*([\[{])")  # the top-level value's first byte
 _INSTANCES_OBJECT = re.compile(rb'\A(?:\xef\xbb\xbf)?\s*\{\s*"instances"\s*:\s*\[')
 _TOKENS = b"[{,:"
@@ -40,7 +67,9 @@ _STEP[list(b"[{")] = 1
 _STEP[list(b"]}")] = -1
 _STRUCTURAL = np.zeros(256, dtype=bool)
 _STRUCTURAL[list(b"[]{},")] = True
-_COMMA, _QUOTE = ord(","), ord('"')
+_STRUCTURAL_AND_COLONS = _STRUCTURAL.copy()
+_STRUCTURAL_AND_COLONS[ord(":")] = True
+_COMMA, _QUOTE, _COLON = ord(","), ord('"'), ord(":")
 
 _SHAPE = 'The body must be {"instances": [record, ...]} or an array of records.'
 
@@ -55,6 +84,10 @@ def token_bound(body: bytes) -> int:
 @dataclass
 class _Counts:
     max_depth: int = 0
+    containers: int = 0  # objects and arrays
+    commas: int = 0
+    colons: int = 0
+    quotes: int = 0
     top_commas: int = 0  # separators of the top level: > 0 means several keys
     record_commas: int = 0  # separators between records
     values: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -62,14 +95,47 @@ class _Counts:
 
 
 def check_structure(body: bytes, max_records: int) -> None:
-    """Raise the error a full parse would end in, if the structure alone shows it."""
+    """Raise the error a full parse of a `/predict` body would end in, if the structure
+    alone shows it (the records budget)."""
+    check_budget(body, records_budget(max_records))
+
+
+def records_budget(max_records: int) -> JsonBudget:
+    """`/predict`'s budget: the records checks (at most `max_records` records of at most
+    `MAX_VALUES_PER_RECORD` values each) bound it already."""
+    return JsonBudget("a prediction request", records=max_records)
+
+
+def check_budget(body: bytes, budget: JsonBudget) -> None:
+    """Raise what a body beyond `budget` gets (400 too deep, 413 too many values), or the
+    error a full parse would end in when the records checks show it."""
     top = _TOP.match(body)
     if top is None:
         return  # a scalar at the top: a single value, bounded by the body's size
     in_object = top.group(1) == b"{"
-    counts = _count(body, records_depth=2 if in_object else 1, max_records=max_records)
-    if counts.max_depth > MAX_DEPTH:
+    records = budget.records
+    totals = any(limit is not None for limit in (budget.values, budget.containers, budget.keys))
+    counts = _count(body, 2 if in_object else 1, records or 0, totals)
+    if counts.max_depth > budget.depth:
         raise InvalidRequest("The JSON is nested too deeply.", code="invalid_json")
+    if records is not None:
+        _check_records(body, counts, in_object, records)
+    limits = (
+        (budget.values, counts.commas + 1, "values"),
+        (budget.containers, counts.containers, "objects and arrays"),
+        (budget.keys, counts.colons, "keys"),
+        (budget.strings, counts.quotes // 2, "strings"),
+    )
+    for limit, found, kind in limits:
+        if limit is not None and found > limit:
+            raise PayloadTooLarge(
+                f"The body holds more {kind} than {budget.what} can ({limit:,} at most); "
+                "nothing was read.",
+                code="too_many_values",
+            )
+
+
+def _check_records(body: bytes, counts: _Counts, in_object: bool, max_records: int) -> None:
     if in_object and (counts.top_commas or not _INSTANCES_OBJECT.match(body)):
         raise InvalidRequest(_SHAPE, code="invalid_shape")
     records = counts.record_commas + 1  # exact for valid JSON with at least one record
@@ -87,8 +153,9 @@ def check_structure(body: bytes, max_records: int) -> None:
         )
 
 
-def _count(body: bytes, records_depth: int, max_records: int) -> _Counts:
-    """Brackets and commas outside strings, in chunks so memory stays a few MB.
+def _count(body: bytes, records_depth: int, max_records: int, totals: bool = False) -> _Counts:
+    """Brackets and commas outside strings, in chunks so memory stays a few MB; with
+    `totals`, colons too, and the totals of commas, colons and containers.
 
     JSON escapes are two bytes (`\\"`, `\\\\`, ...), so blanking the two
     that involve a quote or a backslash leaves every remaining quote a string's
@@ -98,25 +165,39 @@ def _count(body: bytes, records_depth: int, max_records: int) -> _Counts:
         body = body.replace(b"\\\\", b"__").replace(b'\\"', b"__")
     codes = np.frombuffer(body, dtype=np.uint8)
     counts = _Counts(values=np.zeros(max_records + 2, dtype=np.int64))
+    structural = _STRUCTURAL_AND_COLONS if totals else _STRUCTURAL
     quotes = depth_carry = 0
     for start in range(0, codes.size, _CHUNK):
         chunk = codes[start : start + _CHUNK]
         quoted = np.cumsum(chunk == _QUOTE, dtype=np.int32)
         quoted += quotes
         quotes = int(quoted[-1])
-        chunk = chunk[_STRUCTURAL[chunk] & (quoted & 1 == 0)]
+        chunk = chunk[structural[chunk] & (quoted & 1 == 0)]
+        counts.quotes = quotes
         if chunk.size:
-            depth_carry = _count_chunk(chunk, depth_carry, records_depth, max_records, counts)
+            depth_carry = _count_chunk(
+                chunk, depth_carry, records_depth, max_records, counts, totals
+            )
     return counts
 
 
 def _count_chunk(
-    chunk: np.ndarray, depth_carry: int, records_depth: int, max_records: int, counts: _Counts
+    chunk: np.ndarray,
+    depth_carry: int,
+    records_depth: int,
+    max_records: int,
+    counts: _Counts,
+    totals: bool,
 ) -> int:
-    depth = np.cumsum(_STEP[chunk], dtype=np.int32)
+    step = _STEP[chunk]
+    depth = np.cumsum(step, dtype=np.int32)
     depth += depth_carry
     counts.max_depth = max(counts.max_depth, int(depth.max()))
     commas = chunk == _COMMA
+    if totals:
+        counts.commas += int(np.count_nonzero(commas))
+        counts.colons += int(np.count_nonzero(chunk == _COLON))
+        counts.containers += int(np.count_nonzero(step > 0))
     counts.top_commas += int(np.count_nonzero(commas & (depth == 1)))
     between = commas & (depth == records_depth)
     record = np.cumsum(between, dtype=np.int32) + counts.record_commas  # enclosing record

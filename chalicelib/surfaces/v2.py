@@ -59,6 +59,7 @@ def answer(produce: Callable[[], HttpAnswer]) -> HttpAnswer:
 def framework_error(status: int, allowed: str = "") -> HttpAnswer:
     """What the framework answered by itself (405, 500, ...), in the V2 error shape."""
     rest = rest_framework_error(status, allowed)
+    # bounded: the service's own answer
     message = orjson.loads(rest.body)["error"]["message"]
     return HttpAnswer(rest.status, orjson.dumps({"error": message}).decode(), rest.headers)
 
@@ -123,10 +124,10 @@ def infer(
     """
 
     def produce() -> HttpAnswer:
+        serving = service()  # builds the service (not the model): the parse's budget
         request = parse_infer_request(
-            _read(read_body), headers.get("inference-header-content-length")
+            _read(read_body), headers.get("inference-header-content-length"), serving.max_records
         )
-        serving = service()
         model = ServedModel(_served(serving, name, version))
         outputs = model.requested_outputs(request)
         raw = model.is_raw(request.inputs)

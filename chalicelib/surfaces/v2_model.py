@@ -4,7 +4,6 @@ request's inputs against them, and the core's Scores as output tensors."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +19,12 @@ from chalicelib.surfaces.v2_tensors import (
     InferRequest,
     OutputTensor,
     Tensor,
+    tensor_label,
 )
 
 _NUMERIC = frozenset(DTYPES) - {"BOOL"}
-# Echo a client's tensor name only when it looks like a name, not free text.
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
+#: Names listed in one message at most, as record problems are capped.
+MAX_NAMES_SHOWN = 100
 
 
 @dataclass(frozen=True)
@@ -185,5 +185,11 @@ class ServedModel:
 
 
 def _names(names: list[str]) -> str:
-    shown = [repr(name) if _NAME.fullmatch(name) else "an unnamed input" for name in names]
-    return ", ".join(shown)
+    """Names as a message lists them: those that look like names, at most
+    MAX_NAMES_SHOWN, then how many more."""
+    shown = [
+        label.removeprefix("Input ") if label.startswith("Input ") else "an unnamed input"
+        for label in (tensor_label(name, 0) for name in names[:MAX_NAMES_SHOWN])
+    ]
+    more = len(names) - len(shown)
+    return ", ".join(shown) + (f" and {more:,} more" if more else "")

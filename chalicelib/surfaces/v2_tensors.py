@@ -5,11 +5,18 @@ Binary tensor data extension: a JSON header of `Inference-Header-Content-Length`
 bytes, then each tensor's raw little-endian bytes in the header's order (tensors
 whose `parameters.binary_data_size` is set). A BYTES element is a 4-byte
 little-endian length, then the bytes. Errors name the tensor, never a value.
+
+Strict where the protocol is: JSON data is flat or nested exactly as the shape (never
+re-split), booleans are not numbers, integer datatypes hold whole numbers in their
+range, BYTES holds strings; `id`, `parameters` and `outputs` are absent or of their
+type (never null), and parameter values are strings, numbers or booleans. The JSON
+header is parsed with the surface's budget (`infer_budget`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +27,8 @@ import numpy as np
 import orjson
 
 from chalicelib.errors import InvalidRequest
+from chalicelib.surfaces.json_body import parse_json
+from chalicelib.surfaces.json_structure import MAX_VALUES_PER_RECORD, JsonBudget
 
 #: Fixed-size datatypes and their little-endian numpy dtypes; BYTES is variable-size.
 DTYPES: dict[str, np.dtype] = {
@@ -35,12 +44,43 @@ BYTES = "BYTES"
 DATATYPE_OF = {"float32": "FP32", "float64": "FP64", "int32": "INT32", "int64": "INT64"}
 _LENGTH = struct.Struct("<I")
 MAX_DIMENSIONS = 8
+#: Inclusive ranges of the integer datatypes (JSON data is checked against them).
+INTEGER_RANGES = {
+    name: (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
+    for name, dtype in DTYPES.items()
+    if dtype.kind in "iu"
+}
+_NUMBERS: frozenset[type] = frozenset({int, float})
+_ALLOWED_TYPES: dict[str, frozenset[type]] = {BYTES: frozenset({str}), "BOOL": frozenset({bool})}
+_SCALARS = frozenset({str, int, float, bool})
+# Echo a client's tensor name only when it looks like a name, not free text.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
+
+
+def infer_budget(max_records: int) -> JsonBudget:
+    """What a valid inference request's JSON can hold: `max_records` rows of up to
+    `MAX_VALUES_PER_RECORD` values (tensors or raw-field columns, flat or nested), a
+    few keys per tensor, a string per BYTES element."""
+    return JsonBudget(
+        "an inference request",
+        values=max_records * MAX_VALUES_PER_RECORD + 16_384,
+        containers=200 * max_records + 4_096,
+        keys=16 * MAX_VALUES_PER_RECORD + 4_096,
+        strings=256 * max_records + 32_768,
+    )
+
+
+def tensor_label(name: Any, position: int) -> str:
+    """How a message names an input: its name when it looks like one, else its position."""
+    if type(name) is str and _NAME.fullmatch(name):
+        return f"Input {name!r}"
+    return f"inputs[{position}]"
 
 
 @dataclass(frozen=True)
 class Tensor:
     """One input tensor: `data` is an array of `shape` (binary data) or the JSON data
-    as sent (a flat or nested list, element count already checked)."""
+    as a flat list in row-major order (shape and datatype already checked)."""
 
     name: str
     datatype: str
@@ -48,34 +88,19 @@ class Tensor:
     data: np.ndarray | list[Any]
 
     def array(self, dtype: np.dtype) -> np.ndarray:
-        """The data as an array of `shape` in `dtype`; JSON data must be numbers."""
+        """The data as an array of `shape` in `dtype` (JSON data was checked against the
+        tensor's datatype when parsed; the model's datatype is the tensor's)."""
         if isinstance(self.data, np.ndarray):
             return self.data.astype(dtype, copy=False)
-        try:
-            array = np.array(self.data)
-        except ValueError:  # ragged nesting
-            array = np.array([], dtype=object)
-        allowed = "iuf" if dtype.kind == "f" else "iu"
-        if array.dtype.kind not in allowed or array.size != math.prod(self.shape):
-            raise InvalidRequest(
-                f"Input {self.name!r}: data must be {self.datatype} numbers, "
-                f"{math.prod(self.shape)} of them.",
-                code="invalid_tensor",
-            )
-        with np.errstate(over="ignore", invalid="ignore"):
-            converted = array.astype(dtype).reshape(self.shape)
-        if dtype.kind in "iu" and not np.array_equal(converted, array.reshape(self.shape)):
-            raise InvalidRequest(
-                f"Input {self.name!r}: a value is out of range for {self.datatype}.",
-                code="invalid_tensor",
-            )
-        return converted
+        with np.errstate(over="ignore", invalid="ignore"):  # FP32 overflow: inf, refused later
+            own = np.array(self.data, dtype=DTYPES[self.datatype])
+        return own.reshape(self.shape).astype(dtype, copy=False)
 
     def flat(self) -> list[Any] | np.ndarray:
         """The elements in row-major order (a list for JSON data, so record rules apply)."""
         if isinstance(self.data, np.ndarray):
             return self.data.reshape(-1)
-        return _flatten(self.data)
+        return self.data
 
 
 @dataclass(frozen=True)
@@ -98,13 +123,17 @@ class OutputTensor:
     data: np.ndarray | list[str]
 
 
-def parse_infer_request(body: bytes | None, header_length: str | None) -> InferRequest:
-    """The request's JSON header and binary tensors; InvalidRequest names what is wrong."""
+def parse_infer_request(
+    body: bytes | None, header_length: str | None, max_records: int
+) -> InferRequest:
+    """The request's JSON header and binary tensors; InvalidRequest names what is wrong.
+    `max_records` sizes the JSON header's budget (`infer_budget`)."""
     if not body:
         raise InvalidRequest("The request body is empty.", code="empty_body")
     length = _header_length(header_length, len(body))
-    header = _json_object(body[:length] if length is not None else body)
+    header = _json_object(body[:length] if length is not None else body, max_records)
     binary = memoryview(body)[length:] if length is not None else memoryview(b"")
+    _no_nulls(header, ("id", "parameters", "outputs"), "the request")
     parameters = _parameters(header.get("parameters"), "the request")
     request_id = header.get("id")
     if request_id is not None and type(request_id) is not str:
@@ -178,25 +207,21 @@ def _header_length(value: str | None, body_length: int) -> int | None:
     return length
 
 
-def _json_object(text: bytes | memoryview) -> dict[str, Any]:
-    try:
-        document = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(
-            "The inference request is not valid JSON (UTF-8).", code="invalid_json"
-        ) from exc
+def _json_object(text: bytes, max_records: int) -> dict[str, Any]:
+    document = parse_json(text, infer_budget(max_records))
     if type(document) is not dict:
         raise InvalidRequest("The inference request must be a JSON object.", code="invalid_shape")
     return document
 
 
 def _input(entry: Any, position: int, binary: memoryview, offset: int) -> tuple[Tensor, int]:
-    where = f"inputs[{position}]"
     if type(entry) is not dict:
-        raise InvalidRequest(f"{where} must be an object.", code="invalid_shape")
+        raise InvalidRequest(f"inputs[{position}] must be an object.", code="invalid_shape")
     name, datatype, shape = entry.get("name"), entry.get("datatype"), entry.get("shape")
     if type(name) is not str or not name:
-        raise InvalidRequest(f"{where} needs a name.", code="invalid_shape")
+        raise InvalidRequest(f"inputs[{position}] needs a name.", code="invalid_shape")
+    where = tensor_label(name, position)
+    _no_nulls(entry, ("parameters",), where)
     if datatype != BYTES and datatype not in DTYPES:
         raise InvalidRequest(
             f"{where}: datatype must be one of {', '.join([*DTYPES, BYTES])}.",
@@ -215,14 +240,15 @@ def _input(entry: Any, position: int, binary: memoryview, offset: int) -> tuple[
     count = math.prod(shape)
     size = parameters.get("binary_data_size")
     if size is None:
-        data = entry.get("data")
-        if type(data) is not list or _count(data, len(shape)) != count:
+        flat, kinds = _flat_data(entry.get("data"), shape)
+        if flat is None:
             raise InvalidRequest(
-                f"{where}: data must be an array of {count} element(s) (its shape), "
-                "or the tensor needs parameters.binary_data_size.",
+                f"{where}: data must be an array of {count} element(s), flat or nested "
+                "exactly as its shape, or the tensor needs parameters.binary_data_size.",
                 code="invalid_tensor",
             )
-        return Tensor(name, datatype, tuple(shape), data), offset
+        _check_elements(flat, kinds, datatype, where)
+        return Tensor(name, datatype, tuple(shape), flat), offset
     if type(size) is not int or size < 0 or offset + size > len(binary):
         raise InvalidRequest(
             f"{where}: binary_data_size must be a byte count within the binary data.",
@@ -278,6 +304,7 @@ def _outputs(value: Any) -> dict[str, bool | None]:
         where = f"outputs[{position}]"
         if type(entry) is not dict or type(entry.get("name")) is not str:
             raise InvalidRequest(f"{where} must be an object with a name.", code="invalid_shape")
+        _no_nulls(entry, ("parameters",), where)
         parameters = _parameters(entry.get("parameters"), where)
         wanted[entry["name"]] = (
             _flag(parameters, "binary_data", where) if "binary_data" in parameters else None
@@ -285,11 +312,25 @@ def _outputs(value: Any) -> dict[str, bool | None]:
     return wanted
 
 
+def _no_nulls(entry: dict[str, Any], optional: tuple[str, ...], where: str) -> None:
+    """Optional members are left out or given; the protocol's schema has no null."""
+    for name in optional:
+        if name in entry and entry[name] is None:
+            raise InvalidRequest(
+                f'"{name}" of {where} must not be null (leave it out).', code="invalid_shape"
+            )
+
+
 def _parameters(value: Any, where: str) -> dict[str, Any]:
     if value is None:
         return {}
     if type(value) is not dict:
         raise InvalidRequest(f"The parameters of {where} must be an object.", code="invalid_shape")
+    if not all(type(v) in _SCALARS for v in value.values()):
+        raise InvalidRequest(
+            f"The parameters of {where} must be strings, numbers or booleans.",
+            code="invalid_shape",
+        )
     return value
 
 
@@ -300,20 +341,54 @@ def _flag(parameters: dict[str, Any], name: str, where: str) -> bool:
     return value
 
 
-def _count(data: list[Any], depth: int) -> int:
-    """Elements of flat or nested JSON data (nested arrays count their leaves), or -1
-    when nested deeper than `depth` arrays."""
-    if depth < 1:
-        return -1
-    if data and type(data[0]) is list:
-        if depth == 2 and all(type(item) is list for item in data):  # a matrix's rows
-            return sum(map(len, data))  # a leaf that is an array fails its own check
-        counts = [_count(item, depth - 1) if type(item) is list else 1 for item in data]
-        return -1 if -1 in counts else sum(counts)
-    return len(data)
+def _flat_data(data: Any, shape: list[int]) -> tuple[list[Any] | None, set[type]]:
+    """JSON data as a flat row-major list and its elements' types: flat with prod(shape)
+    elements, or nested exactly as `shape` (each level's arrays as long as its
+    dimension); else None."""
+    if type(data) is not list:
+        return None, set()
+    kinds = set(map(type, data))
+    if list not in kinds:
+        return (data if len(data) == math.prod(shape) else None), kinds
+    level = [data]
+    for dimension in shape:
+        if kinds != {list} or set(map(len, level)) - {dimension}:
+            return None, kinds
+        level = list(chain.from_iterable(level))
+        kinds = set(map(type, level))
+    return (None if list in kinds else level), kinds
 
 
-def _flatten(data: list[Any]) -> list[Any]:
-    if data and type(data[0]) is list:
-        return [x for item in data for x in (_flatten(item) if type(item) is list else [item])]
-    return data
+def _check_elements(flat: list[Any], kinds: set[type], datatype: str, where: str) -> None:
+    """Each element is of the datatype: a string (BYTES), a boolean (BOOL), a number
+    that is not a boolean, and for integer datatypes a whole one in range. A refusal
+    names the first element at fault by its row-major position, never its value.
+    `kinds`: the elements' types."""
+    allowed: frozenset[type] = _ALLOWED_TYPES.get(datatype, _NUMBERS)
+    if not kinds <= allowed:
+        what = {
+            BYTES: "BYTES data must be strings",
+            "BOOL": "BOOL data must be true or false",
+        }.get(datatype, f"{datatype} data must be numbers (not booleans, strings or null)")
+        bad = next(i for i, x in enumerate(flat) if type(x) not in allowed)
+        raise InvalidRequest(f"{where}: {what}; element {bad} is not.", code="invalid_tensor")
+    bounds = INTEGER_RANGES.get(datatype)
+    if bounds is None or not flat:
+        return
+    low, high = bounds
+    whole = float not in kinds or all(
+        x.is_integer()
+        for x in flat
+        if type(x) is float  # NaN and inf are not
+    )
+    if not (whole and low <= min(flat) and max(flat) <= high):
+        bad = next(
+            i
+            for i, x in enumerate(flat)
+            if not low <= x <= high or (type(x) is float and not x.is_integer())
+        )
+        raise InvalidRequest(
+            f"{where}: {datatype} data must be whole numbers from {low} to {high}; "
+            f"element {bad} is not.",
+            code="invalid_tensor",
+        )

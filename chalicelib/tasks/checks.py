@@ -12,8 +12,7 @@ from itertools import islice
 
 import numpy as np
 
-from chalicelib.errors import FieldProblem, UnscorableRecords
-from chalicelib.records import MAX_REPORTED_PROBLEMS
+from chalicelib.errors import MAX_REPORTED_PROBLEMS, FieldProblem, UnscorableRecords
 
 #: How far a probability row's sum may stray from 1 (float32 softmax is within ~1e-6).
 SUM_TOLERANCE = 1e-3

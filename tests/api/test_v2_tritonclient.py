@@ -192,5 +192,6 @@ def test_errors_come_back_as_the_clients_exception_without_values(
     with pytest.raises(InferenceServerException) as invalid:
         client.infer(MODEL, inputs)
     assert invalid.value.status() == "400"
-    assert "row 3, field annual_inc: must be a number, not text" in invalid.value.message()
+    assert "Input 'annual_inc': FP64 data must be numbers" in invalid.value.message()
+    assert "element 3 is not" in invalid.value.message()
     assert "lots" not in invalid.value.message()

@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.config import PUBLIC_ROUTES
+from chalicelib.surfaces.routes import PUBLIC_ROUTES
 from deployment.batch_stack import CHUNK_MAX_CONCURRENCY, BatchStack, batch_stack
 from deployment.moto_aws import aws_stand_in
 from deployment.policy import stage_policy

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.config import PUBLIC_ROUTES
+from chalicelib.surfaces.routes import PUBLIC_ROUTES
 from deployment.batch_stack import (
     CHUNK_MAX_CONCURRENCY,
     MAX_RECEIVES,

@@ -217,3 +217,23 @@ def test_training_data_mistakes(tmp_path: Path, content: str | None, says: str) 
     result = run("modelops.train", "--data", data, "--out", tmp_path / "out", env=no_aws_env())
     assert the_one_error(result).startswith(says.format(p=data))
     assert not (tmp_path / "out").exists()
+
+
+def test_promote_to_another_request_contract_needs_allow_contract_change(
+    fresh_bucket: str,
+) -> None:
+    s3, prefix = boto3.client("s3"), model_prefix("loan-grade")
+    upload_bundle(make_bundle(name="loan-grade", version="1"), s3, fresh_bucket, prefix)
+    upload_bundle(make_bundle(name="loan-grade", version="2", features=("x0", "x1")), s3,
+                  fresh_bucket, prefix, promote=False)  # fmt: skip
+    where = ["--bucket", fresh_bucket, "--name", "loan-grade"]
+    refused = run("modelops.publish", "--promote", "2", *where, env=dict(os.environ))
+    error = the_one_error(refused)
+    assert error.startswith("version 2 changes the request contract of the serving version 1")
+    assert "pass --allow-contract-change to move LATEST anyway" in error
+    assert s3.get_object(Bucket=fresh_bucket, Key=f"{prefix}/LATEST")["Body"].read() == b"1"
+
+    allowed = run("modelops.publish", "--promote", "2", "--allow-contract-change", *where,
+                  env=dict(os.environ))  # fmt: skip
+    assert allowed.returncode == 0, allowed.stderr
+    assert s3.get_object(Bucket=fresh_bucket, Key=f"{prefix}/LATEST")["Body"].read() == b"2"

@@ -14,7 +14,8 @@ import pytest
 from chalice import Blueprint, IAMAuthorizer
 
 from app import ProtectedByDefault
-from chalicelib.config import AUTH_MODES, PUBLIC_ROUTES, ConfigurationError, api_auth
+from chalicelib.config import AUTH_MODES, ConfigurationError, api_auth
+from chalicelib.surfaces.routes import PUBLIC_ROUTES
 from project_paths import PROJECT_DIR
 
 DUMP = """

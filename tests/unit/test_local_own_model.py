@@ -128,3 +128,8 @@ def test_the_banner_curls_post_the_examples_from_the_project_dir() -> None:
         "-d @artifacts/local/m/example-encoded.json"
     ) in banner.splitlines()
     assert "s3://loan-models-dev/models/m/" in banner
+
+
+def test_a_sample_reaches_publish_so_range_checks_are_on() -> None:
+    model = OwnModel(Path("/u/m.keras"), "m", sample="train.csv")
+    assert model.publish_args("bucket", "1")[-2:] == ["--sample", "train.csv"]

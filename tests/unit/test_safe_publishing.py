@@ -202,9 +202,11 @@ def test_promote_moves_latest_back_to_an_existing_version() -> None:
     assert s3.objects[(BUCKET, f"{prefix}/LATEST")] == b"1"
 
 
-def latest_after_refusal(s3: FakeS3, prefix: str, version: str, match: str, **kw: str) -> bytes:
+def latest_after_refusal(
+    s3: FakeS3, prefix: str, version: str, match: str, name: str | None = None
+) -> bytes:
     with pytest.raises(BundleAdminError, match=match):
-        promote(s3, BUCKET, prefix, version, **kw)
+        promote(s3, BUCKET, prefix, version, name)
     return s3.objects[(BUCKET, f"{prefix}/LATEST")]
 
 

@@ -119,7 +119,7 @@ def test_get_model_states_the_task_and_what_it_answers(kind: str, public: dict[s
     assert {k: shown[k] for k in public} == public
     assert set(shown) - set(public) == {
         "name", "version", "features", "encoded_features", "inputs", "engines", "accepts",
-        "metrics",
+        "range_checks", "metrics",
     }  # fmt: skip
 
 

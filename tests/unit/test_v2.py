@@ -84,7 +84,7 @@ MATRIX = np.array([[0.5, -1.0, 2.0, 3.0], [1.0, 0.0, 0.25, -2.0]], dtype=np.floa
 def test_tritonclients_request_parses_to_the_same_tensors(binary: bool) -> None:
     labels = np.array([b"A", "naïve".encode(), b""], dtype=np.object_)
     body, headers = request_body([tensor(MATRIX, binary), tensor(labels, binary, "cats")])
-    request = parse_infer_request(body, headers.get("inference-header-content-length"))
+    request = parse_infer_request(body, headers.get("inference-header-content-length"), 1000)
     first, second = request.inputs
     assert (first.name, first.datatype, first.shape) == ("input", "FP32", (2, 4))
     np.testing.assert_array_equal(first.array(np.dtype(np.float32)), MATRIX)
@@ -157,10 +157,11 @@ def bad_request(**changes: Any) -> bytes:
         (b"", {}, 400, "empty"),
         (b"{not json", {}, 400, "not valid JSON"),
         (bad_request(datatype="FP64"), {}, 400, "must be FP32 of shape [n, 4]"),
-        (bad_request(shape=[4, 2]), {}, 400, "must be FP32 of shape [n, 4]"),
+        (bad_request(shape=[4, 2]), {}, 400, "nested exactly as its shape"),
+        (bad_request(shape=[4, 2], data=[0.5] * 8), {}, 400, "must be FP32 of shape [n, 4]"),
         (bad_request(shape=[3, 4]), {}, 400, "data must be an array of 12 element(s)"),
         (bad_request(name="Jane Doe 123-45-6789"), {}, 400, "an unnamed input"),
-        (bad_request(data=[["secret-text"] * 4] * 2), {}, 400, "data must be FP32 numbers"),
+        (bad_request(data=[["secret-text"] * 4] * 2), {}, 400, "FP32 data must be numbers"),
         (bad_request(data=[[1e39] * 4] * 2), {}, 400, "row 0, field x0: must be a finite"),
         (bad_request(), {"inference-header-content-length": "999"}, 400, "within the body"),
         (bad_request(parameters={"binary_data_size": 32}), {}, 400, "binary_data_size"),
