@@ -71,7 +71,7 @@ def run_engine_benchmarks(
             for name in kinds or list(ZOO):
                 entry = ZOO[name]
                 model = entry.build()
-                path = Path(tmp) / f"{name}.keras"
+                path = Path(tmp) / f"{name}-model.keras"
                 model.save(path)
                 for engine, flavor in _engines(flavors):
                     print(f"==> {name}: {ENGINES[engine].label} ({flavor} flavor)", flush=True)
@@ -93,7 +93,10 @@ def run_engine_benchmarks(
 def _engines(flavors: list[str]) -> list[tuple[str, str]]:
     """(engine, flavor) per row: the lite engines, then Keras on the tensorflow flavor."""
     lite = [(kind, "lite") for kind, spec in ENGINES.items() if spec.converter is not None]
-    return lite + ([("keras", "tensorflow")] if "tensorflow" in flavors else [])
+    # The engine that runs the Keras file itself, on its own flavor (the seed's way).
+    keras = [(kind, spec.flavors[0]) for kind, spec in ENGINES.items()
+             if spec.converter is None and spec.flavors[0] in flavors]  # fmt: skip
+    return lite + keras
 
 
 def _publish(path: Path, entry: ZooModel, engine: str) -> str | None:

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from chalicelib.engines.registry import ENGINES
+from layer_build.proof import fixtures_for
 from project_paths import PROJECT_DIR
 
-FIXTURE = PROJECT_DIR / "layer_build" / "fixtures" / "tiny.onnx"
-SERVE = f"""
+SERVE = """
 import numpy as np
 from chalicelib.engines import load_engine
-engine = load_engine("onnx", {str(FIXTURE)!r})
+engine = load_engine("onnx", {path!r})
 engine.predict({{"input": np.zeros((2, 113), np.float32)}})
 """
 BARE = """
@@ -45,15 +45,20 @@ def written_under(home: Path) -> list[Path]:
     return [path for path in (home / ".cache" / "Microsoft").rglob("*") if path.is_file()]
 
 
-def test_the_onnx_engine_writes_no_telemetry_under_home(tmp_path: Path) -> None:
-    run_with_home(SERVE, tmp_path / "home")
+@pytest.fixture(scope="module")
+def tiny_onnx() -> str:
+    return str(fixtures_for(["onnx"]) / "tiny.onnx")  # converted once into the user cache
+
+
+def test_the_onnx_engine_writes_no_telemetry_under_home(tmp_path: Path, tiny_onnx: str) -> None:
+    run_with_home(SERVE.format(path=tiny_onnx), tmp_path / "home")
     assert written_under(tmp_path / "home") == []
     assert ENGINES["onnx"].environment == {"ORT_DISABLE_TELEMETRY": "1"}
 
 
-def test_onnxruntime_imported_bare_does_write_there(tmp_path: Path) -> None:
+def test_onnxruntime_imported_bare_does_write_there(tmp_path: Path, tiny_onnx: str) -> None:
     """The control: without the variable, onnxruntime writes its telemetry files."""
-    run_with_home(BARE.format(path=str(FIXTURE)), tmp_path / "home")
+    run_with_home(BARE.format(path=tiny_onnx), tmp_path / "home")
     if not written_under(tmp_path / "home"):
         pytest.skip("this onnxruntime build wrote no telemetry here; the check proves nothing")
     assert written_under(tmp_path / "home")
