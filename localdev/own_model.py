@@ -19,7 +19,7 @@ from typing import Any
 
 from chalicelib.bundle_layout import BundleLayout, is_model_name, model_prefix
 from chalicelib.config import MODEL_ENGINE, MODEL_PREFIX
-from chalicelib.engines.registry import ENGINES
+from chalicelib.engines.registry import ENGINES, flavor_engines
 from chalicelib.manifest import PreprocessingSpec
 from chalicelib.version_pointer import read_latest
 from deployment.project import copy_project
@@ -91,8 +91,9 @@ def read_manifest(s3: Any, bucket: str, prefix: str) -> dict[str, Any]:
 
 
 def needs_keras(manifest: dict[str, Any]) -> bool:
-    """Whether the bundle lacks a LiteRT artifact (published Keras-only)."""
-    return ENGINES["litert"].artifact not in manifest.get("artifacts", {})
+    """Whether the bundle lacks every lite engine's artifact (published Keras-only)."""
+    artifacts = manifest.get("artifacts", {})
+    return not any(ENGINES[kind].artifact in artifacts for kind in flavor_engines("lite"))
 
 
 def example_bodies(manifest: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
@@ -205,7 +206,7 @@ def usage(
     ]
     if needs_keras(manifest):
         lines += [
-            "  LiteRT cannot run this model: it is served with the Keras engine "
+            "  No lite engine can run this model: it is served with the Keras engine "
             f"({MODEL_ENGINE}=keras). Deploy it with the tensorflow flavor and a Keras stage:",
             f"    make package FLAVOR=tensorflow STAGE={KERAS_STAGES[0]}   "
             f"(or STAGE={KERAS_STAGES[1]})",

@@ -6,21 +6,23 @@
     python -m modelops.publish --list --stage dev
     python -m modelops.publish --promote 1 --stage dev
 
-Writes `<prefix>/<version>/{model.keras|model.h5, model.tflite, manifest.json}` and
+Writes `<prefix>/<version>/{model.keras|model.h5, model.tflite|model.onnx, manifest.json}` and
 then `<prefix>/LATEST` (the layout of chalicelib.bundle_layout, which the store reads).
 The prefix is `models/<name>` (modelops.publish_target), so one model never replaces
 another. The task (`--task`: classification, binary, multilabel, regression;
 chalicelib.tasks) is detected from the final activation where that is unambiguous and
 always verified on a sample: a probabilistic task whose outputs are not probabilities
-is refused. When LiteRT cannot convert the model, or its conversion differs from Keras
-by more than 1e-5 (regression: of each output's scale) or in any decided label, the
-bundle is Keras-only (no `model.tflite`): the tensorflow runtime flavor serves it, and
-the console says so. `--require-litert` refuses instead, uploading nothing. Custom
-layers load from chalicelib.custom_objects. Each integer input's valid range (an
-Embedding's `input_dim`) is found in the model and recorded; `--sample FILE` (training
-records: modelops.sample) records feature statistics that turn on the range check for
-encoded records, and without it (or `--feature-stats`) the console says that check is
-off. A user mistake ends in one `error: ...` line and exit code 2.
+is refused. The lite runtime's engines are tried in the registry's order (LiteRT, then
+ONNX Runtime; chalicelib.engines.registry): the first whose conversion matches Keras
+within 1e-5 (regression: of each output's scale) and in every decided label is the
+bundle's. When none does, the bundle is Keras-only: the tensorflow runtime flavor serves
+it, and the console names the ops that blocked each engine. `--engine` forces one engine
+(refusing if it cannot serve the model); `--require-lite` refuses a Keras-only bundle,
+uploading nothing. Custom layers load from chalicelib.custom_objects. Each integer
+input's valid range (an Embedding's `input_dim`) is found in the model and recorded;
+`--sample FILE` (training records: modelops.sample) records feature statistics that turn
+on the range check for encoded records, and without it (or `--feature-stats`) the console
+says that check is off. A user mistake ends in one `error: ...` line and exit code 2.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import hashlib
 import json
 import platform
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -64,6 +67,7 @@ from modelops.bundle_admin import (
     promote,
 )
 from modelops.cli_errors import OTHER_FAILURE_EXIT, S3Failure, UserMistake, fail, s3_errors
+from modelops.convert import EngineOutcome
 from modelops.publish_inputs import (
     check_model_file,
     read_feature_stats,
@@ -100,10 +104,14 @@ class BuiltBundle:
 
     manifest: BundleManifest
     files: dict[str, bytes]
-    #: LiteRT vs Keras on the parity sample; None when LiteRT could not run it.
+    #: The chosen engine vs Keras on the parity sample; None: Keras-only.
     parity_max_difference: float | None
-    #: Why the bundle is Keras-only (None: it has a LiteRT artifact too).
-    litert_problem: str | None = None
+    #: Why the bundle is Keras-only: each lite engine's problem (None: it has a lite one).
+    lite_problem: str | None = None
+    #: The engine the lite runtime serves it with; "keras" when Keras-only.
+    engine: str = "keras"
+    #: Why engines preferred to the chosen one were passed over, one line each.
+    passed_over: tuple[str, ...] = ()
 
 
 def build_bundle(
@@ -118,8 +126,9 @@ def build_bundle(
     feature_stats: FeatureStats | None = None,
     sample: np.ndarray | None = None,
     sample_records: Sequence[Any] | None = None,
-    converter: Callable[[Path], bytes] | None = None,
-    require_litert: bool = False,
+    converters: Mapping[str, Callable[[Path], bytes]] | None = None,
+    engine: str | None = None,
+    require_lite: bool = False,
     task: str | None = None,
     outputs: list[str] | None = None,
     threshold: float | None = None,
@@ -128,10 +137,11 @@ def build_bundle(
     """Load, check and convert the model; return the bundle's files and manifest.
 
     `feature_names` is a flat list (one input) or {input name: [names]} (several).
-    `converter` (default: modelops.convert.convert_to_tflite) turns the Keras file
-    into LiteRT flatbuffer bytes; the result must match Keras within 1e-5, else the
-    bundle is Keras-only (`litert_problem` says why) or, with `require_litert`,
-    refused. `feature_stats` (training mean/std per encoded feature) enables the
+    Each lite engine's converter (the registry's, or `converters[kind]`) turns the
+    Keras file into its artifact; the first that matches Keras within 1e-5 is kept, else
+    the bundle is Keras-only (`lite_problem` says why) or, with `require_lite`, refused.
+    `engine` tries that engine only (refusing if it fails; "keras": Keras-only).
+    `feature_stats` (training mean/std per encoded feature) enables the
     service's range rule for encoded records; `sample_records` (training records, raw or
     encoded) computes them when not given, and adds rows to the parity sample. Integer
     inputs get the index range the model shows (`with_index_ranges`). `task` (default:
@@ -139,10 +149,10 @@ def build_bundle(
     `threshold` for binary/multilabel.
     """
     check_version_name(version, PublishError)
-    from chalicelib.engines.keras_engine import KerasEngine, load_keras_model
-    from modelops.convert import try_litert
+    from chalicelib.engines.keras_engine import KerasEngine
 
-    model = load_keras_model(str(model_path))
+    candidates = _candidate_engines(engine)
+    model = load_model(model_path)
     try:
         encoded, inputs = map_features(keras_inputs(model), preprocessing, feature_names)
         inputs = with_index_ranges(model, inputs)
@@ -190,30 +200,84 @@ def build_bundle(
         parity_matrix(model, encoded, inputs, preprocessing, sample)
     )
     verify_outputs(kind, KerasEngine(model).predict(probe), manifest)
-    litert = try_litert(
-        model, model_path, probe, converter, PARITY_TOLERANCE, kind,
+    chosen, passed_over = _choose_engine(
+        candidates, model, model_path, probe, converters or {}, kind,
         answer.threshold or DEFAULT_THRESHOLD,
     )  # fmt: skip
-    if litert.problem and require_litert:
-        raise PublishError(f"{litert.problem}; --require-litert refuses a Keras-only bundle")
-    # What each engine runs: the Keras file as given, and its LiteRT conversion if sound.
+    problem = None if chosen else "; ".join(passed_over) or "--engine keras asks for Keras only"
+    if chosen is None and engine not in (None, "keras"):
+        raise PublishError(f"{problem}; --engine {engine} refuses any other engine")
+    if chosen is None and require_lite:
+        raise PublishError(f"{problem}; --require-lite refuses a Keras-only bundle")
+    # What each engine runs: the Keras file as given, and the chosen lite conversion.
     contents = {"keras": model_path.read_bytes()}
-    if litert.tflite is not None:
-        contents["litert"] = litert.tflite
+    if chosen is not None and chosen.artifact is not None:
+        contents[chosen.kind] = chosen.artifact
     files: dict[str, bytes] = {}
     artifacts: dict[str, Artifact] = {}
-    for engine, content in contents.items():
-        spec = ENGINES[engine]
+    for kind_name, content in contents.items():
+        spec = ENGINES[kind_name]
         files[spec.file_name(model_path.suffix)] = content
         artifacts[spec.artifact] = _artifact(spec.file_name(model_path.suffix), content)
-    outcome = (
-        {"litert_unavailable": litert.problem}
-        if litert.problem
-        else {"litert_parity_max_abs_diff": litert.max_abs_diff}
+    outcome: dict[str, Any] = (
+        {"lite_unavailable": problem}
+        if chosen is None
+        else {"engine": chosen.kind, "parity_max_abs_diff": chosen.max_abs_diff}
     )
+    if chosen is not None and passed_over:
+        outcome["engines_passed_over"] = list(passed_over)
     manifest = replace(manifest, artifacts=artifacts, metrics=(metrics or {}) | outcome)
     manifest.check()
-    return BuiltBundle(manifest, files, litert.max_abs_diff, litert.problem)
+    return BuiltBundle(manifest, files, chosen.max_abs_diff if chosen else None, problem,
+                       chosen.kind if chosen else "keras", passed_over)  # fmt: skip
+
+
+def _candidate_engines(forced: str | None) -> list[str]:
+    """The lite engines to try, in the registry's order; `forced` alone when given."""
+    lite = [kind for kind, spec in ENGINES.items() if spec.converter is not None]
+    if forced is None:
+        return lite
+    if forced == "keras":
+        return []
+    if forced not in lite:
+        raise PublishError(f"--engine must be one of {', '.join([*lite, 'keras'])}")
+    return [forced]
+
+
+def _choose_engine(
+    candidates: list[str], model: Any, model_path: Path, probe: Mapping[str, np.ndarray],
+    converters: Mapping[str, Callable[[Path], bytes]], task: Task, threshold: float,
+) -> tuple[EngineOutcome | None, tuple[str, ...]]:  # fmt: skip
+    """The first candidate that converts and passes parity, and why earlier ones did not."""
+    from modelops.convert import try_engine
+
+    problems: list[str] = []
+    for kind in candidates:
+        outcome = try_engine(kind, model, model_path, probe, converters.get(kind),
+                             PARITY_TOLERANCE, task, threshold)  # fmt: skip
+        if outcome.artifact is not None:
+            return outcome, tuple(problems)
+        problems.append(outcome.problem or f"{ENGINES[kind].label} failed")
+    return None, tuple(problems)
+
+
+def load_model(model_path: Path) -> Any:
+    """The Keras model, custom objects registered; an unknown custom class is one line
+    saying where to register it."""
+    from chalicelib.engines.keras_engine import load_keras_model
+
+    try:
+        return load_keras_model(str(model_path))
+    except Exception as exc:  # Keras raises TypeError/ValueError with pages of config
+        missing = re.search(r"Could not locate class '([^']+)'", str(exc))
+        if missing is None:
+            raise
+        raise PublishError(
+            f"{model_path} uses the custom class {missing.group(1)!r}, which is not "
+            "registered: define or import it in chalicelib/custom_objects.py (decorated with "
+            "@keras.saving.register_keras_serializable, or added to CUSTOM_OBJECTS) and "
+            "publish again"
+        ) from None
 
 
 def upload_bundle(
@@ -255,8 +319,12 @@ def upload_bundle(
 
 
 def _check_output(model: Any) -> int:
-    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
-        raise PublishError("the model must have one 2-D output (rows, outputs)")
+    """A one-output model's units (several outputs are heads: `heads_of`)."""
+    if len(model.outputs[0].shape) != 2:
+        raise PublishError(
+            f"the model's output has shape {tuple(model.outputs[0].shape)}; a bundle serves "
+            "one (rows, outputs) output: end the model with keras.layers.Flatten() or a Dense layer"
+        )
     return int(model.outputs[0].shape[-1])
 
 
@@ -415,7 +483,8 @@ def _artifact(file_name: str, content: bytes) -> Artifact:
 
 def _framework_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for package in ("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "numpy"):
+    for package in ("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "onnxruntime",
+                    "tf2onnx", "onnx", "numpy"):  # fmt: skip
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -434,11 +503,15 @@ def _exists(s3_client: Any, bucket: str, key: str) -> bool:
 
 
 def _report_engines(bundle: BuiltBundle) -> None:
-    if bundle.litert_problem is None:
-        print(f"    LiteRT parity: max difference {bundle.parity_max_difference:.2e}")
+    for problem in bundle.passed_over if bundle.lite_problem is None else ():
+        print(f"    passed over: {problem}")
+    if bundle.lite_problem is None:
+        label = ENGINES[bundle.engine].label
+        print(f"    engine: {label} (lite runtime); parity with Keras: max difference "
+              f"{bundle.parity_max_difference:.2e}")  # fmt: skip
         return
     print(
-        f"==> Keras-only bundle: {bundle.litert_problem}.\n"
+        f"==> Keras-only bundle: {bundle.lite_problem}.\n"
         f"    Serve it with {ENGINES['keras'].runtime}; the lite flavor answers 503 for it."
     )
 
@@ -517,9 +590,18 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("--list", action="store_true", help="list the versions and LATEST's")
     admin.add_argument("--promote", metavar="VERSION", help="point LATEST at VERSION (rollback)")
     parser.add_argument(
+        "--engine",
+        choices=[kind for kind, spec in ENGINES.items() if spec.converter] + ["keras"],
+        help="use this engine only (default: the first of "
+        f"{', '.join(k for k, s in ENGINES.items() if s.converter)} that matches Keras; "
+        "keras: a Keras-only bundle)",
+    )
+    parser.add_argument(
+        "--require-lite",
         "--require-litert",
+        dest="require_lite",
         action="store_true",
-        help="refuse rather than publish a Keras-only bundle when LiteRT cannot serve the model",
+        help="refuse rather than publish a Keras-only bundle when no lite engine serves it",
     )
     args = parser.parse_args(argv)
     _check_mode(parser, args)
@@ -545,13 +627,14 @@ def _check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         "features",
         "metrics",
         "feature_stats",
+        "engine",
         "sample",
     )
     if args.list or args.promote:
         given = [f"--{o}" for o in publishing_only if getattr(args, o) is not None]
         given += [
             f"--{o.replace('_', '-')}"
-            for o in ("no_promote", "overwrite", "require_litert")
+            for o in ("no_promote", "overwrite", "require_lite")
             if getattr(args, o)
         ]
         if args.list and args.allow_contract_change:
@@ -580,7 +663,8 @@ def _publish(args: argparse.Namespace) -> int:
     with s3_errors(target.bucket):
         check_publishable(s3, target.bucket, target.prefix, name=args.name,
                           version=args.version, overwrite=args.overwrite)  # fmt: skip
-    print(f"==> checking and converting {args.model} (Keras -> LiteRT)", flush=True)
+    lite = " or ".join(s.label for s in ENGINES.values() if s.converter)
+    print(f"==> checking and converting {args.model} (Keras -> {lite})", flush=True)
     try:
         bundle = build_bundle(
             args.model,
@@ -596,7 +680,8 @@ def _publish(args: argparse.Namespace) -> int:
             metrics=metrics,
             feature_stats=feature_stats,
             sample_records=sample_records,
-            require_litert=args.require_litert,
+            engine=args.engine,
+            require_lite=args.require_lite,
         )
     except (OSError, ValueError) as exc:  # Keras cannot load it, or inputs disagree with it
         raise PublishError(f"cannot publish {args.model}: {exc}") from exc

@@ -25,7 +25,8 @@ class LiteRTEngine:
     Lambda never calls concurrently, `chalice local` does; the lock costs ~100 ns.
     Inputs are matched by name through the conversion's signature: the converter
     orders a model's input tensors its own way (by name, not by the Keras order).
-    Each input tensor is resized only when the batch size changes.
+    Each input tensor is resized only when the batch size changes; inputs may be of any
+    rank (rows first).
     """
 
     name = "litert"

@@ -67,7 +67,7 @@ def keras_answer(model_file: Path, array: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def test_each_head_is_detected_and_recorded(built: BuiltBundle) -> None:
     manifest = built.manifest
-    assert built.litert_problem is None
+    assert built.lite_problem is None
     assert manifest.task == "heads"
     assert [head.to_json() for head in manifest.heads] == [
         {"name": "grade", "task": "classification", "labels": ["A", "B", "C"]},

@@ -91,7 +91,7 @@ def infer(service: PredictionService, name: str, array: np.ndarray, binary: bool
 def test_publish_records_each_inputs_full_shape(published: Any) -> None:
     kind, _, built = published
     name, shape = SHAPES[kind]
-    assert built.litert_problem is None
+    assert built.lite_problem is None
     assert built.manifest.to_json()["inputs"] == [
         {"name": name, "dtype": "float32", "features": [name], "shape": list(shape)}
     ]
@@ -214,7 +214,7 @@ def test_an_unrolled_gru_and_an_integer_tensor_input_convert_and_serve(
     model = keras.Model([seq, tok], keras.layers.Dense(2, activation="softmax")(hidden))
     model.save(tmp_path / "gru.keras")
     built = build_bundle(tmp_path / "gru.keras", name="gru", version="1", labels=["no", "yes"])
-    assert built.litert_problem is None
+    assert built.lite_problem is None
     assert built.manifest.inputs[1].index_range == (0, 6)
     service = served(built, fresh_bucket, service_for)
     rng = np.random.default_rng(1)
