@@ -543,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", help="bundle version, e.g. 1 or 2026-11-24")
     parser.add_argument(
         "--task",
-        choices=sorted(TASKS),
+        choices=sorted(set(TASKS) - {HEADS_TASK}),  # several outputs: --heads
         help="model kind (default: detected from the final activation where unambiguous)",
     )
     parser.add_argument(

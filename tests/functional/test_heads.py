@@ -151,3 +151,22 @@ def test_an_output_of_unknown_task_is_one_line_naming_heads(
     assert main([*argv, "--heads", heads]) == 0
     with pytest.raises(PublishError, match="give each its task and labels with --heads"):
         build_bundle(path, name="credit", version="2", labels=["a", "b", "c"])
+
+
+def test_the_two_heads_on_onnx_runtime(
+    model_file: Path, fresh_bucket: str, service_for: Callable[..., PredictionService]
+) -> None:
+    """ONNX Runtime forced: its outputs concatenated in the graph's order, within 1e-5."""
+    built = build_bundle(model_file, name="credit", version="1", engine="onnx")
+    assert built.engine == "onnx"
+    upload_bundle(built, boto3.client("s3"), fresh_bucket, "m", overwrite=True)
+    service = service_for(fresh_bucket, engine="onnx")
+    array = rows()
+    grade, default = keras_answer(model_file, array)
+    body = {"instances": [dict(zip(FEATURES, map(float, row), strict=True)) for row in array]}
+    answer = rest.predict(lambda: service, lambda: json.dumps(body).encode(), "application/json")
+    predictions = json.loads(answer.body)["predictions"]
+    got = np.array([list(p["grade"]["probabilities"].values()) for p in predictions])
+    assert np.abs(got - grade).max() <= TOLERANCE
+    got_default = np.array([p["default"]["probabilities"]["1"] for p in predictions])
+    assert np.abs(got_default - default).max() <= TOLERANCE

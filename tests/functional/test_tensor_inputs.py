@@ -230,3 +230,25 @@ def test_an_unrolled_gru_and_an_integer_tensor_input_convert_and_serve(
     assert status == 400
     [detail] = answer["error"]["details"]
     assert (detail["record"], detail["field"]) == (2, "tok") and "from 0 to 6" in detail["problem"]
+
+
+def test_an_lstm_over_a_sequence_serves_on_onnx_runtime(
+    tmp_path: Path, fresh_bucket: str, service_for: Callable[..., PredictionService]
+) -> None:
+    """An LSTM without unroll does not convert to LiteRT; publish picks ONNX Runtime,
+    which serves the nested records within 1e-5 of Keras."""
+    import keras
+
+    keras.utils.set_random_seed(3)
+    seq = keras.Input((10, 4), name="seq")
+    model = keras.Model(seq, keras.layers.Dense(3, activation="softmax")(keras.layers.LSTM(6)(seq)))
+    model.save(tmp_path / "lstm.keras")
+    built = build_bundle(tmp_path / "lstm.keras", name="lstm", version="1", labels=["a", "b", "c"])
+    assert built.engine == "onnx"
+    upload_bundle(built, boto3.client("s3"), fresh_bucket, "m", overwrite=True)
+    service = service_for(fresh_bucket, engine="onnx")
+    array = batch_of("sequence")
+    status, answer = predict(service, {"instances": [{"seq": row.tolist()} for row in array]})
+    assert status == 200
+    got = np.array([list(p["probabilities"].values()) for p in answer["predictions"]])
+    assert np.abs(got - model.predict(array, verbose=0)).max() <= TOLERANCE
