@@ -1,6 +1,7 @@
-"""Model kinds beyond dense layers, each with 2-D inputs (sequences and images are made
-inside the model by a Reshape), built with random weights in seconds: what the lite
-runtime's engines must serve like Keras (tests/lambda_like, benchmarks.engines)."""
+"""Model kinds beyond dense layers, built with random weights in seconds: what the lite
+runtime's engines must serve like Keras (tests/lambda_like, benchmarks.engines). Most take
+2-D inputs (sequences and images made inside the model by a Reshape); `sequence-input`
+takes a real [rows, steps, features] input, one nested-list field per record."""
 
 from __future__ import annotations
 
@@ -18,18 +19,23 @@ class ZooModel:
     width: int
     #: Exclusive bound of the integer input's values; None: a float input.
     vocabulary: int | None = None
+    #: One record's shape of a rank-3+ input named `seq` (its one field); None: flat.
+    shape: tuple[int, ...] | None = None
 
     @property
     def features(self) -> list[str]:
-        return [f"x{i}" for i in range(self.width)]
+        """The record's fields: x0, x1, ... or the nested input's name."""
+        return ["seq"] if self.shape else [f"x{i}" for i in range(self.width)]
 
     def rows(self, count: int, seed: int = 7) -> np.ndarray:
         rng = np.random.default_rng(seed)
         if self.vocabulary is not None:
             return rng.integers(0, self.vocabulary, (count, self.width)).astype(np.int32)
-        return rng.standard_normal((count, self.width)).astype(np.float32)
+        return rng.standard_normal((count, *(self.shape or (self.width,)))).astype(np.float32)
 
-    def records(self, rows: np.ndarray) -> list[dict[str, float | int]]:
+    def records(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        if self.shape:
+            return [{"seq": row} for row in rows.tolist()]
         return [dict(zip(self.features, row, strict=True)) for row in rows.tolist()]
 
 
@@ -84,6 +90,16 @@ def conv1d() -> Any:
     inputs = keras.Input((24,))
     conv = keras.layers.Conv1D(6, 3, activation="relu")(keras.layers.Reshape((12, 2))(inputs))
     return _head(keras, inputs, keras.layers.GlobalMaxPooling1D()(conv))
+
+
+def sequence_input() -> Any:
+    """A real [rows, 10, 4] input (no Reshape): Conv1D then pooling."""
+    import keras
+
+    keras.utils.set_random_seed(18)
+    inputs = keras.Input((10, 4), name="seq")
+    conv = keras.layers.Conv1D(6, 3, activation="relu")(inputs)
+    return _head(keras, inputs, keras.layers.GlobalAveragePooling1D()(conv))
 
 
 def conv2d_batchnorm() -> Any:
@@ -141,6 +157,7 @@ ZOO = {
         ZooModel("masked-gru", masked_gru, 8, vocabulary=20),
         ZooModel("attention", attention, 24),
         ZooModel("conv1d", conv1d, 24),
+        ZooModel("sequence-input", sequence_input, 40, shape=(10, 4)),
         ZooModel("conv2d-batchnorm", conv2d_batchnorm, 36),
         ZooModel("normalization", normalization, 5),
         ZooModel("custom-layer", custom_layer, 4),

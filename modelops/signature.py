@@ -129,6 +129,8 @@ def _with_tensor_fields(
     given: dict[str, Sequence[str]] = {}
     if isinstance(names, Mapping):
         given = dict(names)
+    elif names is not None and list(names) == [i.name for i in tensors] and not flat:
+        pass  # the fields, named like the inputs, as they are anyway
     elif names is not None:
         if len(flat) != 1:
             raise SignatureError(

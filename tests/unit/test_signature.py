@@ -86,6 +86,7 @@ def test_a_sequence_input_refuses_preprocessing_and_ambiguous_flat_names() -> No
         map_features([SEQ], loan_spec(), None)
     with pytest.raises(SignatureError, match=r"seq \[10, 4\] take nested lists"):
         map_features([SEQ], None, ["a"])
+    assert map_features([SEQ], None, ["seq"])[0] == ["seq"]  # the field, named like the input
 
 
 def test_an_input_without_a_fixed_record_shape_says_how_to_give_one() -> None:
