@@ -170,3 +170,39 @@ def test_the_two_heads_on_onnx_runtime(
     assert np.abs(got - grade).max() <= TOLERANCE
     got_default = np.array([p["default"]["probabilities"]["1"] for p in predictions])
     assert np.abs(got_default - default).max() <= TOLERANCE
+
+
+def test_v2_binary_answers_each_heads_tensors(
+    built: BuiltBundle, model_file: Path, fresh_bucket: str,
+    service_for: Callable[..., PredictionService],
+) -> None:  # fmt: skip
+    """Binary in and out, framed and decoded by tritonclient (BYTES labels included)."""
+    import tritonclient.http as triton
+    from tritonclient.http._infer_result import InferResult
+    from tritonclient.http._utils import _get_inference_request
+
+    upload_bundle(built, boto3.client("s3"), fresh_bucket, "m", overwrite=True)
+    service = service_for(fresh_bucket)
+    array = rows()
+    given = triton.InferInput("x", list(array.shape), "FP32")
+    given.set_data_from_numpy(array, binary_data=True)
+    wanted = [triton.InferRequestedOutput(n, binary_data=True)
+              for n in ("grade.probabilities", "grade.label", "default.label")]  # fmt: skip
+    body, size = _get_inference_request(
+        inputs=[given], request_id="", outputs=wanted, sequence_id=0, sequence_start=False,
+        sequence_end=False, priority=0, timeout=None, custom_parameters=None,
+    )  # fmt: skip
+    headers = {"inference-header-content-length": str(size), "accept": "application/octet-stream"}
+    answer = v2.infer(lambda: service, "credit", None, lambda: body, headers)
+    assert answer.status == 200, answer.body
+    length = int(answer.headers["Inference-Header-Content-Length"])
+    result = InferResult.from_response_body(answer.body, header_length=length)
+    grade, default = keras_answer(model_file, array)
+    assert np.abs(result.as_numpy("grade.probabilities") - grade).max() <= TOLERANCE
+    assert [v.decode() for v in result.as_numpy("grade.label")] == [
+        "ABC"[i] for i in grade.argmax(axis=1)
+    ]
+    assert [v.decode() for v in result.as_numpy("default.label")] == [
+        "yes" if p >= 0.5 else "no" for p in default
+    ]
+    assert result.as_numpy("default.probabilities") is None  # not requested
