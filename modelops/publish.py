@@ -158,6 +158,13 @@ def build_bundle(
         inputs = with_index_ranges(model, inputs)
     except SignatureError as exc:
         raise PublishError(str(exc)) from exc
+    nested = [i.name for i in inputs if i.shape]
+    if nested and (sample_records is not None or feature_stats is not None):
+        raise PublishError(
+            f"input {nested[0]!r} takes nested lists: training statistics are per flat "
+            "feature, so publish this model without --sample/--feature-stats (make serve: "
+            "without SAMPLE=)"
+        )
     if len(model.outputs) > 1:
         if task or labels or outputs or threshold is not None:
             raise PublishError(

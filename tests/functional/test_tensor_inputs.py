@@ -252,3 +252,19 @@ def test_an_lstm_over_a_sequence_serves_on_onnx_runtime(
     assert status == 200
     got = np.array([list(p["probabilities"].values()) for p in answer["predictions"]])
     assert np.abs(got - model.predict(array, verbose=0)).max() <= TOLERANCE
+
+
+def test_a_sample_for_a_nested_input_model_is_one_line_saying_what_to_drop(
+    tmp_path: Path, fresh_bucket: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from modelops.publish import main
+
+    keras_model("sequence").save(tmp_path / "seq.keras")
+    sample = tmp_path / "train.jsonl"
+    sample.write_text("".join(orjson.dumps({"seq": r.tolist()}).decode() + "\n"
+                              for r in batch_of("sequence", 3)))  # fmt: skip
+    code = main(["--model", str(tmp_path / "seq.keras"), "--name", "seq", "--version", "1",
+                 "--bucket", fresh_bucket, "--sample", str(sample)])  # fmt: skip
+    err = capfd.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "without --sample/--feature-stats (make serve: without SAMPLE=)" in err
