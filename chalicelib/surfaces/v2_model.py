@@ -87,7 +87,8 @@ class ServedModel:
             "tensor_inputs": list(self.tensor_inputs),
             "raw_inputs": list(self.raw_inputs),
         }
-        if manifest.heads:
+        if manifest.heads:  # columns qualified by head: grade.A, ..., default.yes
+            parameters["columns"] = list(task_named(manifest.task).output_names(manifest))
             parameters["heads"] = [head.to_json() for head in manifest.heads]
         if manifest.task in ("binary", "multilabel"):
             parameters["threshold"] = 0.5 if manifest.threshold is None else manifest.threshold

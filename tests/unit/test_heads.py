@@ -70,6 +70,9 @@ def test_v2_gives_each_heads_tensors_named_by_the_head() -> None:
     assert list(model.outputs) == [
         "grade.probabilities", "grade.label", "default.probabilities", "default.label"
     ]  # fmt: skip
+    parameters = model.metadata("litert")["parameters"]
+    assert parameters["task"] == "heads" and parameters["heads"][1]["name"] == "default"
+    assert parameters["columns"] == ["grade.A", "grade.B", "grade.C", "default.yes"]
     tensors = model.output_tensors(Scores(manifest, OUTPUTS, None), 2)
     by_name = {tensor.name: tensor for tensor in tensors}
     assert by_name["grade.label"].data == ["B", "A"]
