@@ -9,6 +9,7 @@
 ## PREPROCESSING  serve: preprocessing spec JSON (raw-record support)
 ## OUTPUTS        serve: a regression model's output names
 ## NAME           serve: the model's name (default: the file's stem)
+## HEADS          serve: JSON per output head of a several-output model, e.g. '{"default": {"task": "binary"}}'
 ## SAMPLE         serve: training records (.csv/.jsonl/.json) whose statistics turn on range checks
 ## S3_PORT        serve: moto S3's port (default 5000; 0 picks a free one)
 ## API_PORT       serve: chalice local's port (default 8000; 0 picks a free one)
@@ -61,6 +62,7 @@ serve_option = $(if $(filter command line,$(origin $(1))),$(2) "$$$(1)")
 SERVE_ARGS = $(strip $(call serve_option,MODEL,--model) $(call serve_option,LABELS,--labels) \
   $(call serve_option,TASK,--task) $(call serve_option,FEATURES,--features) \
   $(call serve_option,PREPROCESSING,--preprocessing) $(call serve_option,OUTPUTS,--outputs) \
+  $(call serve_option,HEADS,--heads) \
   $(call serve_option,NAME,--name) $(call serve_option,SAMPLE,--sample) \
   $(call serve_option,S3_PORT,--s3-port) \
   $(call serve_option,API_PORT,--api-port))
@@ -68,7 +70,7 @@ SERVE_ARGS = $(strip $(call serve_option,MODEL,--model) $(call serve_option,LABE
 # Option -> make variable, per command: its one-line errors name the variables
 # (modelops/cli_errors.py). Exported to the recipes only, never to `make test`.
 serve: export MAKE_VARIABLES := --model=MODEL --labels=LABELS --task=TASK --features=FEATURES \
-  --preprocessing=PREPROCESSING --outputs=OUTPUTS --name=NAME --sample=SAMPLE --s3-port=S3_PORT \
+  --preprocessing=PREPROCESSING --outputs=OUTPUTS --heads=HEADS --name=NAME --sample=SAMPLE --s3-port=S3_PORT \
   --api-port=API_PORT
 batch: export MAKE_VARIABLES := --input=INPUT --workers=WORKERS --rows=ROWS \
   --pass-through=PASS_THROUGH --ignore-extra-columns=IGNORE_EXTRA

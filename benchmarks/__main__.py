@@ -10,9 +10,12 @@
 3. per Lambda runtime flavor: package size, cold init, warm latency, peak RSS
    (benchmarks.flavors; builds the packages if needed). `--skip-flavors` skips it;
 4. batch scoring (benchmarks.batch): rows/s per worker, 1,000,000 rows with 2 workers,
-   peak memory, and the Lambda cost projection. `--skip-batch` skips it.
+   peak memory, and the Lambda cost projection. `--skip-batch` skips it;
+5. per model kind x engine (benchmarks.engines): LiteRT, ONNX Runtime and the tensorflow
+   flavor's Keras on LSTM, GRU, attention, convolution, ... models: cold init + first,
+   warm 1 and 1,000 rows, peak RSS, package size. `--skip-engines` skips it.
 
-`--only latency|v2|hostile|flavors|batch` runs one of them.
+`--only latency|v2|hostile|flavors|batch|engines` runs one of them.
 """
 
 from __future__ import annotations
@@ -66,10 +69,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--skip-flavors", action="store_true")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the flavor packages")
-    parser.add_argument("--only", choices=["latency", "v2", "hostile", "flavors", "batch"])
+    parser.add_argument(
+        "--only", choices=["latency", "v2", "hostile", "flavors", "batch", "engines"]
+    )
     parser.add_argument("--skip-batch", action="store_true")
+    parser.add_argument("--skip-engines", action="store_true")
     args = parser.parse_args(argv)
-    wanted = {args.only} if args.only else {"latency", "v2", "hostile", "flavors", "batch"}
+    everything = {"latency", "v2", "hostile", "flavors", "batch", "engines"}
+    wanted = {args.only} if args.only else everything
+    if args.skip_engines:
+        wanted.discard("engines")
     if args.skip_flavors:
         wanted.discard("flavors")
     if args.skip_batch:
@@ -108,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.batch import run_batch_benchmarks
 
         run_batch_benchmarks(rows=1_000_000, workers=2)
+    if "engines" in wanted:
+        from benchmarks.engines import print_engine_table, run_engine_benchmarks
+
+        print_engine_table(run_engine_benchmarks())
     return 0
 
 

@@ -208,12 +208,22 @@ class CsvColumns:
         return None
 
 
+CSV_IS_FLAT = (
+    "the model takes nested-list inputs (sequences, images) and a CSV cell holds one value: "
+    "send the rows as JSON Lines (.jsonl)"
+)
+
+
 class FieldNames:
     """The model's field names a batch reader needs (from a RecordReader)."""
 
+    #: Whether an input takes nested lists (JSON Lines only: a CSV cell holds one value).
+    nested = False
+
     def __init__(self, reader: Any) -> None:
         self.raw: list[str] = list(reader.raw_fields)
-        self.encoded: list[str] = list(reader.encoded_names)
+        self.encoded: list[str] = list(reader.encoded_fields)
+        self.nested = bool(reader.tensor_fields)
         self.text = frozenset(getattr(reader, "categorical_names", []))
         self.header_problems: Callable[[Sequence[str]], list[FieldProblem]] = reader.header_problems
 
@@ -227,6 +237,8 @@ def csv_columns(header: list[str], options: JobOptions, fields: FieldNames) -> C
     if problems:
         raise HeaderRefused("a pass-through column is missing from the header or named "
                             "twice", problems)  # fmt: skip
+    if fields.nested:
+        raise HeaderRefused(CSV_IS_FLAT, [])
     known = set(fields.raw) | set(fields.encoded)
     candidates = [name for name in header if name in known or (
         not options.ignore_extra_columns and name not in options.pass_through)]  # fmt: skip

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from chalicelib.engines.registry import engines_for
@@ -155,21 +155,41 @@ DEFAULT_INPUT = "input"
 
 @dataclass(frozen=True)
 class ModelInput:
-    """One 2-D input of the model: its name, dtype and the encoded features it takes,
-    in column order. Records stay flat; this maps each feature to its input and position.
+    """One input of the model: its name, dtype and the encoded features it takes, in
+    column order. Records stay flat; this maps each feature to its input and position.
 
     `index_range` (integer inputs): the inclusive range of valid values the publisher
     found in the model, e.g. (0, input_dim - 1) for an Embedding's indexes.
+
+    `shape` (inputs of rank 3 or more, e.g. a sequence [rows, steps, features] or an
+    image [rows, h, w, c]): one record's shape, e.g. (10, 4). Such an input takes one
+    field, named like the input, holding a nested list of that shape; empty for 2-D
+    inputs, whose features are flat fields.
     """
 
     name: str
     dtype: str
     features: tuple[str, ...]
     index_range: tuple[int, int] | None = None
+    shape: tuple[int, ...] = ()
+
+    @property
+    def record_shape(self) -> tuple[int, ...]:
+        """One record's shape in this input: `shape`, or (features,) for a 2-D input."""
+        return self.shape or (len(self.features),)
+
+    def widths(self) -> dict[str, int]:
+        """How many matrix columns each feature takes (a tensor's field: all its values)."""
+        return (
+            {self.features[0]: math.prod(self.shape)}
+            if self.shape
+            else dict.fromkeys(self.features, 1)
+        )
 
     def to_json(self) -> dict[str, Any]:
         entry = {"name": self.name, "dtype": self.dtype, "features": list(self.features)}
-        return entry | ({"range": list(self.index_range)} if self.index_range else {})
+        shape = {"shape": list(self.shape)} if self.shape else {}
+        return entry | shape | ({"range": list(self.index_range)} if self.index_range else {})
 
     @classmethod
     def from_json(cls, data: Any) -> ModelInput:
@@ -178,14 +198,57 @@ class ModelInput:
             if given is not None and len(given) != 2:
                 raise ValueError("range must be [low, high]")
             index_range = None if given is None else (int(given[0]), int(given[1]))
+            shape = data.get("shape") or ()
+            if not all(type(dim) is int for dim in shape):
+                raise ValueError("shape must be a list of integers")
             return cls(
                 str(data["name"]),
                 str(data["dtype"]),
                 tuple(map(str, data["features"])),
                 index_range,
+                tuple(shape),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ManifestError(f"malformed inputs entry: {exc!r}") from exc
+
+
+#: The task of a manifest whose model has several named outputs (`heads`).
+HEADS_TASK = "heads"
+
+
+@dataclass(frozen=True)
+class Head:
+    """One named output of a model with several: its own task, labels or output names
+    and threshold, as a one-output manifest has them. Its columns follow the previous
+    heads' in the engines' concatenated output, in the model's output order."""
+
+    name: str
+    task: str
+    labels: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    threshold: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"name": self.name, "task": self.task}
+        if self.labels:
+            entry["labels"] = list(self.labels)
+        if self.outputs:
+            entry["outputs"] = list(self.outputs)
+        return entry | ({} if self.threshold is None else {"threshold": self.threshold})
+
+    @classmethod
+    def from_json(cls, data: Any) -> Head:
+        try:
+            threshold = data.get("threshold")
+            return cls(
+                str(data["name"]),
+                str(data["task"]),
+                tuple(map(str, data.get("labels") or ())),
+                tuple(map(str, data.get("outputs") or ())),
+                None if threshold is None else float(threshold),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ManifestError(f"malformed heads entry: {exc!r}") from exc
 
 
 @dataclass(frozen=True)
@@ -221,10 +284,27 @@ class BundleManifest:
     outputs: tuple[str, ...] = ()
     #: binary/multilabel: a label is given at p >= threshold (absent: 0.5).
     threshold: float | None = None
+    #: Task `heads`: the model's named outputs, each with its own task.
+    heads: tuple[Head, ...] = ()
+
+    def head_manifests(self) -> list[tuple[Head, BundleManifest]]:
+        """Each head with the one-output manifest that describes it (its task, labels,
+        outputs, threshold): what the head's task reads."""
+        return [
+            (head, replace(self, task=head.task, labels=head.labels, outputs=head.outputs,
+                           threshold=head.threshold, heads=()))
+            for head in self.heads
+        ]  # fmt: skip
 
     def model_inputs(self) -> tuple[ModelInput, ...]:
         """The model's inputs in its own order (the default single input if none recorded)."""
         return self.inputs or (ModelInput(DEFAULT_INPUT, "float32", self.encoded_features),)
+
+    def column_names(self) -> list[str]:
+        """The encoded matrix's column names: each encoded feature once, a tensor input's
+        field once per value (row-major), so problems name the record's field."""
+        widths = {f: w for i in self.model_inputs() for f, w in i.widths().items()}
+        return [name for name in self.encoded_features for _ in range(widths[name])]
 
     def to_json(self) -> dict[str, Any]:
         optional: dict[str, Any] = {}
@@ -236,6 +316,8 @@ class BundleManifest:
             optional["outputs"] = list(self.outputs)
         if self.threshold is not None:
             optional["threshold"] = self.threshold
+        if self.heads:
+            optional["heads"] = [head.to_json() for head in self.heads]
         return optional | {
             "task": self.task,
             "format_version": self.format_version,
@@ -323,6 +405,7 @@ class BundleManifest:
                 task=str(data.get("task", "classification")),
                 outputs=tuple(str(name) for name in data.get("outputs") or ()),
                 threshold=None if data.get("threshold") is None else float(data["threshold"]),
+                heads=tuple(Head.from_json(h) for h in data.get("heads") or ()),
             )
         except ManifestError:
             raise
@@ -375,9 +458,28 @@ class BundleManifest:
                     f"input {model_input.name!r} is {model_input.dtype}: integer inputs take "
                     "encoded records, not a preprocessing spec"
                 )
+            self._check_shape(model_input)
         assigned = [name for model_input in self.inputs for name in model_input.features]
         if sorted(assigned) != sorted(self.encoded_features):
             raise ManifestError("the inputs must take every encoded feature exactly once")
+
+    def _check_shape(self, model_input: ModelInput) -> None:
+        """A tensor input: one field named like it, every dimension positive, encoded
+        records only, and no feature_stats (they are per flat feature)."""
+        if not model_input.shape:
+            return
+        name = model_input.name
+        if len(model_input.shape) < 2 or not all(dim > 0 for dim in model_input.shape):
+            raise ManifestError(
+                f"input {name!r}: shape is one record's dimensions, two or more, each > 0"
+            )
+        if model_input.features != (name,):
+            raise ManifestError(f"input {name!r} has a shape: it takes one field, {name!r}")
+        if self.preprocessing or self.feature_stats:
+            raise ManifestError(
+                f"input {name!r} has a shape: a bundle with nested-list inputs has no "
+                "preprocessing spec and no feature_stats"
+            )
 
 
 def _task(name: str) -> Task:

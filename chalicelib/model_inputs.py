@@ -29,28 +29,32 @@ INTEGER_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**53 - 1), 2**53 
 
 @dataclass(frozen=True)
 class _Slot:
-    """One model input: its name, numpy dtype and its columns of the encoded matrix."""
+    """One model input: its name, numpy dtype, its columns of the encoded matrix, each
+    column's field name and one record's shape in the model (a tensor input's columns
+    are its values, row-major, all named by its one field)."""
 
     name: str
     dtype: np.dtype
     columns: slice | np.ndarray
     features: tuple[str, ...]
+    shape: tuple[int, ...]
 
 
 class ModelInputs:
     """The model's inputs as the manifest declares them, in the model's order."""
 
     def __init__(self, manifest: BundleManifest) -> None:
-        position = {name: i for i, name in enumerate(manifest.encoded_features)}
-        self.slots = [
-            _Slot(
-                i.name,
-                np.dtype(i.dtype),
-                _columns([position[name] for name in i.features]),
-                i.features,
+        widths = {f: w for i in manifest.model_inputs() for f, w in i.widths().items()}
+        first, offset = {}, 0
+        for name in manifest.encoded_features:
+            first[name], offset = offset, offset + widths[name]
+        self.slots = []
+        for i in manifest.model_inputs():
+            indexes = [first[name] + k for name in i.features for k in range(widths[name])]
+            names = tuple(name for name in i.features for _ in range(widths[name]))
+            self.slots.append(
+                _Slot(i.name, np.dtype(i.dtype), _columns(indexes), names, i.record_shape)
             )
-            for i in manifest.model_inputs()
-        ]
         ranges = {i.name: i.index_range for i in manifest.model_inputs()}
         self._integer = [
             _integer_check(slot, ranges[slot.name]) for slot in self.slots if slot.dtype.kind == "i"
@@ -75,18 +79,18 @@ class ModelInputs:
                 yield FieldProblem(rows[row], slot.features[column], problem)
 
     def split(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
-        """One C-contiguous array per input, cast to its dtype (no copy for a single
-        float32 input taking every column in order, the common case)."""
+        """One C-contiguous array per input, cast to its dtype and shaped (rows, *shape)
+        (no copy for a single float32 input taking every column in order, the common case)."""
         return {
-            slot.name: np.ascontiguousarray(matrix[:, slot.columns], dtype=slot.dtype)
+            slot.name: np.ascontiguousarray(matrix[:, slot.columns], dtype=slot.dtype).reshape(
+                (len(matrix), *slot.shape)
+            )
             for slot in self.slots
         }
 
     def zeros(self, rows: int) -> dict[str, np.ndarray]:
         """All-zero inputs (a valid index for integer inputs): the store's load probe."""
-        return {
-            slot.name: np.zeros((rows, len(slot.features)), dtype=slot.dtype) for slot in self.slots
-        }
+        return {slot.name: np.zeros((rows, *slot.shape), dtype=slot.dtype) for slot in self.slots}
 
 
 def _integer_check(slot: _Slot, index_range: tuple[int, int] | None) -> tuple[_Slot, int, int, str]:

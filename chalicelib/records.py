@@ -53,9 +53,13 @@ class RecordReader:
     ) -> None:
         self.max_deviations = max_deviations
         self.inputs = ModelInputs(manifest)
-        self.encoded_names = list(manifest.encoded_features)
-        self._encoded_set = frozenset(self.encoded_names)
-        self._encoded_getter = _getter(self.encoded_names)
+        #: The encoded matrix's column names (a nested-list field's name once per value).
+        self.encoded_names = manifest.column_names()
+        #: The fields of an encoded record, and the shape of each nested-list one.
+        self.encoded_fields = list(manifest.encoded_features)
+        self.tensor_fields = {i.features[0]: i.shape for i in manifest.model_inputs() if i.shape}
+        self._encoded_set = frozenset(self.encoded_fields)
+        self._encoded_getter = _getter(self.encoded_fields)
         stats = manifest.feature_stats
         self._stats = (np.array(stats.mean), np.array(stats.std)) if stats is not None else None
         if self._stats is not None:  # float32 like the inputs: ~10x faster than float64
@@ -115,16 +119,18 @@ class RecordReader:
         return encoded
 
     def tensors_to_matrix(self, tensors: Mapping[str, np.ndarray]) -> np.ndarray:
-        """The model's own input arrays (name -> (n, width)) as one encoded matrix,
-        with the checks encoded records get (finite, integer inputs, training range)."""
+        """The model's own input arrays (name -> (n, *shape), shapes already checked) as
+        one encoded matrix, with the checks encoded records get (finite, integer inputs,
+        training range)."""
         slots = self.inputs.slots
+        rows = len(next(iter(tensors.values())))
         if len(slots) == 1 and slots[0].columns == slice(0, len(self.encoded_names)):
-            matrix = np.asarray(tensors[slots[0].name], dtype=self.inputs.matrix_dtype)
+            given = tensors[slots[0].name].reshape(rows, -1)
+            matrix = np.asarray(given, dtype=self.inputs.matrix_dtype)
         else:
-            rows = len(next(iter(tensors.values())))
             matrix = self._empty(rows)
             for slot in slots:
-                matrix[:, slot.columns] = tensors[slot.name]
+                matrix[:, slot.columns] = tensors[slot.name].reshape(rows, -1)
         rows_index = range(len(matrix))
         if not np.isfinite(matrix).all():
             bad_rows, bad_columns = np.nonzero(~np.isfinite(matrix))
@@ -191,6 +197,8 @@ class RecordReader:
         """Problems with a file's column names (record None): they must be exactly the
         raw fields or the encoded features, each once. At most MAX_REPORTED_PROBLEMS."""
         columns = dict.fromkeys(names)
+        if self.tensor_fields:
+            return [FieldProblem(None, None, _CSV_IS_FLAT)]
         problems = [
             FieldProblem(None, name, "duplicate column")
             for name, count in sorted(Counter(names).items())
@@ -256,11 +264,38 @@ class RecordReader:
     def _encoded(self, records: Sequence[Any], rows: list[int]) -> np.ndarray:
         """Encoded records go to the model as given, so they must fit its inputs: float32,
         or whole numbers in range for integer inputs (the matrix is then float64)."""
-        matrix = self._numbers(
-            records, rows, self._encoded_getter, self.encoded_names, self.inputs.matrix_dtype
-        )
+        if self.tensor_fields:
+            values = self._flat_values(records, rows)
+            matrix = _number_matrix(rows, values, self.encoded_names, self.inputs.matrix_dtype)
+        else:
+            matrix = self._numbers(
+                records, rows, self._encoded_getter, self.encoded_names, self.inputs.matrix_dtype
+            )
         _raise_if(list(islice(self.inputs.problems(matrix, rows), _ROOM)))
         return matrix
+
+    def _flat_values(self, records: Sequence[Any], rows: list[int]) -> list[tuple[Any, ...]]:
+        """Each record's values in column order, nested-list fields flattened row-major;
+        InvalidRecords naming record and field when a nested list is not of its shape."""
+        values: list[tuple[Any, ...]] = []
+        problems: list[FieldProblem] = []
+        for row in rows:
+            record, flat = records[row], []
+            for name in self.encoded_fields:
+                shape = self.tensor_fields.get(name)
+                if shape is None:
+                    flat.append(record[name])
+                    continue
+                leaves = _flatten(record[name], shape)
+                if leaves is None:
+                    problems.append(FieldProblem(row, name, _shape_problem(shape)))
+                else:
+                    flat.extend(leaves)
+            values.append(tuple(flat))
+            if len(problems) >= _ROOM:
+                break
+        _raise_if(problems)
+        return values
 
     def _encode_raw(self, records: Sequence[Any], rows: list[int]) -> np.ndarray:
         assert self.encoder is not None
@@ -278,16 +313,7 @@ class RecordReader:
         dtype: type[np.floating[Any]] = np.float64,
     ) -> np.ndarray:
         """Numbers of `names` as a matrix of `dtype`; all must be finite in that type."""
-        values = [getter(records[i]) for i in rows]
-        if set(map(type, chain.from_iterable(values))) <= _NUMBER_TYPES:
-            try:
-                with np.errstate(over="ignore"):
-                    matrix = np.array(values, dtype=dtype)
-            except OverflowError:  # an integer beyond float range
-                matrix = None
-            if matrix is not None and np.isfinite(matrix).all():
-                return matrix
-        raise _invalid(_number_problems(rows, values, names, dtype))
+        return _number_matrix(rows, [getter(records[i]) for i in rows], names, dtype)
 
     def _category_codes(self, records: Sequence[Any], rows: list[int]) -> np.ndarray:
         assert self.encoder is not None
@@ -340,7 +366,7 @@ class RecordReader:
         looks_encoded = not self._raw_set or (
             len(keys & self._encoded_only) > len(keys & self._raw_only)
         )
-        expected = self.encoded_names if looks_encoded else self._raw_field_order()
+        expected = self.encoded_fields if looks_encoded else self._raw_field_order()
         expected_set = self._encoded_set if looks_encoded else self._raw_set
         for name in expected:
             if name not in record:
@@ -369,6 +395,46 @@ def _getter(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
 
 
 _NOT_FINITE = "must be a finite number (not NaN or infinity)"
+_CSV_IS_FLAT = (
+    "CSV files carry flat records only; this model takes nested-list inputs: send JSONL "
+    "(one JSON record per line)"
+)
+
+
+def _number_matrix(
+    rows: list[int],
+    values: list[tuple[Any, ...]],
+    names: list[str],
+    dtype: type[np.floating[Any]] = np.float64,
+) -> np.ndarray:
+    """`values` (one tuple per row, in `names` order) as a matrix of `dtype`; all must
+    be numbers, finite in that type."""
+    if set(map(type, chain.from_iterable(values))) <= _NUMBER_TYPES:
+        try:
+            with np.errstate(over="ignore"):
+                matrix = np.array(values, dtype=dtype)
+        except OverflowError:  # an integer beyond float range
+            matrix = None
+        if matrix is not None and np.isfinite(matrix).all():
+            return matrix.reshape(len(values), len(names))
+    raise _invalid(_number_problems(rows, values, names, dtype))
+
+
+def _flatten(value: Any, shape: tuple[int, ...]) -> list[Any] | None:
+    """The leaves of `value`, row-major, when it is lists nested exactly as `shape`."""
+    level = [value]
+    for dimension in shape:
+        nested: list[Any] = []
+        for item in level:
+            if type(item) is not list or len(item) != dimension:
+                return None
+            nested.extend(item)
+        level = nested
+    return level
+
+
+def _shape_problem(shape: tuple[int, ...]) -> str:
+    return f"must be lists of numbers nested as shape {list(shape)}"
 
 
 def _numeric_columns(columns: list[Sequence[Any] | np.ndarray], rows: int) -> np.ndarray | None:
@@ -473,13 +539,23 @@ def refusal[E: ServiceError](
     kind: type[E], problems: Iterable[FieldProblem], noun: str = "problem(s)"
 ) -> E:
     """`kind` with at most MAX_REPORTED_PROBLEMS details; collection stops at the cap."""
-    found = list(islice(problems, _ROOM))
+    found = list(islice(_unique(problems), _ROOM))
     shown = found[:MAX_REPORTED_PROBLEMS]
     if len(found) > len(shown):
         summary = f"More than {len(shown)} {noun} (the first {len(shown)} shown)"
     else:
         summary = f"{len(found)} {noun} in {len({p.record for p in found})} record(s)"
     return kind(f"{summary}; nothing was predicted.", details=shown)
+
+
+def _unique(problems: Iterable[FieldProblem]) -> Iterator[FieldProblem]:
+    """Each (record, field, problem) once: a nested list's values share one field."""
+    seen: set[tuple[int | None, str | None, str]] = set()
+    for problem in problems:
+        key = (problem.record, problem.field, problem.problem)
+        if key not in seen:
+            seen.add(key)
+            yield problem
 
 
 def _invalid(problems: Iterable[FieldProblem]) -> InvalidRecords:

@@ -28,7 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.bundle_layout import FOLLOW_LATEST, BundleLayout, is_version_name
 from chalicelib.engines import InferenceEngine, engine_spec, load_engine
-from chalicelib.engines.registry import engines_for
+from chalicelib.engines.registry import engines_for, serving_engine
 from chalicelib.errors import (
     CacheUnwritable,
     ModelCorrupt,
@@ -72,6 +72,8 @@ class ModelBundle:
     engine: InferenceEngine
     reader: RecordReader
     load_seconds: float
+    #: The registry kind of `engine` ("" where a test builds a bundle by hand).
+    engine_kind: str = ""
 
     @property
     def inputs(self) -> ModelInputs:
@@ -118,7 +120,7 @@ class ModelStore:
     ) -> None:
         self._s3 = s3_client
         self.location = location
-        self.engine_kind = engine
+        self._configured_engine = engine
         self._cache_dir = cache_dir
         self._engine_loader = engine_loader
         self._max_deviations = max_deviations
@@ -227,18 +229,29 @@ class ModelStore:
             "seconds": round(seconds, 6),
         })  # fmt: skip
 
+    @property
+    def engine_kind(self) -> str:
+        """The engine serving the loaded version: the configured one, or another its
+        runtime carries (registry.serving_engine); the configured one before any load."""
+        bundle = self._bundle
+        return (
+            bundle.engine_kind
+            if bundle is not None and bundle.engine_kind
+            else (self._configured_engine)
+        )
+
     def _load(self, version: str | None = None) -> ModelBundle:
         """Load `version` (default: the location's, following LATEST) in full."""
         started = time.perf_counter()
         version = version or self._resolve_version()
         manifest = self._read_manifest(version)
-        artifact_kind = engine_spec(self.engine_kind).artifact
-        artifact = manifest.artifacts.get(artifact_kind)
-        if artifact is None:
-            raise _no_artifact_for(self.engine_kind, manifest)
+        kind = serving_engine(self._configured_engine, manifest.artifacts)
+        if kind is None:
+            raise _no_artifact_for(self._configured_engine, manifest)
+        artifact = manifest.artifacts[engine_spec(kind).artifact]
         path = self._fetch(self.location.layout.file_key(version, artifact.file), artifact.sha256)
         reader = RecordReader(manifest, self._max_deviations)
-        engine = self._start_engine(path, manifest, reader.inputs)
+        engine = self._start_engine(kind, path, manifest, reader.inputs)
         seconds = time.perf_counter() - started
         logger.info(
             "loaded model %s version %s (%s engine) in %.3f s",
@@ -247,7 +260,7 @@ class ModelStore:
             engine.name,
             seconds,
         )
-        return ModelBundle(manifest, engine, reader, seconds)
+        return ModelBundle(manifest, engine, reader, seconds, kind)
 
     def _resolve_version(self) -> str:
         version = self.location.version
@@ -284,7 +297,7 @@ class ModelStore:
         return manifest
 
     def _start_engine(
-        self, path: str, manifest: BundleManifest, inputs: ModelInputs
+        self, kind: str, path: str, manifest: BundleManifest, inputs: ModelInputs
     ) -> InferenceEngine:
         """Load the engine and prove it maps the manifest's inputs to its task's outputs."""
         width, outputs = (
@@ -292,10 +305,10 @@ class ModelStore:
             task_named(manifest.task).output_width(manifest),
         )
         try:
-            engine = self._engine_loader(self.engine_kind, path)
+            engine = self._engine_loader(kind, path)
             probe = engine.predict(inputs.zeros(1))
         except Exception as exc:  # any framework error means this file cannot serve
-            logger.exception("engine %s failed to load %s", self.engine_kind, path)
+            logger.exception("engine %s failed to load %s", kind, path)
             raise ModelCorrupt("The model file could not be loaded by the engine.") from exc
         if probe.shape != (1, outputs):
             raise ModelCorrupt(

@@ -87,6 +87,9 @@ def contract_changes(serving: BundleManifest, candidate: BundleManifest) -> list
     changes: list[str] = []
     if serving.task != candidate.task:
         changes.append(f"task {serving.task} -> {candidate.task}")
+    old_heads, new_heads = _heads(serving), _heads(candidate)
+    if old_heads != new_heads:
+        changes.append(f"outputs {old_heads} -> {new_heads}")
     old_inputs, new_inputs = _inputs(serving), _inputs(candidate)
     if old_inputs != new_inputs:
         changes.append(f"inputs {_describe(old_inputs)} -> {_describe(new_inputs)}")
@@ -151,12 +154,22 @@ def _manifest_or_none(
         raise
 
 
-def _inputs(manifest: BundleManifest) -> list[tuple[str, str, int]]:
-    return [(i.name, i.dtype, len(i.features)) for i in manifest.model_inputs()]
+def _heads(manifest: BundleManifest) -> str:
+    """A several-output model's heads as `[name task, ...]` (a response's keys and shapes)."""
+    return "[" + ", ".join(f"{head.name} {head.task}" for head in manifest.heads) + "]"
 
 
-def _describe(inputs: list[tuple[str, str, int]]) -> str:
-    return "[" + ", ".join(f"{name} {dtype}x{width}" for name, dtype, width in inputs) + "]"
+def _inputs(manifest: BundleManifest) -> list[tuple[str, str, tuple[int, ...]]]:
+    """Each input's name, dtype and one record's shape ((width,) for a flat input)."""
+    return [(i.name, i.dtype, i.record_shape) for i in manifest.model_inputs()]
+
+
+def _describe(inputs: list[tuple[str, str, tuple[int, ...]]]) -> str:
+    return (
+        "["
+        + ", ".join(f"{name} {dtype}x{'x'.join(map(str, shape))}" for name, dtype, shape in inputs)
+        + "]"
+    )
 
 
 def _raw_fields(manifest: BundleManifest) -> list[str] | None:

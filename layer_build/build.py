@@ -70,8 +70,9 @@ def build_runtime(
     tree = work / "site-packages"
     shutil.rmtree(work, ignore_errors=True)
     log(f"==> [{flavor.name}] installing pinned manylinux cp312 {arch.machine} wheels "
-        f"({flavor.requirements.name})")  # fmt: skip
-    install_wheels(tree, requirements_file=flavor.requirements, cache_dir=pip_cache, arch=arch)
+        f"({' '.join([flavor.requirements.name, *flavor.engine_wheels])})")  # fmt: skip
+    install_wheels(tree, *flavor.engine_wheels, requirements_file=flavor.requirements,
+                   cache_dir=pip_cache, arch=arch)  # fmt: skip
     installed = tree_bytes(tree)
     baseline = None
     if arch.native:

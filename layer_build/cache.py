@@ -2,8 +2,8 @@
 
 `runtime_vendor_dir(flavor, arch)` is `<cache>/runtimes/<flavor>-<arch>-<hash>/vendor`:
 what `make vendor` would put in `vendor/`, built the first time its inputs (the flavor's
-lock file, the architecture, the pruning rules and the code that installs, prunes and
-packs) are seen. Entries appear
+lock file and its engines' wheels, the architecture, the pruning rules and the code that
+installs, prunes and packs) are seen. Entries appear
 atomically (built in a staging directory, then renamed) and a lock file serialises
 concurrent builders, so parallel test runs share one build.
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 from layer_build.build import build_runtime
 from layer_build.flavors import Flavor
 from layer_build.platforms import X86_64, Architecture
+from layer_build.prune_rules import engine_rules
 from project_paths import user_cache_dir
 
 LAYER_BUILD_DIR = Path(__file__).resolve().parent
@@ -30,11 +31,17 @@ RUNTIME_SOURCES = ("build.py", "prune.py", "prune_rules.py", "archive.py", "whee
 _COMPLETE = ".complete"
 
 
+def engine_rules_for(flavor: str) -> list[tuple[str, tuple[str, ...]]]:
+    return [(rule.name, rule.globs) for rule in engine_rules() if flavor in rule.flavors]
+
+
 def runtime_key(flavor: Flavor, arch: Architecture = X86_64) -> str:
     """A hash of everything that decides the runtime's bytes."""
     digest = hashlib.sha256(flavor.requirements.read_bytes() + arch.name.encode())
     for name in RUNTIME_SOURCES:
         digest.update(name.encode() + b"\0" + (LAYER_BUILD_DIR / name).read_bytes())
+    # The engine registry adds wheels and pruning rules to the flavors carrying them.
+    digest.update(repr((flavor.engine_wheels, engine_rules_for(flavor.name))).encode())
     return digest.hexdigest()[:16]
 
 

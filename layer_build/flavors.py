@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from chalicelib.engines.registry import ENGINES, flavor_engines
+
 HERE = Path(__file__).resolve().parent
 MB = 1024 * 1024
 
@@ -17,8 +19,8 @@ UNZIPPED_LIMIT = 250 * MB
 @dataclass(frozen=True)
 class Flavor:
     name: str
+    #: The lock file; the engines it carries add their registry `wheels` to it.
     requirements: Path
-    engines: tuple[str, ...]
     archived: bool  # ship the tree as vendor/<archive> to unpack into /tmp at cold start
     stage: str  # the Chalice stage `make package` packages
     direct_upload: bool  # must fit `chalice deploy`'s 50 MB direct upload
@@ -26,15 +28,25 @@ class Flavor:
     # /tmp for the function; archived runtimes unpack there (Lambda's default is 512 MB).
     ephemeral_storage_mb: int | None = None
 
+    @property
+    def engines(self) -> tuple[str, ...]:
+        """The engine kinds it carries (the registry's `flavors`), in preference order."""
+        return tuple(flavor_engines(self.name))
+
+    @property
+    def engine_wheels(self) -> tuple[str, ...]:
+        """Pinned wheels its engines add to the lock file."""
+        return tuple(wheel for kind in self.engines for wheel in ENGINES[kind].wheels)
+
 
 FLAVORS = {
     "lite": Flavor(
-        "lite", HERE / "requirements-lite.txt", ("litert",), archived=False, stage="dev",
+        "lite", HERE / "requirements-lite.txt", archived=False, stage="dev",
         direct_upload=True,
-        why="LiteRT + numpy: any model LiteRT converts; small, fast cold start",
+        why="LiteRT + ONNX Runtime + numpy: any model either converts; small, fast cold start",
     ),
     "tensorflow": Flavor(
-        "tensorflow", HERE / "requirements-tensorflow.txt", ("keras", "litert"), archived=True,
+        "tensorflow", HERE / "requirements-tensorflow.txt", archived=True,
         stage="dev-tensorflow", direct_upload=False,
         why="TensorFlow + Keras: models with ops LiteRT cannot run; deploy via S3",
         ephemeral_storage_mb=2048,  # the tree unpacks to 858 MB; room for model and temp files

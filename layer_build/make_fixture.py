@@ -2,8 +2,10 @@
 
     .venv/bin/python -m layer_build.make_fixture
 
-Writes fixtures/tiny.keras, tiny.tflite and tiny_expected.json (inputs and
-Keras's probabilities): a few KB, committed, so a build needs no training.
+Writes fixtures/tiny.keras, tiny_expected.json (inputs and Keras's probabilities) and the
+committed conversions (tiny.tflite): a few KB, committed, so a build needs no training. An
+engine without a committed fixture gets one from its registry converter when the layer
+proof first needs it (layer_build.proof.fixtures_for), so adding an engine commits none.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ WIDTH, CLASSES, ROWS = 113, 7, 16
 def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
-    import tensorflow as tf
+
+    from chalicelib.engines.registry import ENGINES
 
     keras.utils.set_random_seed(3)
     model = keras.Sequential([
@@ -32,9 +35,10 @@ def main() -> None:
     inputs = np.random.default_rng(3).standard_normal((ROWS, WIDTH)).astype(np.float32)
     FIXTURES.mkdir(exist_ok=True)
     model.save(FIXTURES / "tiny.keras")
-    (FIXTURES / "tiny.tflite").write_bytes(
-        tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    )
+    for spec in ENGINES.values():  # the committed conversions (tests/fakes.py uses LiteRT's)
+        committed = FIXTURES / f"tiny{spec.suffixes[0]}"
+        if spec.converter is not None and committed.exists():
+            committed.write_bytes(spec.convert(FIXTURES / "tiny.keras"))
     expected = np.asarray(model(inputs, training=False)).tolist()
     (FIXTURES / "tiny_expected.json").write_text(
         json.dumps({"inputs": inputs.tolist(), "probabilities": expected})

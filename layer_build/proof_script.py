@@ -1,6 +1,6 @@
 """Runs inside the isolated interpreter: import the runtime tree and predict.
 
-    python3.12 -I -S proof_script.py TREE PROJECT ENGINES...
+    python3.12 -I -S proof_script.py TREE PROJECT ENGINES FIXTURES
 
 Prints one JSON line; exits 1 with the failing module named on stderr.
 """
@@ -11,9 +11,8 @@ import traceback
 
 
 def main() -> int:
-    tree, project, engines = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+    tree, project, engines, fixtures = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4]
     sys.path[:0] = [tree, project]  # the runtime tree, then chalicelib from the project
-    fixtures = f"{project}/layer_build/fixtures"
     try:
         import numpy as np
 

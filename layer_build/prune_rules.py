@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib.engines.registry import ENGINES
+
 
 @dataclass(frozen=True)
 class PruneRule:
@@ -49,6 +51,11 @@ RULES: tuple[PruneRule, ...] = (
                   "_pywrap_modify_model_interface")),
               "converter, analyzer, calibration and GenAI bindings; the interpreter needs none",
               ("lite",)),
+    PruneRule("protobuf and flatbuffers",
+              ("google/protobuf", "google/_upb", "protobuf-*.dist-info", "flatbuffers",
+               "flatbuffers-*.dist-info"),
+              "declared by LiteRT's and ONNX Runtime's wheels for their model tooling; "
+              "neither interpreter imports them", ("lite",)),
     PruneRule("tqdm", ("tqdm", "tqdm-*.dist-info"),
               "progress bars for LiteRT's AOT tooling, which is pruned above", ("lite",)),
     PruneRule("TensorFlow C++ tooling",
@@ -67,5 +74,14 @@ RULES: tuple[PruneRule, ...] = (
 )  # fmt: skip
 
 
+def engine_rules() -> list[PruneRule]:
+    """Each engine's own pruning (the registry's `prune`), for the flavors carrying it."""
+    return [
+        PruneRule(prune.name, prune.globs, prune.why, spec.flavors)
+        for spec in ENGINES.values()
+        for prune in spec.prune
+    ]
+
+
 def rules_for(flavor: str) -> list[PruneRule]:
-    return [rule for rule in RULES if flavor in rule.flavors]
+    return [rule for rule in (*RULES, *engine_rules()) if flavor in rule.flavors]

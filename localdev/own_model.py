@@ -19,7 +19,7 @@ from typing import Any
 
 from chalicelib.bundle_layout import BundleLayout, is_model_name, model_prefix
 from chalicelib.config import MODEL_ENGINE, MODEL_PREFIX
-from chalicelib.engines.registry import ENGINES
+from chalicelib.engines.registry import ENGINES, flavor_engines
 from chalicelib.manifest import PreprocessingSpec
 from chalicelib.version_pointer import read_latest
 from deployment.project import copy_project
@@ -41,6 +41,8 @@ class OwnModel:
     features: str | None = None
     preprocessing: str | None = None
     outputs: str | None = None
+    #: Each output's task, labels or names of a model with several (publish --heads).
+    heads: str | None = None
     #: Training records for feature statistics (publish --sample): range checks on.
     sample: str | None = None
 
@@ -53,6 +55,7 @@ class OwnModel:
             "--features": self.features,
             "--preprocessing": self.preprocessing,
             "--outputs": self.outputs,
+            "--heads": self.heads,
             "--sample": self.sample,
         }
         options = [part for flag, value in given.items() if value is not None
@@ -88,8 +91,9 @@ def read_manifest(s3: Any, bucket: str, prefix: str) -> dict[str, Any]:
 
 
 def needs_keras(manifest: dict[str, Any]) -> bool:
-    """Whether the bundle lacks a LiteRT artifact (published Keras-only)."""
-    return ENGINES["litert"].artifact not in manifest.get("artifacts", {})
+    """Whether the bundle lacks every lite engine's artifact (published Keras-only)."""
+    artifacts = manifest.get("artifacts", {})
+    return not any(ENGINES[kind].artifact in artifacts for kind in flavor_engines("lite"))
 
 
 def example_bodies(manifest: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
@@ -113,7 +117,18 @@ def example_bodies(manifest: dict[str, Any]) -> tuple[dict[str, Any] | None, dic
         name: round(float(m)) if name in whole else round(float(m), 6)
         for name, m in zip(encoded_names, means, strict=True)
     }
+    for model_input in manifest.get("inputs") or []:  # a sequence or image: nested zeros
+        if model_input.get("shape"):
+            zero = 0 if "int" in str(model_input.get("dtype", "")) else 0.0
+            encoded[model_input["name"]] = _nested(zero, list(model_input["shape"]))
     return None, {"instances": [encoded]}
+
+
+def _nested(value: Any, shape: list[int]) -> Any:
+    """`value` in lists nested as `shape` (shared inner lists: the body is only dumped)."""
+    for dimension in reversed(shape):
+        value = [value] * dimension
+    return value
 
 
 def _integer_features(manifest: dict[str, Any]) -> set[str]:
@@ -146,6 +161,14 @@ def write_examples(
 def response_shape(manifest: dict[str, Any]) -> str:
     """One prediction's shape for the manifest's task (classification if unstated)."""
     task = manifest.get("task") or "classification"
+    if task == "heads":
+        return (
+            "{"
+            + ", ".join(
+                f'"{head["name"]}": {response_shape(head)}' for head in manifest.get("heads") or []
+            )
+            + "}"
+        )
     labels = list(manifest.get("labels") or [])
     probabilities = "{" + ", ".join(f'"{label}": p' for label in labels) + "}"
     if task == "multilabel":
@@ -183,7 +206,7 @@ def usage(
     ]
     if needs_keras(manifest):
         lines += [
-            "  LiteRT cannot run this model: it is served with the Keras engine "
+            "  No lite engine can run this model: it is served with the Keras engine "
             f"({MODEL_ENGINE}=keras). Deploy it with the tensorflow flavor and a Keras stage:",
             f"    make package FLAVOR=tensorflow STAGE={KERAS_STAGES[0]}   "
             f"(or STAGE={KERAS_STAGES[1]})",

@@ -29,6 +29,7 @@ from typing import Self
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from chalicelib.engines.registry import engine_environment
 from project_paths import PROJECT_DIR
 
 BIN_DIR = Path(sys.executable).parent
@@ -147,7 +148,8 @@ class ChaliceLocal:
         self.port = port or 0
         self.url = f"http://{HOST}:{self.port}"
         self.quiet = quiet
-        self._env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        # The engines' environment (ONNX Runtime's telemetry off) before anything imports.
+        self._env = {**engine_environment(), **os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.process: subprocess.Popen[str] | None = None
         self._output: deque[str] = deque(maxlen=500)
         self._serving = threading.Event()

@@ -201,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
     own = parser.add_argument_group("your model (with --model; as modelops.publish takes them)")
     own.add_argument("--name", help="model name (default: the file's stem); served from "
                      "models/<name>")  # fmt: skip
-    for option in ("labels", "task", "features", "preprocessing", "outputs", "sample"):
+    for option in ("labels", "task", "features", "preprocessing", "outputs", "heads", "sample"):
         own.add_argument(f"--{option}", help=f"passed to modelops.publish --{option}")
     return parser
 
@@ -213,7 +213,7 @@ DEMO_FILES = ("model.keras", "preprocessing.json", "labels.json", "metrics.json"
 def _own_model(args: argparse.Namespace) -> OwnModel | None:
     """The user's model from the arguments, every one checked (the file, the name, what
     modelops.publish will read) before any server starts; None: the demo."""
-    options = ("name", "labels", "task", "features", "preprocessing", "outputs", "sample")
+    options = ("name", "labels", "task", "features", "preprocessing", "outputs", "heads", "sample")
     if args.model is None:
         given = [f"--{o}" for o in options if getattr(args, o) is not None]
         if given:

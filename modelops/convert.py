@@ -1,25 +1,30 @@
-"""Keras -> LiteRT conversion, the parity check publishing relies on, and the decision
-whether a bundle gets a LiteRT artifact at all."""
+"""Keras -> LiteRT conversion, and what publishing does with any engine's conversion:
+the parity check against Keras and the verdict whether the bundle gets that artifact."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chalicelib.engines.registry import ENGINES
 from chalicelib.tasks import DEFAULT_TASK, DEFAULT_THRESHOLD, TASKS, Task
+
+if TYPE_CHECKING:
+    from chalicelib.engines.base import InferenceEngine
 
 
 @dataclass(frozen=True)
 class ParityReport:
-    """How LiteRT's outputs compare with Keras's on a sample."""
+    """How an engine's outputs compare with Keras's on a sample."""
 
     rows: int
     max_abs_diff: float
@@ -36,10 +41,11 @@ class ParityReport:
 
 
 @dataclass(frozen=True)
-class LiteRTOutcome:
-    """The LiteRT artifact, or why the bundle goes without one (Keras-only)."""
+class EngineOutcome:
+    """One engine's artifact for the model, or why the bundle goes without it."""
 
-    tflite: bytes | None
+    kind: str
+    artifact: bytes | None
     problem: str | None
     max_abs_diff: float | None
 
@@ -53,12 +59,12 @@ def convert_to_tflite(keras_model_path: Path) -> bytes:
     from chalicelib.engines.keras_engine import load_keras_model
 
     model = load_keras_model(str(keras_model_path))
-    with _converter_output_silenced():
+    with converter_output_silenced():
         return bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
 
 
 @contextlib.contextmanager
-def _converter_output_silenced() -> Iterator[None]:
+def converter_output_silenced() -> Iterator[None]:
     """Keep the converter's C++ chatter off the console: it prints `error: ...` lines for a
     conversion that then falls back cleanly. A failure's exception carries the details."""
     sys.stdout.flush()
@@ -77,30 +83,23 @@ def _converter_output_silenced() -> Iterator[None]:
                 os.close(copy)
 
 
-def litert_predict(tflite: bytes, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Run LiteRT on `inputs` (one array per input name) with the service's engine."""
-    from chalicelib.engines.litert import LiteRTEngine
-
-    return LiteRTEngine(tflite).predict(inputs)
-
-
 def check_parity(
     keras_model: Any,
-    tflite: bytes,
+    engine: InferenceEngine,
     sample: Mapping[str, np.ndarray],
     tolerance: float = 1e-5,
     task: Task | None = None,
     threshold: float = DEFAULT_THRESHOLD,
 ) -> ParityReport:
-    """Compare Keras and LiteRT outputs on `sample` (one array per input name), both fed
-    through the service's engines, as `task` (default classification) reads them: every
+    """Compare Keras's outputs with `engine`'s on `sample` (one array per input name), both
+    fed through the service's engines, as `task` (default classification) reads them: every
     value within tolerance, and the same decisions."""
     from chalicelib.engines.keras_engine import KerasEngine
 
     task = task or TASKS[DEFAULT_TASK]
     rows = len(next(iter(sample.values())))
     expected = KerasEngine(keras_model).predict(sample)
-    actual = litert_predict(tflite, sample)
+    actual = engine.predict(sample)
     if actual.shape != expected.shape:
         return ParityReport(rows, float("inf"), rows, False, tolerance)
     difference = np.abs(actual - expected)
@@ -114,7 +113,22 @@ def check_parity(
     )
 
 
-def try_litert(
+def load_artifact(kind: str, content: bytes) -> InferenceEngine:
+    """The service's engine `kind` over an artifact's bytes (through a scratch file,
+    removed at once, as the store loads it)."""
+    from chalicelib.engines.base import GuardedEngine
+
+    spec = ENGINES[kind]
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / spec.file_name()
+        path.write_bytes(content)
+        engine = spec.load(str(path))
+    # Unguarded: publishing reports what the engine itself says when it fails.
+    return engine.engine if isinstance(engine, GuardedEngine) else engine
+
+
+def try_engine(
+    kind: str,
     keras_model: Any,
     model_path: Path,
     sample: Mapping[str, np.ndarray],
@@ -122,32 +136,48 @@ def try_litert(
     tolerance: float = 1e-5,
     task: Task | None = None,
     threshold: float = DEFAULT_THRESHOLD,
-) -> LiteRTOutcome:
-    """Convert and compare; any failure (ops LiteRT lacks, a file it cannot run, a
-    disagreement with Keras) is a reason to publish Keras-only, not an exception."""
+) -> EngineOutcome:
+    """Convert for engine `kind` (its registry converter unless `converter`) and compare;
+    any failure (ops it lacks, a file it cannot run, a disagreement with Keras) is a reason
+    to try the next engine, not an exception."""
+    label = ENGINES[kind].label
     try:
-        tflite = (converter or convert_to_tflite)(model_path)
-    except Exception as exc:  # the converter raises many kinds; all mean "no LiteRT"
-        return LiteRTOutcome(
-            None, f"LiteRT cannot convert this model: {conversion_problem(exc)}", None
+        artifact = (converter or ENGINES[kind].convert)(model_path)
+    except Exception as exc:  # converters raise many kinds; all mean "not this engine"
+        return EngineOutcome(
+            kind, None, f"{label} cannot convert this model: {conversion_problem(exc)}", None
         )
     try:
-        report = check_parity(keras_model, tflite, sample, tolerance, task, threshold)
-    except Exception as exc:  # converted, but the interpreter cannot load or run it
-        return LiteRTOutcome(None, f"LiteRT cannot run its conversion: {_first_line(exc)}", None)
+        report = check_parity(
+            keras_model, load_artifact(kind, artifact), sample, tolerance, task, threshold
+        )
+    except Exception as exc:  # converted, but the engine cannot load or run it
+        return EngineOutcome(kind, None, f"{label} cannot run its conversion: {_first_line(exc)}",
+                             None)  # fmt: skip
     if not report.ok:
-        return LiteRTOutcome(
+        return EngineOutcome(
+            kind,
             None,
-            f"LiteRT's conversion disagrees with Keras (max difference {report.max_abs_diff:.3g}, "
-            f"{report.label_mismatches} rows decided differently; tolerance {tolerance:g})",
+            f"{label}'s conversion disagrees with Keras (max difference "
+            f"{report.max_abs_diff:.3g}, {report.label_mismatches} rows decided differently; "
+            f"tolerance {tolerance:g})",
             report.max_abs_diff,
         )
-    return LiteRTOutcome(tflite, None, report.max_abs_diff)
+    return EngineOutcome(kind, artifact, None, report.max_abs_diff)
 
 
 def conversion_problem(exc: Exception) -> str:
-    """A one-line reason for a failed conversion; the converter's text is pages of MLIR."""
+    """A one-line reason for a failed conversion naming the ops that blocked it; the
+    converter's text is pages of MLIR."""
     text = str(exc)
+    if isinstance(exc, ValueError) and getattr(exc, "ops", None):
+        return str(exc)  # already one line naming the ops (modelops.onnx_convert)
+    named = re.findall(r"(?:Flex|Custom) ops: ([\w, .]+)", text)
+    named += re.findall(r"'tf\.(\w+)' op is neither a custom op nor a flex op", text)
+    if named:
+        return f"ops LiteRT's builtins lack: {', '.join(dict.fromkeys(named))}"
+    if "tensor list ops" in text.lower():
+        return "it needs TensorList ops (a recurrent layer without unroll=True)"
     if "ERROR_NEEDS_FLEX_OPS" in text or "Select TF ops" in text or "SELECT_TF_OPS" in text:
         return "it needs flex ops, TensorFlow ops outside LiteRT's builtins"
     if "ERROR_NEEDS_CUSTOM_OPS" in text or "custom op" in text.lower():

@@ -6,30 +6,34 @@
     python -m modelops.publish --list --stage dev
     python -m modelops.publish --promote 1 --stage dev
 
-Writes `<prefix>/<version>/{model.keras|model.h5, model.tflite, manifest.json}` and
+Writes `<prefix>/<version>/{model.keras|model.h5, model.tflite|model.onnx, manifest.json}` and
 then `<prefix>/LATEST` (the layout of chalicelib.bundle_layout, which the store reads).
 The prefix is `models/<name>` (modelops.publish_target), so one model never replaces
 another. The task (`--task`: classification, binary, multilabel, regression;
 chalicelib.tasks) is detected from the final activation where that is unambiguous and
 always verified on a sample: a probabilistic task whose outputs are not probabilities
-is refused. When LiteRT cannot convert the model, or its conversion differs from Keras
-by more than 1e-5 (regression: of each output's scale) or in any decided label, the
-bundle is Keras-only (no `model.tflite`): the tensorflow runtime flavor serves it, and
-the console says so. `--require-litert` refuses instead, uploading nothing. Custom
-layers load from chalicelib.custom_objects. Each integer input's valid range (an
-Embedding's `input_dim`) is found in the model and recorded; `--sample FILE` (training
-records: modelops.sample) records feature statistics that turn on the range check for
-encoded records, and without it (or `--feature-stats`) the console says that check is
-off. A user mistake ends in one `error: ...` line and exit code 2.
+is refused. The lite runtime's engines are tried in the registry's order (LiteRT, then
+ONNX Runtime; chalicelib.engines.registry): the first whose conversion matches Keras
+within 1e-5 (regression: of each output's scale) and in every decided label is the
+bundle's. When none does, the bundle is Keras-only: the tensorflow runtime flavor serves
+it, and the console names the ops that blocked each engine. `--engine` forces one engine
+(refusing if it cannot serve the model); `--require-lite` refuses a Keras-only bundle,
+uploading nothing. Custom layers load from chalicelib.custom_objects. Each integer
+input's valid range (an Embedding's `input_dim`) is found in the model and recorded;
+`--sample FILE` (training records: modelops.sample) records feature statistics that turn
+on the range check for encoded records, and without it (or `--feature-stats`) the console
+says that check is off. A user mistake ends in one `error: ...` line and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import platform
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -40,10 +44,18 @@ import numpy as np
 
 from chalicelib.bundle_layout import BundleLayout
 from chalicelib.engines.registry import ENGINES
-from chalicelib.manifest import Artifact, BundleManifest, FeatureStats, PreprocessingSpec
+from chalicelib.manifest import (
+    HEADS_TASK,
+    Artifact,
+    BundleManifest,
+    FeatureStats,
+    Head,
+    PreprocessingSpec,
+)
 from chalicelib.model_inputs import ModelInputs
 from chalicelib.s3_errors import is_missing
 from chalicelib.tasks import DEFAULT_THRESHOLD, TASKS, Task, task_named
+from chalicelib.tasks.heads import head_problems
 from modelops.bundle_admin import (
     ALLOW_CONTRACT_CHANGE,
     check_promotable,
@@ -62,10 +74,12 @@ from modelops.cli_errors import (
     fail,
     s3_errors,
 )
+from modelops.convert import EngineOutcome
 from modelops.publish_inputs import (
     check_model_file,
     read_feature_stats,
     read_features,
+    read_heads,
     read_labels,
     read_metrics,
     read_preprocessing,
@@ -97,10 +111,14 @@ class BuiltBundle:
 
     manifest: BundleManifest
     files: dict[str, bytes]
-    #: LiteRT vs Keras on the parity sample; None when LiteRT could not run it.
+    #: The chosen engine vs Keras on the parity sample; None: Keras-only.
     parity_max_difference: float | None
-    #: Why the bundle is Keras-only (None: it has a LiteRT artifact too).
-    litert_problem: str | None = None
+    #: Why the bundle is Keras-only: each lite engine's problem (None: it has a lite one).
+    lite_problem: str | None = None
+    #: The engine the lite runtime serves it with; "keras" when Keras-only.
+    engine: str = "keras"
+    #: Why engines preferred to the chosen one were passed over, one line each.
+    passed_over: tuple[str, ...] = ()
 
 
 def build_bundle(
@@ -115,19 +133,22 @@ def build_bundle(
     feature_stats: FeatureStats | None = None,
     sample: np.ndarray | None = None,
     sample_records: Sequence[Any] | None = None,
-    converter: Callable[[Path], bytes] | None = None,
-    require_litert: bool = False,
+    converters: Mapping[str, Callable[[Path], bytes]] | None = None,
+    engine: str | None = None,
+    require_lite: bool = False,
     task: str | None = None,
     outputs: list[str] | None = None,
     threshold: float | None = None,
+    heads: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> BuiltBundle:
     """Load, check and convert the model; return the bundle's files and manifest.
 
     `feature_names` is a flat list (one input) or {input name: [names]} (several).
-    `converter` (default: modelops.convert.convert_to_tflite) turns the Keras file
-    into LiteRT flatbuffer bytes; the result must match Keras within 1e-5, else the
-    bundle is Keras-only (`litert_problem` says why) or, with `require_litert`,
-    refused. `feature_stats` (training mean/std per encoded feature) enables the
+    Each lite engine's converter (the registry's, or `converters[kind]`) turns the
+    Keras file into its artifact; the first that matches Keras within 1e-5 is kept, else
+    the bundle is Keras-only (`lite_problem` says why) or, with `require_lite`, refused.
+    `engine` tries that engine only (refusing if it fails; "keras": Keras-only).
+    `feature_stats` (training mean/std per encoded feature) enables the
     service's range rule for encoded records; `sample_records` (training records, raw or
     encoded) computes them when not given, and adds rows to the parity sample. Integer
     inputs get the index range the model shows (`with_index_ranges`). `task` (default:
@@ -135,18 +156,36 @@ def build_bundle(
     `threshold` for binary/multilabel.
     """
     check_version_name(version, PublishError)
-    from chalicelib.engines.keras_engine import KerasEngine, load_keras_model
-    from modelops.convert import try_litert
+    from chalicelib.engines.keras_engine import KerasEngine
 
-    model = load_keras_model(str(model_path))
+    candidates = _candidate_engines(engine)
+    model = load_model(model_path)
     try:
         encoded, inputs = map_features(keras_inputs(model), preprocessing, feature_names)
         inputs = with_index_ranges(model, inputs)
     except SignatureError as exc:
         raise PublishError(str(exc)) from exc
-    units = _check_output(model)
-    kind = task_named(task) if task else detect_task(model, units)
-    answer = output_section(kind, units, labels, outputs, threshold)
+    nested = [i.name for i in inputs if i.shape]
+    if nested and (sample_records is not None or feature_stats is not None):
+        raise PublishError(
+            f"input {nested[0]!r} takes nested lists: training statistics are per flat "
+            "feature, so publish this model without --sample/--feature-stats (make serve: "
+            "without SAMPLE=)"
+        )
+    if len(model.outputs) > 1:
+        if task or labels or outputs or threshold is not None:
+            raise PublishError(
+                f"the model has {len(model.outputs)} outputs ({', '.join(model.output_names)}): "
+                "give each its task and labels with --heads (make serve HEADS=), not "
+                "--task/--labels/--outputs/--threshold"
+            )
+        kind, answer = task_named(HEADS_TASK), OutputSection((), (), None)
+        model_heads = heads_of(model, heads or {})
+    else:
+        units = _check_output(model)
+        kind = task_named(task) if task else detect_task(model, units)
+        answer = output_section(kind, units, labels, outputs, threshold)
+        model_heads = ()
     manifest = BundleManifest(
         name=name,
         version=version,
@@ -162,6 +201,7 @@ def build_bundle(
         task=kind.name,
         outputs=answer.outputs,
         threshold=answer.threshold,
+        heads=model_heads,
     )
     manifest.check()
     if sample_records is not None:
@@ -173,31 +213,85 @@ def build_bundle(
     probe = ModelInputs(manifest).split(
         parity_matrix(model, encoded, inputs, preprocessing, sample)
     )
-    verify_outputs(kind, KerasEngine(model).predict(probe))
-    litert = try_litert(
-        model, model_path, probe, converter, PARITY_TOLERANCE, kind,
+    verify_outputs(kind, KerasEngine(model).predict(probe), manifest)
+    chosen, passed_over = _choose_engine(
+        candidates, model, model_path, probe, converters or {}, kind,
         answer.threshold or DEFAULT_THRESHOLD,
     )  # fmt: skip
-    if litert.problem and require_litert:
-        raise PublishError(f"{litert.problem}; --require-litert refuses a Keras-only bundle")
-    # What each engine runs: the Keras file as given, and its LiteRT conversion if sound.
+    problem = None if chosen else "; ".join(passed_over) or "--engine keras asks for Keras only"
+    if chosen is None and engine not in (None, "keras"):
+        raise PublishError(f"{problem}; --engine {engine} refuses any other engine")
+    if chosen is None and require_lite:
+        raise PublishError(f"{problem}; --require-lite refuses a Keras-only bundle")
+    # What each engine runs: the Keras file as given, and the chosen lite conversion.
     contents = {"keras": model_path.read_bytes()}
-    if litert.tflite is not None:
-        contents["litert"] = litert.tflite
+    if chosen is not None and chosen.artifact is not None:
+        contents[chosen.kind] = chosen.artifact
     files: dict[str, bytes] = {}
     artifacts: dict[str, Artifact] = {}
-    for engine, content in contents.items():
-        spec = ENGINES[engine]
+    for kind_name, content in contents.items():
+        spec = ENGINES[kind_name]
         files[spec.file_name(model_path.suffix)] = content
         artifacts[spec.artifact] = _artifact(spec.file_name(model_path.suffix), content)
-    outcome = (
-        {"litert_unavailable": litert.problem}
-        if litert.problem
-        else {"litert_parity_max_abs_diff": litert.max_abs_diff}
+    outcome: dict[str, Any] = (
+        {"lite_unavailable": problem}
+        if chosen is None
+        else {"engine": chosen.kind, "parity_max_abs_diff": chosen.max_abs_diff}
     )
+    if chosen is not None and passed_over:
+        outcome["engines_passed_over"] = list(passed_over)
     manifest = replace(manifest, artifacts=artifacts, metrics=(metrics or {}) | outcome)
     manifest.check()
-    return BuiltBundle(manifest, files, litert.max_abs_diff, litert.problem)
+    return BuiltBundle(manifest, files, chosen.max_abs_diff if chosen else None, problem,
+                       chosen.kind if chosen else "keras", passed_over)  # fmt: skip
+
+
+def _candidate_engines(forced: str | None) -> list[str]:
+    """The lite engines to try, in the registry's order; `forced` alone when given."""
+    lite = [kind for kind, spec in ENGINES.items() if spec.converter is not None]
+    if forced is None:
+        return lite
+    if forced == "keras":
+        return []
+    if forced not in lite:
+        raise PublishError(f"--engine must be one of {', '.join([*lite, 'keras'])}")
+    return [forced]
+
+
+def _choose_engine(
+    candidates: list[str], model: Any, model_path: Path, probe: Mapping[str, np.ndarray],
+    converters: Mapping[str, Callable[[Path], bytes]], task: Task, threshold: float,
+) -> tuple[EngineOutcome | None, tuple[str, ...]]:  # fmt: skip
+    """The first candidate that converts and passes parity, and why earlier ones did not."""
+    from modelops.convert import try_engine
+
+    problems: list[str] = []
+    for kind in candidates:
+        outcome = try_engine(kind, model, model_path, probe, converters.get(kind),
+                             PARITY_TOLERANCE, task, threshold)  # fmt: skip
+        if outcome.artifact is not None:
+            return outcome, tuple(problems)
+        problems.append(outcome.problem or f"{ENGINES[kind].label} failed")
+    return None, tuple(problems)
+
+
+def load_model(model_path: Path) -> Any:
+    """The Keras model, custom objects registered; an unknown custom class is one line
+    saying where to register it."""
+    from chalicelib.engines.keras_engine import load_keras_model
+
+    try:
+        return load_keras_model(str(model_path))
+    except Exception as exc:  # Keras raises TypeError/ValueError with pages of config
+        missing = re.search(r"Could not locate class '([^']+)'", str(exc))
+        if missing is None:
+            raise
+        raise PublishError(
+            f"{model_path} uses the custom class {missing.group(1)!r}, which is not "
+            "registered: define or import it in chalicelib/custom_objects.py (decorated with "
+            "@keras.saving.register_keras_serializable, or added to CUSTOM_OBJECTS) and "
+            "publish again"
+        ) from None
 
 
 def upload_bundle(
@@ -239,8 +333,12 @@ def upload_bundle(
 
 
 def _check_output(model: Any) -> int:
-    if len(model.outputs) != 1 or len(model.outputs[0].shape) != 2:
-        raise PublishError("the model must have one 2-D output (rows, outputs)")
+    """A one-output model's units (several outputs are heads: `heads_of`)."""
+    if len(model.outputs[0].shape) != 2:
+        raise PublishError(
+            f"the model's output has shape {tuple(model.outputs[0].shape)}; a bundle serves "
+            "one (rows, outputs) output: end the model with keras.layers.Flatten() or a Dense layer"
+        )
     return int(model.outputs[0].shape[-1])
 
 
@@ -318,8 +416,70 @@ def output_section(
     return OutputSection(tuple(names), (), default if threshold is None else threshold)
 
 
-def verify_outputs(task: Task, outputs: np.ndarray) -> None:
-    """Refuse a model whose sample outputs are not what `task` answers with."""
+def heads_of(model: Any, given: Mapping[str, Mapping[str, Any]]) -> tuple[Head, ...]:
+    """Each named output's head: the task given in `--heads`, else the one its final
+    activation makes unambiguous; else one line saying exactly what to pass."""
+    names = [str(name) for name in model.output_names]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise PublishError(
+            f"--heads names outputs {unknown} the model does not have; its outputs are "
+            f"{', '.join(names)}"
+        )
+    found = []
+    for index, (name, tensor) in enumerate(zip(names, model.outputs, strict=True)):
+        if len(tensor.shape) != 2:
+            raise PublishError(f"output {name!r} must be 2-D (rows, outputs)")
+        units, spec = int(tensor.shape[-1]), given.get(name, {})
+        try:
+            kind = task_named(str(spec["task"])) if "task" in spec else _detect(model, index, units)
+        except ValueError as exc:
+            raise PublishError(f"--heads, output {name!r}: {exc}") from None
+        if kind is None:
+            example = json.dumps({name: {"task": "regression"}})
+            raise PublishError(
+                f"cannot tell the task of output {name!r} ({units} unit(s), final activation "
+                f"{_activation(model, index) or 'unknown'}): pass --heads '{example}' "
+                f"(make serve HEADS='{example}'), or classification/binary/multilabel with "
+                "its labels, for each output to set"
+            )
+        labels = spec.get("labels")
+        section = output_section(
+            kind, units,
+            labels.split(",") if isinstance(labels, str) else labels,
+            spec.get("outputs"), spec.get("threshold"),
+        )  # fmt: skip
+        found.append(Head(name, kind.name, section.labels, section.outputs, section.threshold))
+    return tuple(found)
+
+
+def _detect(model: Any, index: int, units: int) -> Task | None:
+    activation = _activation(model, index)
+    if activation == "softmax" and units >= 2:
+        return task_named("classification")
+    if activation == "sigmoid":
+        return task_named("binary" if units == 1 else "multilabel")
+    return None
+
+
+def _activation(model: Any, index: int) -> str | None:
+    layer = model.outputs[index]._keras_history.operation
+    if type(layer).__name__ == "Softmax":
+        return "softmax"
+    return getattr(getattr(layer, "activation", None), "__name__", None)
+
+
+def verify_outputs(task: Task, outputs: np.ndarray, manifest: BundleManifest | None = None) -> None:
+    """Refuse a model whose sample outputs are not what `task` answers with (each
+    head's task for a model with several outputs)."""
+    if manifest is not None and manifest.heads:
+        problems = list(head_problems(manifest, outputs))
+        if problems:
+            raise PublishError(
+                f"the model's outputs on a sample do not fit their tasks: {'; '.join(problems)}; "
+                "fix the task in --heads (make serve HEADS=); nothing was uploaded"
+            )
+        return
     problem = task.sample_problem(outputs)
     if problem is None:
         return
@@ -337,7 +497,8 @@ def _artifact(file_name: str, content: bytes) -> Artifact:
 
 def _framework_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for package in ("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "numpy"):
+    for package in ("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "onnxruntime",
+                    "tf2onnx", "onnx", "numpy"):  # fmt: skip
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -356,11 +517,15 @@ def _exists(s3_client: Any, bucket: str, key: str) -> bool:
 
 
 def _report_engines(bundle: BuiltBundle) -> None:
-    if bundle.litert_problem is None:
-        print(f"    LiteRT parity: max difference {bundle.parity_max_difference:.2e}")
+    for problem in bundle.passed_over if bundle.lite_problem is None else ():
+        print(f"    passed over: {problem}")
+    if bundle.lite_problem is None:
+        label = ENGINES[bundle.engine].label
+        print(f"    engine: {label} (lite runtime); parity with Keras: max difference "
+              f"{bundle.parity_max_difference:.2e}")  # fmt: skip
         return
     print(
-        f"==> Keras-only bundle: {bundle.litert_problem}.\n"
+        f"==> Keras-only bundle: {bundle.lite_problem}.\n"
         f"    Serve it with {ENGINES['keras'].runtime}; the lite flavor answers 503 for it."
     )
 
@@ -392,13 +557,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", help="bundle version, e.g. 1 or 2026-11-24")
     parser.add_argument(
         "--task",
-        choices=sorted(TASKS),
+        choices=sorted(set(TASKS) - {HEADS_TASK}),  # several outputs: --heads
         help="model kind (default: detected from the final activation where unambiguous)",
     )
     parser.add_argument(
         "--labels", help="labels JSON file or comma-separated names (binary: negative first)"
     )
     parser.add_argument("--outputs", help="regression output names: JSON file or comma-separated")
+    parser.add_argument(
+        "--heads",
+        help="a model with several outputs: per output name its task, labels or outputs and "
+        'threshold, JSON inline or a file: {"grade": {"task": "classification", "labels": '
+        '["A", "B"]}, "default": {"task": "binary"}} (default: detected per output)',
+    )
     parser.add_argument(
         "--threshold", type=float, help="binary/multilabel: a label at p >= this (default 0.5)"
     )
@@ -433,9 +604,18 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("--list", action="store_true", help="list the versions and LATEST's")
     admin.add_argument("--promote", metavar="VERSION", help="point LATEST at VERSION (rollback)")
     parser.add_argument(
+        "--engine",
+        choices=[kind for kind, spec in ENGINES.items() if spec.converter] + ["keras"],
+        help="use this engine only (default: the first of "
+        f"{', '.join(k for k, s in ENGINES.items() if s.converter)} that matches Keras; "
+        "keras: a Keras-only bundle)",
+    )
+    parser.add_argument(
+        "--require-lite",
         "--require-litert",
+        dest="require_lite",
         action="store_true",
-        help="refuse rather than publish a Keras-only bundle when LiteRT cannot serve the model",
+        help="refuse rather than publish a Keras-only bundle when no lite engine serves it",
     )
     args = parser.parse_args(argv)
     _check_mode(parser, args)
@@ -461,13 +641,14 @@ def _check_mode(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         "features",
         "metrics",
         "feature_stats",
+        "engine",
         "sample",
     )
     if args.list or args.promote:
         given = [f"--{o}" for o in publishing_only if getattr(args, o) is not None]
         given += [
             f"--{o.replace('_', '-')}"
-            for o in ("no_promote", "overwrite", "require_litert")
+            for o in ("no_promote", "overwrite", "require_lite")
             if getattr(args, o)
         ]
         if args.list and args.allow_contract_change:
@@ -496,7 +677,8 @@ def _publish(args: argparse.Namespace) -> int:
     with s3_errors(target.bucket):
         check_publishable(s3, target.bucket, target.prefix, name=args.name,
                           version=args.version, overwrite=args.overwrite)  # fmt: skip
-    print(f"==> checking and converting {args.model} (Keras -> LiteRT)", flush=True)
+    lite = " or ".join(s.label for s in ENGINES.values() if s.converter)
+    print(f"==> checking and converting {args.model} (Keras -> {lite})", flush=True)
     try:
         bundle = build_bundle(
             args.model,
@@ -506,12 +688,14 @@ def _publish(args: argparse.Namespace) -> int:
             task=args.task,
             outputs=read_labels(args.outputs, "--outputs"),
             threshold=args.threshold,
+            heads=read_heads(args.heads),
             preprocessing=preprocessing,
             feature_names=features,
             metrics=metrics,
             feature_stats=feature_stats,
             sample_records=sample_records,
-            require_litert=args.require_litert,
+            engine=args.engine,
+            require_lite=args.require_lite,
         )
     except (OSError, ValueError) as exc:  # Keras cannot load it, or inputs disagree with it
         raise PublishError(f"cannot publish {args.model}: {exc}") from exc

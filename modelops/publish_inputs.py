@@ -156,3 +156,36 @@ def _where(exc: ValueError) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"line {exc.lineno} column {exc.colno}: {exc.msg}"
     return "not UTF-8 text"
+
+
+#: What --heads holds, as the refusal of an ambiguous output shows it.
+HEADS_EXAMPLE = (
+    '{"grade": {"task": "classification", "labels": ["A", "B", "C"]}, '
+    '"default": {"task": "binary", "labels": ["no", "yes"], "threshold": 0.5}}'
+)
+
+
+def read_heads(value: str | None) -> dict[str, dict[str, Any]] | None:
+    """`--heads`: per named output of a model with several, its task and labels (or
+    regression `outputs`) and threshold, as JSON inline (starting with `{`) or in a file."""
+    if value is None:
+        return None
+    inline = value.lstrip()[:1] == "{"
+    if inline:
+        try:
+            data = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise UserMistake(f"--heads: not valid JSON ({_where(exc)})") from exc
+    else:
+        data = read_json(Path(value), "--heads")
+    allowed = {"task", "labels", "outputs", "threshold"}
+    if (
+        isinstance(data, dict)
+        and data
+        and all(isinstance(v, dict) and set(v) <= allowed for v in data.values())
+    ):
+        return {str(k): dict(v) for k, v in data.items()}
+    raise UserMistake(
+        f"--heads: must hold one object per output name with task, labels, outputs or "
+        f"threshold, e.g. {HEADS_EXAMPLE}"
+    )

@@ -5,10 +5,14 @@ and a parity sample that respects integer inputs.
     --features '{"numbers": [...], "codes": [...]}'   one list per input name
 
 Records stay flat; the manifest's `inputs` maps each feature to its input and position.
+An input of rank 3 or more (a sequence [rows, steps, features], an image [rows, h, w, c])
+takes one field named like the input, a nested list of one record's shape; it needs no
+--features entry.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -35,22 +39,31 @@ class KerasInput:
     name: str
     dtype: str
     width: int
+    #: One record's shape for inputs of rank 3 or more (empty for 2-D inputs).
+    shape: tuple[int, ...] = ()
 
 
 def keras_inputs(model: Any) -> list[KerasInput]:
-    """The model's inputs in its order; each must be 2-D (rows, features) and numeric."""
+    """The model's inputs in its order: numeric, (rows, features) or of a fixed record
+    shape (rows, d1, d2, ...)."""
     found = []
     for tensor in model.inputs:
         dtype = str(getattr(tensor.dtype, "name", tensor.dtype))
-        if len(tensor.shape) != 2 or tensor.shape[-1] is None:
+        inner = tuple(tensor.shape[1:])
+        if not inner or any(dim is None for dim in inner):
             raise SignatureError(
-                f"input {tensor.name!r} must be 2-D (rows, features); it has shape {tensor.shape}"
+                f"input {tensor.name!r} must have a fixed shape per record (rows, features) "
+                f"or (rows, d1, d2, ...); it has shape {tuple(tensor.shape)}: give every "
+                "dimension but the first a size, e.g. keras.Input((10, 4))"
             )
         if dtype not in INPUT_DTYPES:
             raise SignatureError(
                 f"input {tensor.name!r} has dtype {dtype}; supported: {', '.join(INPUT_DTYPES)}"
             )
-        found.append(KerasInput(str(tensor.name), dtype, int(tensor.shape[-1])))
+        shape = tuple(int(dim) for dim in inner)
+        found.append(
+            KerasInput(str(tensor.name), dtype, math.prod(shape), shape if len(shape) > 1 else ())
+        )
     return found
 
 
@@ -60,6 +73,8 @@ def map_features(
     names: FeatureNames | None,
 ) -> tuple[list[str], tuple[ModelInput, ...]]:
     """The encoded feature order and each input's features (the manifest's `inputs`)."""
+    if any(i.shape for i in inputs):
+        names = _with_tensor_fields(inputs, preprocessing, names)
     if names is None or not isinstance(names, Mapping):
         if len(inputs) > 1 and (names is not None or preprocessing is not None):
             raise SignatureError(
@@ -78,12 +93,17 @@ def map_features(
             f"--features names inputs {unknown or '[]'} the model does not have and lacks "
             f"{missing or '[]'}; the model's inputs are {', '.join(i.name for i in inputs)}"
         )
-    mapped = []
+    mapped: list[ModelInput] = []
     for model_input in inputs:
         given = names[model_input.name]
         if isinstance(given, str) or not isinstance(given, Sequence):
             raise SignatureError(f"--features for input {model_input.name!r} must be a list")
         features = tuple(str(name) for name in given)
+        if model_input.shape:
+            mapped.append(
+                ModelInput(model_input.name, model_input.dtype, features, shape=model_input.shape)
+            )
+            continue
         if len(features) != model_input.width:
             raise SignatureError(
                 f"input {model_input.name!r} takes {model_input.width} features but "
@@ -92,6 +112,36 @@ def map_features(
         mapped.append(ModelInput(model_input.name, model_input.dtype, features))
     concatenated = [name for model_input in mapped for name in model_input.features]
     return (preprocessing.encoded_features() if preprocessing else concatenated), tuple(mapped)
+
+
+def _with_tensor_fields(
+    inputs: list[KerasInput], preprocessing: PreprocessingSpec | None, names: FeatureNames | None
+) -> dict[str, Sequence[str]]:
+    """Feature names per input when some take nested lists: each such input one field
+    named like it; the flat inputs' names as given (a flat list: the one flat input's)."""
+    tensors = [i for i in inputs if i.shape]
+    flat = [i for i in inputs if not i.shape]
+    if preprocessing is not None:
+        raise SignatureError(
+            f"input {tensors[0].name!r} takes nested lists of shape {list(tensors[0].shape)}: "
+            "such a model takes encoded records; publish it without --preprocessing"
+        )
+    given: dict[str, Sequence[str]] = {}
+    if isinstance(names, Mapping):
+        given = dict(names)
+    elif names is not None and list(names) == [i.name for i in tensors] and not flat:
+        pass  # the fields, named like the inputs, as they are anyway
+    elif names is not None:
+        if len(flat) != 1:
+            raise SignatureError(
+                "the model's inputs "
+                + ", ".join(f"{i.name} {list(i.shape)}" for i in tensors)
+                + " take nested lists, one field each named like the input: give --features "
+                'only for the flat inputs, as {"input name": [feature names], ...}'
+            )
+        given = {flat[0].name: names}
+    default = {i.name: [f"{i.name}_{n}" for n in range(i.width)] for i in flat}
+    return {i.name: [i.name] if i.shape else given.get(i.name, default[i.name]) for i in inputs}
 
 
 def parity_matrix(
@@ -104,7 +154,9 @@ def parity_matrix(
     """Encoded-space rows to compare engines on (float64): given rows plus seeded
     synthetic ones; integer features get whole numbers the model can index with."""
     rng = np.random.default_rng(0)
-    synthetic = rng.standard_normal((SAMPLE_ROWS, len(encoded)))
+    widths = {name: width for i in inputs for name, width in i.widths().items()}
+    columns = [name for name in encoded for _ in range(widths[name])]
+    synthetic = rng.standard_normal((SAMPLE_ROWS, len(columns)))
     if preprocessing:
         offset = len(preprocessing.numeric)
         synthetic[:, offset:] = 0.0
@@ -113,12 +165,12 @@ def parity_matrix(
             synthetic[np.arange(SAMPLE_ROWS), offset + picks] = 1.0
             offset += len(feature.categories)
     synthetic = synthetic.astype(np.float32).astype(np.float64)  # what float32 inputs get
-    column = {name: i for i, name in enumerate(encoded)}
     for model_input in inputs:
         if model_input.dtype != "float32":
             bound = integer_bound(model, model_input.name)
             for name in model_input.features:
-                synthetic[:, column[name]] = rng.integers(0, bound, SAMPLE_ROWS)
+                for column in (i for i, found in enumerate(columns) if found == name):
+                    synthetic[:, column] = rng.integers(0, bound, SAMPLE_ROWS)
     if sample is None:
         return synthetic
     return np.concatenate([np.asarray(sample, dtype=np.float64), synthetic])

@@ -44,3 +44,26 @@ def custom_layer_model() -> Any:
     outputs = keras.layers.Dense(3, activation="softmax")(scaled(inputs))
     scaled.set_weights([np.array([2.0, -1.0, 0.5, 3.0]), np.array([0.1, 0.2, -0.3, 0.0])])
     return keras.Model(inputs, outputs)
+
+
+def _erfinv_layer() -> Any:
+    """A registered custom layer computing erfinv: neither LiteRT's builtins nor ONNX
+    have that op, so a model using it converts nowhere (a Keras-only bundle)."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="serving_tests")
+    class ErfInv(keras.layers.Layer):
+        def call(self, inputs: Any) -> Any:
+            return keras.ops.erfinv(keras.ops.tanh(inputs) * 0.5)
+
+    return ErfInv
+
+
+def erfinv_model() -> Any:
+    """A model whose only conversion is Keras itself (see _erfinv_layer)."""
+    import keras
+
+    keras.utils.set_random_seed(6)
+    inputs = keras.Input((6,), name="series")
+    hidden = _erfinv_layer()()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(hidden))

@@ -17,7 +17,8 @@ logger = logging.getLogger(__name__)
 class InferenceEngine(Protocol):
     """Turns the model's inputs into its (rows, outputs) output.
 
-    `inputs` maps each input's name to a 2-D array of its dtype, in the manifest's
+    `inputs` maps each input's name to an array of its dtype, rows first (2-D today;
+    every engine also takes sequences and images, any rank), in the manifest's
     input order (`chalicelib.model_inputs` builds it). An engine whose model has one
     input takes the only array whatever its name (manifests before several inputs
     name none).

@@ -42,7 +42,13 @@ class KerasEngine:
     def predict(self, inputs: Mapping[str, np.ndarray]) -> np.ndarray:
         """The model's output for `inputs` (one array per input name)."""
         with self._lock:
-            return np.asarray(self._model(self._ordered(inputs), training=False), dtype=np.float32)
+            outputs = self._model(self._ordered(inputs), training=False)
+        if isinstance(outputs, dict):
+            outputs = [outputs[name] for name in self._model.output_names]
+        if isinstance(outputs, (list, tuple)):  # several outputs: concatenated, in order
+            arrays = [np.asarray(output, dtype=np.float32) for output in outputs]
+            return np.concatenate([a.reshape(len(a), -1) for a in arrays], axis=1)
+        return np.asarray(outputs, dtype=np.float32)
 
     def _ordered(self, inputs: Mapping[str, np.ndarray]) -> Any:
         """The arrays as the model is called: one array, or a list in `model.inputs` order."""

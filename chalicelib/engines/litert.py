@@ -25,7 +25,8 @@ class LiteRTEngine:
     Lambda never calls concurrently, `chalice local` does; the lock costs ~100 ns.
     Inputs are matched by name through the conversion's signature: the converter
     orders a model's input tensors its own way (by name, not by the Keras order).
-    Each input tensor is resized only when the batch size changes.
+    Each input tensor is resized only when the batch size changes; inputs may be of any
+    rank (rows first).
     """
 
     name = "litert"
@@ -35,14 +36,15 @@ class LiteRTEngine:
             model_content=model_content, num_threads=num_threads
         )
         self._interpreter.allocate_tensors()
-        #: input name -> (tensor index, features per row)
+        #: input name -> (tensor index, one row's shape: (features,), (steps, features), ...)
         details = _input_details(self._interpreter)
         self._inputs = {
-            name: (int(detail["index"]), int(detail["shape"][1]))
+            name: (int(detail["index"]), tuple(int(dim) for dim in detail["shape"][1:]))
             for name, detail in details.items()
         }
         self.input_names = list(self._inputs)
-        self._output_index = self._interpreter.get_output_details()[0]["index"]
+        #: The model's outputs in its order (several are concatenated, as Keras's are).
+        self._output_indexes = _output_indexes(self._interpreter)
         self._rows = int(next(iter(details.values()))["shape"][0])
         self._lock = threading.Lock()
 
@@ -57,23 +59,40 @@ class LiteRTEngine:
         rows = next(iter(inputs.values())).shape[0]
         with self._lock:
             if rows != self._rows:
-                for index, width in tensors:
-                    self._interpreter.resize_tensor_input(index, [rows, width])
+                for index, shape in tensors:
+                    self._interpreter.resize_tensor_input(index, [rows, *shape])
                 self._interpreter.allocate_tensors()
                 self._rows = rows
             for (index, _), array in tensors.items():
                 self._interpreter.set_tensor(index, array)
             self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output_index).copy()
+            outputs = [self._interpreter.get_tensor(index) for index in self._output_indexes]
+        if len(outputs) == 1:
+            return outputs[0].copy()
+        return np.concatenate([output.reshape(len(output), -1) for output in outputs], axis=1)
 
-    def _tensors(self, inputs: Mapping[str, np.ndarray]) -> dict[tuple[int, int], np.ndarray]:
-        """(tensor index, width) -> array; one input takes the only array by any name."""
+    def _tensors(
+        self, inputs: Mapping[str, np.ndarray]
+    ) -> dict[tuple[int, tuple[int, ...]], np.ndarray]:
+        """(tensor index, row shape) -> array; one input takes the only array by any name."""
         if len(self._inputs) == 1 and len(inputs) == 1:
             return {next(iter(self._inputs.values())): next(iter(inputs.values()))}
         missing = set(self._inputs) - set(inputs)
         if missing:
             raise ValueError(f"the model's inputs {sorted(missing)} were not given")
         return {self._inputs[name]: inputs[name] for name in self._inputs}
+
+
+def _output_indexes(interpreter: Any) -> list[int]:
+    """Output tensor indexes in the model's output order: the serving signature's
+    `output_0`, `output_1`, ... (the interpreter's own list is in another order)."""
+    signatures = interpreter.get_signature_list()
+    if not signatures:
+        return [int(interpreter.get_output_details()[0]["index"])]
+    key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+    details = interpreter.get_signature_runner(key).get_output_details()
+    names = sorted(details, key=lambda n: (len(n), n))  # output_2 before output_10
+    return [int(details[name]["index"]) for name in names]
 
 
 def _input_details(interpreter: Any) -> dict[str, dict[str, Any]]:

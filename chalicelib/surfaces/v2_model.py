@@ -45,7 +45,7 @@ class ServedModel:
     def __init__(self, manifest: BundleManifest) -> None:
         self.manifest = manifest
         self.tensor_inputs = {
-            i.name: TensorSpec(i.name, DATATYPE_OF[i.dtype], (-1, len(i.features)))
+            i.name: TensorSpec(i.name, DATATYPE_OF[i.dtype], (-1, *i.record_shape))
             for i in manifest.model_inputs()
         }
         spec = manifest.preprocessing
@@ -71,6 +71,7 @@ class ServedModel:
             "tensor_inputs": list(self.tensor_inputs),
             "raw_inputs": list(self.raw_inputs),
         }
+        parameters |= task.v2_parameters(manifest)
         if task.thresholded:
             parameters["threshold"] = task.threshold(manifest)
         return {
@@ -139,7 +140,8 @@ class ServedModel:
         if spec is not None and tensor.name not in self.raw_inputs:
             if tensor.datatype != spec.datatype or tensor.shape[1:] != spec.shape[1:]:
                 raise InvalidRequest(
-                    f"Input {tensor.name!r} must be {spec.datatype} of shape [n, {spec.shape[1]}].",
+                    f"Input {tensor.name!r} must be {spec.datatype} of shape "
+                    f"[n, {', '.join(map(str, spec.shape[1:]))}].",
                     code="invalid_tensor",
                 )
             return

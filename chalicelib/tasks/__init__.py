@@ -11,13 +11,14 @@ from __future__ import annotations
 from chalicelib.tasks.base import DEFAULT_THRESHOLD, Task
 from chalicelib.tasks.binary import Binary
 from chalicelib.tasks.classification import Classification
+from chalicelib.tasks.heads import Heads
 from chalicelib.tasks.multilabel import Multilabel
 from chalicelib.tasks.regression import Regression
 
 DEFAULT_TASK = "classification"
 
 TASKS: dict[str, Task] = {
-    task.name: task for task in (Classification(), Binary(), Multilabel(), Regression())
+    task.name: task for task in (Classification(), Binary(), Multilabel(), Regression(), Heads())
 }
 
 

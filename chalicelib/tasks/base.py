@@ -147,6 +147,10 @@ class Task:
         """`v2_outputs`' tensors for checked outputs, in the same order."""
         raise NotImplementedError
 
+    def v2_parameters(self, manifest: BundleManifest) -> dict[str, Any]:
+        """What the task adds to the V2 model metadata's `parameters`."""
+        return {}
+
     def public_json(self, manifest: BundleManifest) -> dict[str, Any]:
         """The task's part of GET /model."""
         body: dict[str, Any] = {"task": self.name, "labels": list(manifest.labels)}

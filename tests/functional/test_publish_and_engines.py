@@ -1,4 +1,4 @@
-"""A bad conversion gives a Keras-only bundle (or, with --require-litert, a refusal); the
+"""A bad conversion gives a Keras-only bundle (or, with --require-lite, a refusal); the
 Keras engine serves .keras and legacy .h5."""
 
 from __future__ import annotations
@@ -22,40 +22,50 @@ def spec_of(model_dir: Path) -> PreprocessingSpec:
     return PreprocessingSpec.from_json(json.loads((model_dir / "preprocessing.json").read_text()))
 
 
-def other_models_tflite(model_dir: Path) -> Callable[[Path], bytes]:
-    """A converter that returns a different (untrained) model of the same shape."""
+def other_models_conversions(model_dir: Path) -> dict[str, Callable[[Path], bytes]]:
+    """Converters (LiteRT, ONNX) that return a different (untrained) model of the same shape."""
 
-    def convert(_: Path) -> bytes:
+    def other() -> Any:
         import keras
-        import tensorflow as tf
 
         width = len(spec_of(model_dir).encoded_features())
-        other = keras.Sequential([keras.Input((width,)), keras.layers.Dense(7, "softmax")])
-        return tf.lite.TFLiteConverter.from_keras_model(other).convert()
+        return keras.Sequential([keras.Input((width,)), keras.layers.Dense(7, "softmax")])
 
-    return convert
+    def tflite(_: Path) -> bytes:
+        import tensorflow as tf
+
+        return bytes(tf.lite.TFLiteConverter.from_keras_model(other()).convert())
+
+    def onnx(_: Path) -> bytes:
+        from modelops.onnx_convert import keras_to_onnx
+
+        return keras_to_onnx(other())
+
+    return {"litert": tflite, "onnx": onnx}
 
 
 def test_a_conversion_that_disagrees_gives_a_keras_only_bundle(published: PublishedModel) -> None:
     built = build_bundle(
         published.model_dir / "model.keras", name="loan-grade", version="9",
         labels=list("ABCDEFG"), preprocessing=spec_of(published.model_dir),
-        converter=other_models_tflite(published.model_dir),
+        converters=other_models_conversions(published.model_dir),
     )  # fmt: skip
-    assert built.litert_problem is not None and "disagrees with Keras" in built.litert_problem
+    assert built.lite_problem is not None
+    assert "LiteRT's conversion disagrees with Keras" in built.lite_problem
+    assert "ONNX Runtime's conversion disagrees with Keras" in built.lite_problem
     assert sorted(built.files) == ["model.keras"]
     assert built.manifest.metrics is not None
-    assert built.manifest.metrics["litert_unavailable"] == built.litert_problem
+    assert built.manifest.metrics["lite_unavailable"] == built.lite_problem
 
 
-def test_require_litert_refuses_a_conversion_that_disagrees(
+def test_require_lite_refuses_a_conversion_that_disagrees(
     published: PublishedModel, fresh_bucket: str
 ) -> None:
     with pytest.raises(PublishError, match="disagrees"):
         build_bundle(
             published.model_dir / "model.keras", name="loan-grade", version="9",
             labels=list("ABCDEFG"), preprocessing=spec_of(published.model_dir),
-            converter=other_models_tflite(published.model_dir), require_litert=True,
+            converters=other_models_conversions(published.model_dir), require_lite=True,
         )  # fmt: skip
     assert boto3.client("s3").list_objects_v2(Bucket=fresh_bucket)["KeyCount"] == 0
 

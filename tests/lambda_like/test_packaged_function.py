@@ -97,18 +97,19 @@ def test_a_keras_only_bundle_is_served_by_the_tensorflow_flavor_only(
 ) -> None:  # fmt: skip
     import boto3
 
+    from modelops.model_zoo import lookup_model
     from modelops.publish import build_bundle, upload_bundle
-    from tests.keras_models import lstm_model
 
     flavor, lambda_layout = layout
-    model = lstm_model()
-    model.save(tmp_path / "lstm.keras")
-    built = build_bundle(tmp_path / "lstm.keras", name="lstm", version="1")
-    assert built.litert_problem is not None  # Keras-only
-    prefix = f"models/lstm-{flavor}"
+    model = lookup_model()
+    model.save(tmp_path / "lookup.keras")
+    built = build_bundle(tmp_path / "lookup.keras", name="lookup", version="1",
+                         feature_names=["x0", "x1", "x2"])  # fmt: skip
+    assert built.lite_problem is not None  # Keras-only
+    prefix = f"models/lookup-{flavor}"
     upload_bundle(built, boto3.client("s3"), published.bucket, prefix, overwrite=True)
-    rows = np.random.default_rng(2).standard_normal((20, 6)).astype(np.float32)
-    records = [{f"x{i}": float(v) for i, v in enumerate(row)} for row in rows]
+    rows = np.random.default_rng(2).choice([3, 5, 7, 11, 4], (20, 3)).astype(np.int64)
+    records = [{f"x{i}": int(v) for i, v in enumerate(row)} for row in rows]
     env = s3_env(s3_server.url) | {
         "MODEL_CACHE_DIR": str(tmp_path / "cache"),
         "RUNTIME_UNPACK_DIR": str(tmp_path),

@@ -26,7 +26,7 @@ from tests.unit.import_graph import cycles, graph
 
 CHALICELIB = Path(chalicelib.__file__).resolve().parent
 SOURCES = sorted(CHALICELIB.rglob("*.py"))
-FRAMEWORKS = ("tensorflow", "keras", "ai_edge_litert")
+FRAMEWORKS = ("tensorflow", "keras", "ai_edge_litert", "onnxruntime", "tf2onnx", "onnx")
 #: The users' Keras code (custom layers): it imports Keras at the top by nature, so it
 #: may be imported only inside the Keras engine's functions (and by modelops).
 USER_KERAS_CODE = "chalicelib.custom_objects"
@@ -139,11 +139,16 @@ def test_custom_objects_are_imported_only_inside_the_keras_engines_functions() -
 
 
 def test_every_registered_engine_has_a_loader_and_a_proof_fixture() -> None:
+    """A committed fixture, or a converter the layer proof makes one with (layer_build.proof)."""
     fixtures = CHALICELIB.parent / "layer_build" / "fixtures"
     for spec in ENGINES.values():
         module, _, cls = spec.factory.partition(":")
         assert callable(getattr(importlib.import_module(module), cls).from_file)
-        assert (fixtures / f"tiny{spec.suffixes[0]}").is_file(), spec.kind
+        committed = (fixtures / f"tiny{spec.suffixes[0]}").is_file()
+        assert committed or spec.converter is not None, spec.kind
+        if spec.converter is not None:
+            module, _, function = spec.converter.partition(":")
+            assert callable(getattr(importlib.import_module(module), function)), spec.kind
 
 
 def test_every_flavor_runs_only_registered_engines() -> None:
@@ -178,6 +183,8 @@ NAMES_A_KIND_BUT_STAYS = {
     "chalicelib/config.py": "the default engine",
     "modelops/publish_inputs.py": "Keras files are what publish takes in",
     "chalicelib/manifest.py": "the task of manifests written before tasks",
+    "modelops/publish.py": "the Keras file is every bundle's artifact; lite engines: the registry",
+    "localdev/stack.py": "a Keras-only bundle is served locally with the Keras engine",
 }
 
 
@@ -291,6 +298,7 @@ def test_one_function_decides_missing_or_forbidden() -> None:
 _ENVIRONMENT_EXCEPTIONS = {
     "chalicelib.bundled_runtime": "runs before numpy can be imported: where to unpack it",
     "chalicelib.engines.keras_engine": "sets TensorFlow's own variables before importing it",
+    "chalicelib.engines.onnx_engine": "switches ONNX Runtime's telemetry off before importing it",
 }
 
 

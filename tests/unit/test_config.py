@@ -28,7 +28,7 @@ def test_every_variable_is_read() -> None:
     [
         {},
         {"MODEL_BUCKET": " "},
-        {"MODEL_BUCKET": "b", "MODEL_ENGINE": "onnx"},
+        {"MODEL_BUCKET": "b", "MODEL_ENGINE": "torch"},
         {"MODEL_BUCKET": "b", "MAX_RECORDS": "many"},
         {"MODEL_BUCKET": "b", "MAX_RECORDS": "0"},
         {"MODEL_BUCKET": "b", "MAX_DEVIATIONS": "-1"},

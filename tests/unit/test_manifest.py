@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.manifest import BundleManifest, FeatureStats, ManifestError, PreprocessingSpec
+from chalicelib.manifest import (
+    BundleManifest,
+    FeatureStats,
+    ManifestError,
+    ModelInput,
+    PreprocessingSpec,
+)
 from tests.unit.schema_fixtures import SCHEMA, loan_manifest, loan_spec
 
 
@@ -93,3 +99,42 @@ def test_bad_feature_stats_are_rejected(stats: dict[str, object]) -> None:
     data = json.loads(loan_manifest().dumps()) | {"feature_stats": stats}
     with pytest.raises(ManifestError):
         BundleManifest.loads(json.dumps(data).encode())
+
+
+def tensor_manifest(**input_changes: Any) -> BundleManifest:
+    """A sequence input [rows, 10, 4] and a flat one, without preprocessing."""
+    seq = ModelInput("seq", "float32", ("seq",), shape=(10, 4))
+    inputs = (dataclasses.replace(seq, **input_changes), ModelInput("extra", "float32", ("a", "b")))
+    return dataclasses.replace(
+        loan_manifest(), preprocessing=None, feature_stats=None,
+        encoded_features=("seq", "a", "b"), inputs=inputs,
+    )  # fmt: skip
+
+
+def test_a_tensor_input_round_trips_with_its_shape_and_its_columns() -> None:
+    manifest = BundleManifest.loads(tensor_manifest().dumps())
+    assert manifest.inputs[0].shape == (10, 4) and manifest.inputs[0].record_shape == (10, 4)
+    assert manifest.column_names() == ["seq"] * 40 + ["a", "b"]
+    assert manifest.public_json()["inputs"][0]["shape"] == [10, 4]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"shape": (40,)}, "two or more"),
+        ({"shape": (10, 0)}, "each > 0"),
+        ({"features": ("seq", "x")}, "it takes one field"),
+    ],
+)
+def test_a_tensor_input_must_be_well_formed(change: dict[str, Any], problem: str) -> None:
+    manifest = tensor_manifest(**change)
+    if "features" in change:
+        manifest = dataclasses.replace(manifest, encoded_features=("seq", "x", "a", "b"))
+    with pytest.raises(ManifestError, match=problem):
+        manifest.check()
+
+
+def test_a_tensor_input_takes_no_preprocessing_or_feature_stats() -> None:
+    stats = FeatureStats((0.0,) * 3, (1.0,) * 3)
+    with pytest.raises(ManifestError, match="no preprocessing spec and no feature_stats"):
+        dataclasses.replace(tensor_manifest(), feature_stats=stats).check()

@@ -11,6 +11,7 @@ from modelops.signature import (
     SAMPLE_ROWS,
     KerasInput,
     SignatureError,
+    keras_inputs,
     map_features,
     parity_matrix,
 )
@@ -65,3 +66,34 @@ def test_integer_features_are_sampled_as_small_whole_numbers() -> None:
     codes = sample[1:, 2]
     assert set(codes.tolist()) == set(range(DEFAULT_INTEGER_BOUND))
     assert np.all(sample[1:, :2] == sample[1:, :2].astype(np.float32))  # exact as float32
+
+
+SEQ = KerasInput("seq", "float32", 40, (10, 4))
+
+
+def test_a_sequence_input_takes_one_field_named_like_it_with_its_shape() -> None:
+    assert map_features([SEQ], None, None) == (
+        ["seq"], (ModelInput("seq", "float32", ("seq",), shape=(10, 4)),),
+    )  # fmt: skip
+    encoded, inputs = map_features([SEQ, ONE[0]], None, ["a", "b", "c"])  # the flat one's
+    assert encoded == ["seq", "a", "b", "c"] and inputs[1].features == ("a", "b", "c")
+    sample = parity_matrix(None, encoded, inputs, None, None)
+    assert sample.shape == (SAMPLE_ROWS, 43)
+
+
+def test_a_sequence_input_refuses_preprocessing_and_ambiguous_flat_names() -> None:
+    with pytest.raises(SignatureError, match="without --preprocessing"):
+        map_features([SEQ], loan_spec(), None)
+    with pytest.raises(SignatureError, match=r"seq \[10, 4\] take nested lists"):
+        map_features([SEQ], None, ["a"])
+    assert map_features([SEQ], None, ["seq"])[0] == ["seq"]  # the field, named like the input
+
+
+def test_an_input_without_a_fixed_record_shape_says_how_to_give_one() -> None:
+    import keras
+
+    model = keras.Model(given := keras.Input((None, 4), name="steps"), given)
+    with pytest.raises(SignatureError, match=r"give every dimension but the first a size"):
+        keras_inputs(model)
+    seq = keras.Input((10, 4), name="seq")
+    assert keras_inputs(keras.Model(seq, seq)) == [SEQ]

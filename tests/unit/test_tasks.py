@@ -53,7 +53,7 @@ def predict(tmp_path: Path, rows: list[list[float]], count: int, **bundle: Any) 
 
 
 def test_every_task_is_registered_under_its_name() -> None:
-    assert set(TASKS) == {"classification", "binary", "multilabel", "regression"}
+    assert set(TASKS) == {"classification", "binary", "multilabel", "regression", "heads"}
     assert all(task.name == name for name, task in TASKS.items())
     with pytest.raises(ValueError, match="unknown task 'ranking'; known: classification"):
         task_named("ranking")
