@@ -17,13 +17,16 @@ import numpy as np
 
 from chalicelib.core.inputs import ModelInput
 from chalicelib.engines.base import InferenceEngine
-from chalicelib.errors import FieldProblem
+from chalicelib.errors import EngineRefused, FieldProblem
 from chalicelib.manifest import BundleManifest
 from chalicelib.observability.timings import Timings
 from chalicelib.store import ModelBundle
 from chalicelib.tasks import Task, task_named
 from chalicelib.tasks.answers import Comparison, OutputArray, OutputSummary
 from chalicelib.tasks.checks import NO_VALID_SCORE, SUSPECT, check_rows
+
+#: A batch row the engine refused alone (its chunk's other rows are still scored).
+ENGINE_REFUSED_ROW = "the model's engine refused this record (engine_refused)"
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,21 @@ def score_each(bundle: ModelBundle, model_input: ModelInput) -> Scored:
     valid, matrix, problems = model_input.partition(reader)
     if not valid:
         return Scored(bundle, np.empty((0, 0), np.float32), [], problems)
-    outputs = run_engine(bundle.engine, bundle.inputs.split(matrix))
+    try:
+        outputs = run_engine(bundle.engine, bundle.inputs.split(matrix))
+    except EngineRefused:
+        # One row can make the engine raise for all: score each row alone so only the
+        # rows it refuses are lost, each reported, never the whole chunk.
+        kept, rows = [], []
+        for row, index in enumerate(valid):
+            try:
+                rows.append(run_engine(bundle.engine, bundle.inputs.split(matrix[row : row + 1])))
+                kept.append(row)
+            except EngineRefused:
+                problems[index] = [FieldProblem(index, None, ENGINE_REFUSED_ROW)]
+        if not kept:
+            return Scored(bundle, np.empty((0, 0), np.float32), [], problems)
+        valid, matrix, outputs = [valid[r] for r in kept], matrix[kept], np.concatenate(rows)
     scored = task_named(bundle.manifest.task).valid_rows(outputs)
     if not scored.all():
         for row in np.flatnonzero(~scored).tolist():

@@ -145,6 +145,17 @@ def test_an_engine_failure_on_inputs_is_a_422_never_a_500(
     status, answer = infer(service, body)
     assert status == 422 and "engine refused" in answer["error"]
     assert "12" not in json.dumps(answer)
+    # The batch worker's call: only the refused row is lost, the chunk's others score.
+    scores = score_each(service.snapshot(), Records(body))
+    if engine == "litert" and not scores.problems:
+        pytest.fail("LiteRT scored an index beyond its embedding")
+    assert [i for i, _ in scores.indexed()] == [0, 2, 3]
+    [problem] = scores.problems[1]
+    assert (problem.record, problem.field) == (1, None) and "engine" in problem.problem
+    expected = score_each(service.snapshot(), Records([body[0], body[2], body[3]]))
+    for (_, alone), (_, together) in zip(scores.indexed(), expected.indexed(), strict=True):
+        assert alone["label"] == together["label"]
+        assert alone["probabilities"] == pytest.approx(together["probabilities"], abs=1e-6)
 
 
 def write_sample(path: Path) -> Path:
