@@ -21,6 +21,7 @@ from chalicelib.bundle_layout import BundleLayout, is_model_name, model_prefix
 from chalicelib.config import MODEL_ENGINE, MODEL_PREFIX
 from chalicelib.engines.registry import ENGINES, flavor_engines
 from chalicelib.manifest import PreprocessingSpec
+from chalicelib.tasks import DEFAULT_TASK, task_named
 from chalicelib.version_pointer import read_latest
 from deployment.project import copy_project
 from project_paths import PROJECT_DIR
@@ -160,24 +161,7 @@ def write_examples(
 
 def response_shape(manifest: dict[str, Any]) -> str:
     """One prediction's shape for the manifest's task (classification if unstated)."""
-    task = manifest.get("task") or "classification"
-    if task == "heads":
-        return (
-            "{"
-            + ", ".join(
-                f'"{head["name"]}": {response_shape(head)}' for head in manifest.get("heads") or []
-            )
-            + "}"
-        )
-    labels = list(manifest.get("labels") or [])
-    probabilities = "{" + ", ".join(f'"{label}": p' for label in labels) + "}"
-    if task == "multilabel":
-        threshold = manifest.get("threshold", 0.5)
-        return f'{{"labels": [those with p >= {threshold}], "probabilities": {probabilities}}}'
-    if task == "regression":
-        outputs = list(manifest.get("outputs") or labels)
-        return '{"values": {' + ", ".join(f'"{name}": x' for name in outputs) + "}}"
-    return f'{{"label": one of {", ".join(labels)}, "probabilities": {probabilities}}}'
+    return task_named(manifest.get("task") or DEFAULT_TASK).example_prediction(manifest)
 
 
 def local_project(dest: Path, stage: str, prefix: str, engine: str | None) -> Path:
@@ -197,7 +181,7 @@ def usage(
     url: str, model: OwnModel, manifest: dict[str, Any], examples: list[Path], bucket: str
 ) -> str:
     """The banner: where the model is served, curl commands that work, what answers."""
-    task = manifest.get("task") or "classification"
+    task = manifest.get("task") or DEFAULT_TASK
     lines = [
         f"Your model {model.name} (version {manifest.get('version')}, task {task}) is being "
         f"served at {url}  (Ctrl-C stops everything)",

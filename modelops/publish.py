@@ -54,7 +54,15 @@ from chalicelib.manifest import (
 )
 from chalicelib.model_inputs import ModelInputs
 from chalicelib.s3_errors import is_missing
-from chalicelib.tasks import DEFAULT_THRESHOLD, TASKS, Task, task_named
+from chalicelib.tasks import (
+    DEFAULT_THRESHOLD,
+    NUMERIC_TASK,
+    TASKS,
+    Task,
+    detected_task,
+    detection_hint,
+    task_named,
+)
 from chalicelib.tasks.heads import head_problems
 from modelops.bundle_admin import (
     ALLOW_CONTRACT_CHANGE,
@@ -354,15 +362,13 @@ class OutputSection:
 def detect_task(model: Any, units: int) -> Task:
     """The task the final activation makes unambiguous; else a refusal saying what to pass."""
     activation = final_activation(model)
-    if activation == "softmax" and units >= 2:
-        return task_named("classification")
-    if activation == "sigmoid":
-        return task_named("binary" if units == 1 else "multilabel")
+    found = detected_task(activation, units)
+    if found is not None:
+        return found
     raise PublishError(
         f"cannot tell the model's task from its output ({units} unit(s), final activation "
-        f"{activation or 'unknown'}): for numeric outputs pass --task=regression; for "
-        "probabilities end the model with a softmax (classification) or sigmoid (binary, "
-        "multilabel) layer"
+        f"{activation or 'unknown'}): for numeric outputs pass --task={NUMERIC_TASK}; for "
+        f"probabilities end the model with a {detection_hint()} layer"
     )
 
 
@@ -386,34 +392,12 @@ def output_section(
         raise PublishError("--threshold applies to binary and multilabel models only")
     if threshold is not None and not 0.0 < threshold < 1.0:
         raise PublishError("--threshold must be between 0 and 1 (exclusive)")
-    if not task.probabilistic:
-        if labels:
-            raise PublishError("a regression model has no labels: name its outputs with --outputs")
-        names = outputs or [f"y{i}" for i in range(units)]
-        if len(names) != units:
-            raise PublishError(f"the model has {units} outputs but {len(names)} names were given")
-        return OutputSection((), tuple(names), None)
-    if outputs:
-        raise PublishError("--outputs names regression outputs; name classes with --labels")
-    if task.name == "binary" and units != 1:
-        raise PublishError(
-            f"a binary model has one sigmoid output, this one has {units}: "
-            "use --task multilabel (sigmoids) or --task classification (softmax)"
-        )
-    if task.name == "classification" and units < 2:
-        raise PublishError(
-            "a classification model has a softmax over 2 or more outputs; "
-            "a one-unit sigmoid is --task binary"
-        )
-    expected = 2 if task.name == "binary" else units
-    names = labels or [str(i) for i in range(expected)]
-    if len(names) != expected:
-        what = "the model has 2 classes (negative first: --labels neg,pos)"
-        if task.name != "binary":
-            what = f"the model has {units} outputs"
-        raise PublishError(f"{what} but {len(names)} labels were given")
+    try:
+        names, output_names = task.output_section(units, labels, outputs)
+    except ValueError as exc:
+        raise PublishError(str(exc)) from None
     default = DEFAULT_THRESHOLD if task.thresholded else None
-    return OutputSection(tuple(names), (), default if threshold is None else threshold)
+    return OutputSection(names, output_names, default if threshold is None else threshold)
 
 
 def heads_of(model: Any, given: Mapping[str, Mapping[str, Any]]) -> tuple[Head, ...]:
@@ -436,11 +420,11 @@ def heads_of(model: Any, given: Mapping[str, Mapping[str, Any]]) -> tuple[Head, 
         except ValueError as exc:
             raise PublishError(f"--heads, output {name!r}: {exc}") from None
         if kind is None:
-            example = json.dumps({name: {"task": "regression"}})
+            example = json.dumps({name: {"task": NUMERIC_TASK}})
             raise PublishError(
                 f"cannot tell the task of output {name!r} ({units} unit(s), final activation "
                 f"{_activation(model, index) or 'unknown'}): pass --heads '{example}' "
-                f"(make serve HEADS='{example}'), or classification/binary/multilabel with "
+                f"(make serve HEADS='{example}'), or {'/'.join(_DETECTABLE)} with "
                 "its labels, for each output to set"
             )
         labels = spec.get("labels")
@@ -453,13 +437,12 @@ def heads_of(model: Any, given: Mapping[str, Mapping[str, Any]]) -> tuple[Head, 
     return tuple(found)
 
 
+#: The tasks a final activation can tell, for the refusal that names them.
+_DETECTABLE = [task.name for task in TASKS.values() if task.activation is not None]
+
+
 def _detect(model: Any, index: int, units: int) -> Task | None:
-    activation = _activation(model, index)
-    if activation == "softmax" and units >= 2:
-        return task_named("classification")
-    if activation == "sigmoid":
-        return task_named("binary" if units == 1 else "multilabel")
-    return None
+    return detected_task(_activation(model, index), units)
 
 
 def _activation(model: Any, index: int) -> str | None:

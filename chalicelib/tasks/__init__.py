@@ -22,6 +22,25 @@ TASKS: dict[str, Task] = {
 }
 
 
+#: The task to suggest at publish when no final activation tells (numeric outputs).
+NUMERIC_TASK = Regression.name
+
+
+def detected_task(activation: str | None, units: int) -> Task | None:
+    """The task a final `activation` over `units` outputs makes unambiguous, if any."""
+    return next((task for task in TASKS.values() if task.detects(activation, units)), None)
+
+
+def detection_hint() -> str:
+    """Which final layer means which task: `softmax (classification) or sigmoid (binary,
+    multilabel)`, from the registry."""
+    by_activation: dict[str, list[str]] = {}
+    for task in TASKS.values():
+        if task.activation is not None:
+            by_activation.setdefault(task.activation, []).append(task.name)
+    return " or ".join(f"{act} ({', '.join(names)})" for act, names in by_activation.items())
+
+
 def task_named(name: str) -> Task:
     """The registry entry for `name`; ValueError names the known tasks."""
     try:
@@ -30,4 +49,13 @@ def task_named(name: str) -> Task:
         raise ValueError(f"unknown task {name!r}; known: {', '.join(TASKS)}") from None
 
 
-__all__ = ["DEFAULT_TASK", "DEFAULT_THRESHOLD", "TASKS", "Task", "task_named"]
+__all__ = [
+    "DEFAULT_TASK",
+    "DEFAULT_THRESHOLD",
+    "NUMERIC_TASK",
+    "TASKS",
+    "Task",
+    "detected_task",
+    "detection_hint",
+    "task_named",
+]

@@ -5,6 +5,7 @@ publishing compares and verifies outputs. No caller guesses a task from its answ
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -33,6 +34,31 @@ class Task:
     thresholded: ClassVar[bool] = False
     #: What a publisher should do when the sample outputs are not this task's kind.
     remedy: ClassVar[str] = ""
+    #: At publish: the final activation that, with `detects`' output width, makes the
+    #: task unambiguous; None when no activation tells.
+    activation: ClassVar[str | None] = None
+
+    def detects(self, activation: str | None, units: int) -> bool:
+        """At publish: does a final `activation` over `units` outputs mean this task."""
+        return False
+
+    def output_section(
+        self, units: int, labels: Sequence[str] | None, outputs: Sequence[str] | None
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """At publish: the (labels, output names) of a model with `units` outputs, from
+        the ones given or defaults; ValueError says what to pass instead."""
+        if outputs:
+            raise ValueError("--outputs names regression outputs; name classes with --labels")
+        names = list(labels or [str(i) for i in range(units)])
+        if len(names) != units:
+            raise ValueError(f"the model has {units} outputs but {len(names)} labels were given")
+        return tuple(names), ()
+
+    def example_prediction(self, manifest: Mapping[str, Any]) -> str:
+        """One prediction's shape, for people (local dev's banner), from a manifest's JSON."""
+        labels = list(manifest.get("labels") or [])
+        probabilities = example_probabilities(labels)
+        return f'{{"label": one of {", ".join(labels)}, "probabilities": {probabilities}}}'
 
     def output_names(self, manifest: BundleManifest) -> tuple[str, ...]:
         """The names the response uses: labels, or regression's output names."""
@@ -179,6 +205,11 @@ def threshold_problem(manifest: BundleManifest, applies: bool) -> str | None:
     if not 0.0 < threshold < 1.0:
         return "threshold must be between 0 and 1 (exclusive)"
     return None
+
+
+def example_probabilities(labels: Sequence[str]) -> str:
+    """`{"A": p, "B": p}`: a probabilities object's shape, for people."""
+    return "{" + ", ".join(f'"{label}": p' for label in labels) + "}"
 
 
 def _equal(first: Any, second: Any) -> bool:

@@ -3,6 +3,7 @@ classification's, with both labels' probabilities (1 - p, p)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +20,28 @@ class Binary(Task):
     name = "binary"
     thresholded = True
     remedy = "end the model with a sigmoid unit, or publish a numeric output with --task regression"
+    activation = "sigmoid"
+
+    def detects(self, activation: str | None, units: int) -> bool:
+        return activation == self.activation and units == 1
+
+    def output_section(
+        self, units: int, labels: Sequence[str] | None, outputs: Sequence[str] | None
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        if outputs:
+            return super().output_section(units, labels, outputs)
+        if units != 1:
+            raise ValueError(
+                f"a binary model has one sigmoid output, this one has {units}: "
+                "use --task multilabel (sigmoids) or --task classification (softmax)"
+            )
+        names = tuple(labels or ("0", "1"))
+        if len(names) != 2:
+            raise ValueError(
+                "the model has 2 classes (negative first: --labels neg,pos) "
+                f"but {len(names)} labels were given"
+            )
+        return names, ()
 
     def output_width(self, manifest: BundleManifest) -> int:
         return 1

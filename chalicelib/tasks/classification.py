@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +23,20 @@ class Classification(Task):
     remedy = (
         "end the model with a softmax layer, or publish a numeric output with --task regression"
     )
+    activation = "softmax"
+
+    def detects(self, activation: str | None, units: int) -> bool:
+        return activation == self.activation and units >= 2
+
+    def output_section(
+        self, units: int, labels: Sequence[str] | None, outputs: Sequence[str] | None
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        if units < 2 and not outputs:
+            raise ValueError(
+                "a classification model has a softmax over 2 or more outputs; "
+                "a one-unit sigmoid is --task binary"
+            )
+        return super().output_section(units, labels, outputs)
 
     def manifest_problem(self, manifest: BundleManifest) -> str | None:
         return labels_problem(manifest, 2) or threshold_problem(manifest, applies=False)

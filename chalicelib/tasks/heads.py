@@ -10,7 +10,7 @@ name: `{"grade": {"label": "C", ...}, "default": {"label": "no", ...}}`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,17 @@ if TYPE_CHECKING:
 class Heads(Task):
     name = "heads"
     probabilistic = False
+
+    def example_prediction(self, manifest: Mapping[str, Any]) -> str:
+        heads = manifest.get("heads") or []
+        return (
+            "{"
+            + ", ".join(
+                f'"{head["name"]}": {_task(head.get("task")).example_prediction(head)}'
+                for head in heads
+            )
+            + "}"
+        )
 
     def output_names(self, manifest: BundleManifest) -> tuple[str, ...]:
         """Each column's name, qualified by its head (`grade.A`, `default.p`)."""
@@ -136,7 +147,7 @@ def _widths(manifest: BundleManifest) -> list[tuple[Head, BundleManifest, int]]:
     return [(h, part, _task(h.task).output_width(part)) for h, part in manifest.head_manifests()]
 
 
-def _task(name: str) -> Task:
-    from chalicelib.tasks import task_named  # the registry imports this module
+def _task(name: str | None) -> Task:
+    from chalicelib.tasks import DEFAULT_TASK, task_named  # the registry imports this module
 
-    return task_named(name)
+    return task_named(name or DEFAULT_TASK)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chalicelib.tasks.answers import OutputArray, OutputSpec
-from chalicelib.tasks.base import Task, labels_problem, threshold_problem
+from chalicelib.tasks.base import (
+    DEFAULT_THRESHOLD,
+    Task,
+    example_probabilities,
+    labels_problem,
+    threshold_problem,
+)
 from chalicelib.tasks.checks import not_probabilities, probability_rows
 
 if TYPE_CHECKING:
@@ -18,6 +25,15 @@ class Multilabel(Task):
     name = "multilabel"
     thresholded = True
     remedy = "end the model with sigmoid units, or publish a numeric output with --task regression"
+    activation = "sigmoid"
+
+    def detects(self, activation: str | None, units: int) -> bool:
+        return activation == self.activation and units > 1
+
+    def example_prediction(self, manifest: Mapping[str, Any]) -> str:
+        threshold = manifest.get("threshold", DEFAULT_THRESHOLD)
+        probabilities = example_probabilities(list(manifest.get("labels") or []))
+        return f'{{"labels": [those with p >= {threshold}], "probabilities": {probabilities}}}'
 
     def manifest_problem(self, manifest: BundleManifest) -> str | None:
         return labels_problem(manifest, 1) or threshold_problem(manifest, True)

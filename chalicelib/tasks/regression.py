@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +18,20 @@ if TYPE_CHECKING:
 class Regression(Task):
     name = "regression"
     probabilistic = False
+
+    def output_section(
+        self, units: int, labels: Sequence[str] | None, outputs: Sequence[str] | None
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        if labels:
+            raise ValueError("a regression model has no labels: name its outputs with --outputs")
+        names = list(outputs or [f"y{i}" for i in range(units)])
+        if len(names) != units:
+            raise ValueError(f"the model has {units} outputs but {len(names)} names were given")
+        return (), tuple(names)
+
+    def example_prediction(self, manifest: Mapping[str, Any]) -> str:
+        outputs = list(manifest.get("outputs") or manifest.get("labels") or [])
+        return '{"values": {' + ", ".join(f'"{name}": x' for name in outputs) + "}}"
 
     def output_names(self, manifest: BundleManifest) -> tuple[str, ...]:
         return manifest.outputs
