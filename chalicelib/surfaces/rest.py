@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,9 +21,9 @@ from chalicelib.observability.logs import log_event
 from chalicelib.observability.telemetry import PREDICT
 from chalicelib.service import PredictionService
 from chalicelib.surfaces.json_body import check_media_type, parse_records
+from chalicelib.surfaces.openapi_document import document_text
 
 logger = logging.getLogger(__name__)
-_OPENAPI = Path(__file__).parent.parent / "openapi.json"
 
 
 @dataclass(frozen=True)
@@ -127,8 +126,8 @@ def health(service: Callable[[], PredictionService]) -> HttpAnswer:
 
 
 def openapi_document() -> HttpAnswer:
-    """GET /openapi.json: the committed OpenAPI document of every route."""
-    return HttpAnswer(200, _OPENAPI.read_text(), {"Content-Type": "application/json"})
+    """GET /openapi.json: the OpenAPI document of every route (`openapi_document`)."""
+    return HttpAnswer(200, document_text(), {"Content-Type": "application/json"})
 
 
 def model(service: Callable[[], PredictionService]) -> HttpAnswer:

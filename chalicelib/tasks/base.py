@@ -23,6 +23,23 @@ if TYPE_CHECKING:
 
 DEFAULT_THRESHOLD = 0.5
 
+#: The OpenAPI schema of a one-label prediction (classification and binary answer so).
+LABEL_PREDICTION: dict[str, Any] = {
+    "type": "object",
+    "description": "classification (the most probable label) and binary (the second label "
+    "when its probability is at least the threshold).",
+    "required": ["label", "probabilities"],
+    "additionalProperties": False,
+    "properties": {
+        "label": {"type": "string"},
+        "probabilities": {
+            "type": "object",
+            "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
+            "description": "One finite probability per label; they sum to 1.",
+        },
+    },
+}
+
 
 class Task:
     """One model kind. Subclasses are stateless; the registry holds one of each."""
@@ -53,6 +70,11 @@ class Task:
         if len(names) != units:
             raise ValueError(f"the model has {units} outputs but {len(names)} labels were given")
         return tuple(names), ()
+
+    def prediction_schema(self) -> tuple[str, dict[str, Any]]:
+        """One prediction's OpenAPI component: (its name, its schema); the served
+        OpenAPI document's `Prediction` is one of the registry's."""
+        return "LabelPrediction", LABEL_PREDICTION
 
     def example_prediction(self, manifest: Mapping[str, Any]) -> str:
         """One prediction's shape, for people (local dev's banner), from a manifest's JSON."""

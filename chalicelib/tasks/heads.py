@@ -28,6 +28,23 @@ class Heads(Task):
     name = "heads"
     probabilistic = False
 
+    def prediction_schema(self) -> tuple[str, dict[str, Any]]:
+        """Each head's prediction is one of the other tasks'."""
+        from chalicelib.tasks import TASKS  # the registry imports this module
+
+        names = dict.fromkeys(
+            task.prediction_schema()[0] for task in TASKS.values() if task.name != self.name
+        )
+        return "HeadsPrediction", {
+            "type": "object",
+            "description": "heads (a model with several named outputs): each output's "
+            "prediction under its name, shaped by its own task (GET /model's `heads`).",
+            "minProperties": 2,
+            "additionalProperties": {
+                "oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in names]
+            },
+        }
+
     def example_prediction(self, manifest: Mapping[str, Any]) -> str:
         heads = manifest.get("heads") or []
         return (

@@ -30,6 +30,22 @@ class Multilabel(Task):
     def detects(self, activation: str | None, units: int) -> bool:
         return activation == self.activation and units > 1
 
+    def prediction_schema(self) -> tuple[str, dict[str, Any]]:
+        return "MultilabelPrediction", {
+            "type": "object",
+            "description": "multilabel: every label whose probability is at least the threshold.",
+            "required": ["labels", "probabilities"],
+            "additionalProperties": False,
+            "properties": {
+                "labels": {"type": "array", "items": {"type": "string"}},
+                "probabilities": {
+                    "type": "object",
+                    "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
+                    "description": "One finite, independent probability per label.",
+                },
+            },
+        }
+
     def example_prediction(self, manifest: Mapping[str, Any]) -> str:
         threshold = manifest.get("threshold", DEFAULT_THRESHOLD)
         probabilities = example_probabilities(list(manifest.get("labels") or []))

@@ -29,6 +29,17 @@ class Regression(Task):
             raise ValueError(f"the model has {units} outputs but {len(names)} names were given")
         return (), tuple(names)
 
+    def prediction_schema(self) -> tuple[str, dict[str, Any]]:
+        return "RegressionPrediction", {
+            "type": "object",
+            "description": "regression: one finite value per output name.",
+            "required": ["values"],
+            "additionalProperties": False,
+            "properties": {
+                "values": {"type": "object", "additionalProperties": {"type": "number"}},
+            },
+        }
+
     def example_prediction(self, manifest: Mapping[str, Any]) -> str:
         outputs = list(manifest.get("outputs") or manifest.get("labels") or [])
         return '{"values": {' + ", ".join(f'"{name}": x' for name in outputs) + "}}"

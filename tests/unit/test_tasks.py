@@ -13,7 +13,6 @@ import numpy as np
 import orjson
 import pytest
 
-import chalicelib
 from chalicelib.errors import ModelCorrupt, UnscorableRecords
 from chalicelib.manifest import BundleManifest, ManifestError
 from chalicelib.tasks import TASKS, task_named
@@ -350,10 +349,12 @@ def test_list_and_promote_take_no_task_options(capsys: pytest.CaptureFixture[str
 
 
 def schema_validator(name: str) -> Any:
-    """An OpenAPI 3.0 validator for components/schemas/`name` of chalicelib/openapi.json."""
+    """An OpenAPI 3.0 validator for components/schemas/`name` of the served document."""
     from openapi_schema_validator import OAS30Validator
 
-    document = json.loads((Path(chalicelib.__file__).parent / "openapi.json").read_text())
+    from chalicelib.surfaces.openapi_document import document as served
+
+    document = served()
     schema = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
     return OAS30Validator(schema)
 
