@@ -76,11 +76,14 @@ from chalicelib.core import Columns, ModelInput, Records, Scored, score_each
 from chalicelib.errors import FieldProblem, InvalidRequest, NotFound, ServiceError
 from chalicelib.observability import RequestObservation, Telemetry
 from chalicelib.observability.batch import BatchMetrics
-from chalicelib.observability.telemetry import BATCH_CHUNK
+from chalicelib.observability.telemetry import declare_surface
 from chalicelib.refresh import failure_kind
 from chalicelib.s3_errors import absence, error_code, is_missing
 from chalicelib.service import PredictionService
 from chalicelib.store import ModelBundle
+
+#: This surface in the `Surface` dimension.
+BATCH_CHUNK = declare_surface("batch_chunk")
 
 logger = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,9 +50,23 @@ class ServedModel:
     labels: tuple[str, ...]
 
 
-#: The `Surface` dimension's values (a fixed set: the metrics' cardinality).
-PREDICT, V2_INFER, BATCH_API, BATCH_CHUNK = "predict", "v2_infer", "batch_api", "batch_chunk"
-SURFACES = (PREDICT, V2_INFER, BATCH_API, BATCH_CHUNK)
+#: The `Surface` dimension's values, each declared by its surface's module at import
+#: (`declare_surface`, with a literal): a set fixed by the code, never by a request.
+_SURFACES: set[str] = set()
+_SURFACE_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def declare_surface(name: str) -> str:
+    """Adds `name` to the `Surface` dimension's fixed set (a surface module, at import)."""
+    if not _SURFACE_NAME.fullmatch(name):
+        raise ValueError(f"a surface name is lowercase letters, digits and _: {name!r}")
+    _SURFACES.add(name)
+    return name
+
+
+def declared_surfaces() -> frozenset[str]:
+    """The `Surface` dimension's values declared by the modules imported so far."""
+    return frozenset(_SURFACES)
 
 
 @dataclass
@@ -60,7 +75,8 @@ class RequestObservation:
     batch chunk (counts and codes only); one request line when finished."""
 
     request_id: str
-    surface: str = PREDICT
+    #: A declared surface; "" for scoring outside any surface (embedding), never counted.
+    surface: str = ""
     timings: Timings = field(default_factory=Timings)
     records: int = 0
     status: int = 0
@@ -79,6 +95,10 @@ class RequestObservation:
             self.summary = summary
         else:
             self.summary.add(summary)
+
+    def __post_init__(self) -> None:
+        if self.surface and self.surface not in _SURFACES:
+            raise ValueError(f"undeclared surface {self.surface!r}: declare_surface() it")
 
 
 class Telemetry:

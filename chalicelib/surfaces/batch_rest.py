@@ -15,10 +15,13 @@ from chalicelib.batch_layout import InvalidOptions, JobOptions, input_format
 from chalicelib.errors import InvalidRequest, NotFound
 from chalicelib.observability import RequestObservation
 from chalicelib.observability.context import request_id
-from chalicelib.observability.telemetry import BATCH_API
+from chalicelib.observability.telemetry import declare_surface
 from chalicelib.surfaces.json_body import parse_json
 from chalicelib.surfaces.json_structure import JsonBudget
 from chalicelib.surfaces.rest import HttpAnswer, answer, finish, json_answer
+
+#: This surface in the `Surface` dimension.
+BATCH_API = declare_surface("batch_api")
 
 #: A job request is one object: an S3 URL, a list of column names and a flag.
 BATCH_BUDGET = JsonBudget(

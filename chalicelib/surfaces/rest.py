@@ -18,10 +18,13 @@ from chalicelib.errors import InvalidRequest, ServiceError
 from chalicelib.observability import RequestObservation, Telemetry
 from chalicelib.observability.context import request_id
 from chalicelib.observability.logs import log_event
-from chalicelib.observability.telemetry import PREDICT
+from chalicelib.observability.telemetry import declare_surface
 from chalicelib.service import PredictionService
 from chalicelib.surfaces.json_body import check_media_type, parse_records
 from chalicelib.surfaces.openapi_document import document_text
+
+#: This surface in the `Surface` dimension.
+PREDICT = declare_surface("predict")
 
 logger = logging.getLogger(__name__)
 

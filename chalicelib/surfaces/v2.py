@@ -20,7 +20,7 @@ from chalicelib.errors import InvalidRequest, NotServed, ServiceError
 from chalicelib.manifest import BundleManifest
 from chalicelib.observability import RequestObservation
 from chalicelib.observability.context import request_id
-from chalicelib.observability.telemetry import V2_INFER
+from chalicelib.observability.telemetry import declare_surface
 from chalicelib.service import PredictionService
 from chalicelib.surfaces.rest import HttpAnswer, finish
 from chalicelib.surfaces.rest import framework_error as rest_framework_error
@@ -29,6 +29,9 @@ from chalicelib.surfaces.v2_tensors import (
     encode_response,
     parse_infer_request,
 )
+
+#: This surface in the `Surface` dimension.
+V2_INFER = declare_surface("v2_infer")
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,11 @@ leaving the answer's bytes unchanged; GET /health shows no model-output aggregat
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
+import pkgutil
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +20,7 @@ import pytest
 from chalicelib.config import BatchQueues, BatchSettings
 from chalicelib.errors import NotFound
 from chalicelib.observability import MetricWriter, Telemetry
-from chalicelib.observability.telemetry import SURFACES
+from chalicelib.observability.telemetry import RequestObservation, declared_surfaces
 from chalicelib.service import PredictionService
 from chalicelib.surfaces import batch_rest, rest, v2
 from chalicelib.surfaces.rest import HttpAnswer
@@ -100,7 +104,7 @@ def test_each_surface_writes_one_request_line_with_emf(tmp_path: Path, case: str
     values = metric_values(document)
     assert (document["Surface"], document["request_id"], document["status"]) == (
         surface, "req-1", status)  # fmt: skip
-    assert surface in SURFACES
+    assert surface in declared_surfaces()
     assert (values["Requests"], values["Status4xx"], values["Status5xx"]) == (
         1, int(400 <= status < 500), 0)  # fmt: skip
     sets = [d["Dimensions"] for d in document["_aws"]["CloudWatchMetrics"]]
@@ -145,3 +149,45 @@ def test_public_health_has_no_model_output_aggregates(tmp_path: Path) -> None:
     assert isinstance(text, str)
     assert "agreement" not in text and "probability" not in text
     assert "agreement" in str(rest.model(lambda: shadowed).body)
+
+
+# --- the `Surface` dimension's fixed set: declared by the surfaces, documented ----------
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _declarations() -> list[ast.Call]:
+    calls = []
+    for path in [*(PROJECT / "chalicelib").rglob("*.py"), PROJECT / "app.py"]:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "declare_surface"):  # fmt: skip
+                calls.append(node)
+    return calls
+
+
+def test_every_surface_declares_its_name_with_a_literal() -> None:
+    """So the set is fixed by the code: no name computed from a request or settings."""
+    calls = _declarations()
+    assert calls
+    for call in calls:
+        [argument] = call.args
+        assert isinstance(argument, ast.Constant) and isinstance(argument.value, str)
+
+
+def test_the_declared_surfaces_are_the_ones_operations_documents() -> None:
+    import chalicelib
+
+    for info in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
+        if info.name != "chalicelib.custom_objects":
+            importlib.import_module(info.name)
+    literals = {call.args[0].value for call in _declarations()}  # type: ignore[attr-defined]
+    text = (PROJECT / "docs" / "operations.md").read_text()
+    documented = re.search(r"`Surface` one of \w+ fixed names \(([^:]+):", text)
+    assert documented is not None
+    assert set(re.findall(r"`(\w+)`", documented[1])) == literals == declared_surfaces()
+
+
+def test_an_undeclared_surface_is_refused() -> None:
+    with pytest.raises(ValueError, match="undeclared surface"):
+        RequestObservation("req-1", "predict_v9")
