@@ -16,6 +16,7 @@ _OPENAPI = Path(__file__).parent.parent / "openapi.json"
 
 def document() -> dict[str, Any]:
     """The committed document, its task parts from the registry."""
+    # bounded: the committed document, never a request body
     served: dict[str, Any] = json.loads(_OPENAPI.read_text())
     schemas = served["components"]["schemas"]
     schemas["ModelInfo"]["properties"]["task"]["enum"] = list(TASKS)
