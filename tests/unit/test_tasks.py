@@ -15,7 +15,7 @@ import pytest
 
 from chalicelib.errors import ModelCorrupt, UnscorableRecords
 from chalicelib.manifest import BundleManifest, ManifestError
-from chalicelib.tasks import TASKS, task_named
+from chalicelib.tasks import TASKS, detected_task, task_named
 from chalicelib.tasks.checks import NO_VALID_SCORE
 from modelops.publish import PublishError, detect_task, main, output_section, verify_outputs
 from tests.fakes import (
@@ -378,3 +378,14 @@ def test_the_openapi_document_refuses_a_mix_of_shapes() -> None:
             schema_validator("PredictResponse").validate(
                 {"model": model, "predictions": [prediction]}
             )
+
+
+def test_at_most_one_task_detects_each_final_activation_and_width() -> None:
+    """The publisher asks the registry; two tasks claiming one output would be a guess."""
+    activations = {task.activation for task in TASKS.values()} | {None, "relu", "linear"}
+    for activation in activations:
+        for units in range(1, 5):
+            claiming = [t.name for t in TASKS.values() if t.detects(activation, units)]
+            assert len(claiming) <= 1, (activation, units, claiming)
+            found = detected_task(activation, units)
+            assert (found.name if found else None) == (claiming[0] if claiming else None)
