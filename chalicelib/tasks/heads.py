@@ -10,7 +10,7 @@ name: `{"grade": {"label": "C", ...}, "default": {"label": "no", ...}}`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,13 @@ if TYPE_CHECKING:
 class Heads(Task):
     name = "heads"
     probabilistic = False
+
+    def output_section(
+        self, units: int, labels: Sequence[str] | None, outputs: Sequence[str] | None
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Sections live in each head; a head that is itself `heads` is refused by
+        `manifest_problem`."""
+        return (), tuple(outputs or ())
 
     def prediction_schema(self) -> tuple[str, dict[str, Any]]:
         """Each head's prediction is one of the other tasks'."""
