@@ -91,11 +91,17 @@ batch: venv ## score a file locally as Lambda would (INPUT= WORKERS= ROWS= PASS_
 # the trained test model are made once under a file lock.
 PYTEST := $(PY) -m pytest -n $(JOBS) --dist loadgroup
 
+# Tests and benchmarks run with a private TMPDIR (pytest's folders, TensorFlow's autograph
+# files, subprocesses, the model cache) removed when they end: nothing is left in /tmp.
+IN_PRIVATE_TMP = tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && export TMPDIR="$$tmp" \
+  MODEL_CACHE_DIR="$$tmp/model-cache" &&
+
 test: venv ## the whole suite: unit, functional, api, deploy, Lambda-like (JOBS=)
-	$(PYTEST)
+	@echo "$(PYTEST)"; $(IN_PRIVATE_TMP) $(PYTEST)
 
 test-fast: venv ## the inner loop: all but the deploy, Lambda-like and slow tests (JOBS=)
-	$(PYTEST) -m "not lambda_like and not deploy and not slow"
+	@echo "$(PYTEST) -m \"not lambda_like and not deploy and not slow\""; \
+	  $(IN_PRIVATE_TMP) $(PYTEST) -m "not lambda_like and not deploy and not slow"
 
 lint: venv ## ruff, ruff format --check, mypy, and the docs built strictly
 	$(PY) -m ruff check .
@@ -107,7 +113,7 @@ docs: venv ## the docs site (MkDocs, strict: a broken link or anchor fails) into
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --quiet
 
 bench: venv ## every benchmark table (minutes; see docs/benchmarks.md)
-	$(PY) -m benchmarks
+	@$(IN_PRIVATE_TMP) $(PY) -m benchmarks
 
 # STAGE: built for the stage's lambda_architecture. The one step before a plain
 # `chalice deploy --stage S` or `chalice package --stage S`.
