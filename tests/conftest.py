@@ -6,11 +6,9 @@ real `chalice local` serving it.
 worker is its own process with its own session: its own moto server and chalice local on
 ports the kernel picked. The tests of a file with a module-scoped fixture (a server, a
 package, a trained model) run in one worker, so it is made once; every other test goes to
-whichever worker is free (`pytest_xdist_make_scheduler` below: pytest-xdist 3.8's own
-loadgroup tags groups on `item._nodeid`, which pytest 9 no longer reads, so its groups are
-silently ignored). What every worker needs and is expensive
-(a packaged zip, the trained test model) is made once per run with `once()`: in the
-run's shared temporary folder, under a file lock."""
+whichever worker is free, longest first (`tests/scheduling.py`). What every worker needs
+and is expensive (a packaged zip, the trained test model) is made once per run with
+`once()`: in the run's shared temporary folder, under a file lock."""
 
 from __future__ import annotations
 
@@ -51,23 +49,19 @@ class PublishedModel:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`--dist loadgroup`, its groups being the files that share a module-scoped fixture."""
+    """`--dist loadgroup`: files sharing a module-scoped fixture, longest first."""
     if config.getvalue("dist") != "loadgroup":
         return None
-    from xdist.scheduler import LoadScopeScheduling
+    from tests.scheduling import LongestFirst
 
-    shares: dict[str, bool] = {}
+    return LongestFirst(config, log)
 
-    class ByFileWhenShared(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            if path not in shares:
-                file = config.rootpath / path
-                text = file.read_text() if file.suffix == ".py" and file.is_file() else ""
-                shares[path] = 'scope="module"' in text or 'scope="class"' in text
-            return path if shares[path] else nodeid
 
-    return ByFileWhenShared(config, log)
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller (or a run without xdist)
+        from tests.scheduling import DurationRecorder
+
+        config.pluginmanager.register(DurationRecorder(config), "duration-recorder")
 
 
 def once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
@@ -77,6 +71,14 @@ def once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Pa
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent  # the run's folder, shared by its workers
     return built_once(root / "shared" / name, make)
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """`tests.packages.Packages`: each `chalice package` output made once per run."""
+    from tests.packages import Packages
+
+    return Packages(tmp_path_factory)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,7 +1,8 @@
 """`chalice package` output: CloudFormation that passes cfn-lint, Terraform with what
 Chalice leaves out and today's constraints, and stage policies without wildcards. The
-committed stages have no batch path; `batch_project` switches it on for every stage
-(configure --batch, on a copy)."""
+committed stages have no batch path; the batch project switches it on for every stage
+(configure --batch, on a copy). Each package is made once per run and shared
+(`tests.packages`): the tests only read it."""
 
 from __future__ import annotations
 
@@ -22,48 +23,33 @@ from deployment.batch_stack import (
     batch_stack,
     shared_resources,
 )
-from deployment.cfn_lint import cfn_lint_errors
-from deployment.package import (
-    PackageRequestError,
-    chalice_package,
-    check_request,
-)
+from deployment.package import PackageRequestError, check_request
 from deployment.policy import batch_problems, privilege_problems, stage_policy
-from deployment.project import copy_project
 from deployment.stages import stage_auth
 from deployment.terraform import AWS_PROVIDER, REQUIRED_VERSION, attribute_problems
 from layer_build.flavors import FLAVORS
 from project_paths import CHALICE_CONFIG
 from tests.batch_stages import with_batch
 from tests.deploy.conftest import load
+from tests.packages import Package, Packages, lint_errors
 
 pytestmark = pytest.mark.deploy
 
 STAGES = sorted(load(CHALICE_CONFIG)["stages"])
 
 
-@pytest.fixture(scope="module")
-def project(lite_vendor: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the project with the lite runtime as its vendor/."""
-    return copy_project(tmp_path_factory.mktemp("project"), lite_vendor)
+def own_runtime(stage: str) -> str:
+    """The runtime `make vendor STAGE=` puts in vendor/ for the stage."""
+    if stage.endswith("arm64"):
+        return "lite-arm64"
+    return "tensorflow" if stage.endswith("tensorflow") else "lite"
 
 
-@pytest.fixture(scope="module")
-def batch_project(lite_vendor: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`project`, with every stage's batch path switched on (configure --batch)."""
-    project = copy_project(tmp_path_factory.mktemp("project"), lite_vendor)
-    with_batch(project)
-    return project
-
-
-def test_prod_cloudformation_with_api_key_passes_cfn_lint(
-    batch_project: Path, tmp_path: Path
-) -> None:
-    chalice_dir = batch_project / ".chalice"
-    chalice_package(FLAVORS["lite"], "prod", api_key=True, project_dir=batch_project,
-                    out=tmp_path / "package")  # fmt: skip
-    template_path = tmp_path / "package" / "sam.json"
-    assert cfn_lint_errors(template_path) == []
+def test_prod_cloudformation_with_api_key_passes_cfn_lint(packages: Packages) -> None:
+    chalice_dir = packages.project(batch=True) / ".chalice"
+    package = packages(Package("prod", api_key=True, batch=True))
+    template_path = package / "sam.json"
+    assert lint_errors(package) == []
 
     resources = load(template_path)["Resources"]
     function = resources["APIHandler"]["Properties"]
@@ -134,13 +120,13 @@ def check_cloudformation_batch_path(
 
 @pytest.mark.parametrize("stage", ["dev", "dev-tensorflow", "prod"])
 def test_dev_cloudformation_carries_the_batch_path_and_passes_cfn_lint(
-    batch_project: Path, tmp_path: Path, stage: str
+    packages: Packages, stage: str
 ) -> None:
     flavor = FLAVORS["tensorflow" if stage.endswith("tensorflow") else "lite"]
-    chalice_dir = batch_project / ".chalice"
-    chalice_package(flavor, stage, project_dir=batch_project, out=tmp_path / "package")
-    assert cfn_lint_errors(tmp_path / "package" / "sam.json") == []
-    resources = load(tmp_path / "package" / "sam.json")["Resources"]
+    chalice_dir = packages.project(batch=True) / ".chalice"
+    package = packages(Package(stage, batch=True))
+    assert lint_errors(package) == []
+    resources = load(package / "sam.json")["Resources"]
     check_cloudformation_batch_path(resources, batch_stack(stage, chalice_dir / "config.json"),
                                     stage_policy(stage, chalice_dir))  # fmt: skip
     check_auth(resources["RestAPI"]["Properties"]["DefinitionBody"], stage_auth(stage))
@@ -154,14 +140,15 @@ def test_dev_cloudformation_carries_the_batch_path_and_passes_cfn_lint(
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_a_bare_chalice_package_succeeds_for_every_stage(
-    project: Path, tmp_path: Path, stage: str
+    packages: Packages, tmp_path: Path, stage: str
 ) -> None:
     """`chalice package --stage S out/` as a Chalice user types it (after make vendor)."""
     chalice = Path(sys.executable).parent / "chalice"
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
-    result = subprocess.run([str(chalice), "package", "--stage", stage, str(tmp_path / "out")],
-                            cwd=project, capture_output=True, text=True, timeout=300,
-                            check=False, env=env)  # fmt: skip
+    with packages.chalice_in() as project:
+        result = subprocess.run([str(chalice), "package", "--stage", stage,
+                                 str(tmp_path / "out")], cwd=project, capture_output=True,
+                                text=True, timeout=300, check=False, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     resources = load(tmp_path / "out" / "sam.json")["Resources"]
     arch = "arm64" if stage.endswith("arm64") else "x86_64"
@@ -171,14 +158,15 @@ def test_a_bare_chalice_package_succeeds_for_every_stage(
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_every_committed_stage_packages_without_a_batch_path(
-    project: Path, tmp_path: Path, stage: str
+    packages: Packages, stage: str
 ) -> None:
-    """The stages as committed name no queues: one function, no SQS anything, cfn-lint
-    clean, and the architecture the stage sets (prod-arm64: arm64 on function and layer)."""
-    flavor = FLAVORS["tensorflow" if stage.endswith("tensorflow") else "lite"]
-    chalice_package(flavor, stage, project_dir=project, out=tmp_path / "package")
-    assert cfn_lint_errors(tmp_path / "package" / "sam.json") == []
-    resources = load(tmp_path / "package" / "sam.json")["Resources"]
+    """The stages as committed, each packaged with its own runtime as vendor/ (the same
+    packages the Lambda-like and arm64 tests read), name no queues: one function, no SQS
+    anything, cfn-lint clean, and the architecture the stage sets (prod-arm64: arm64 on
+    function and layer)."""
+    package = packages(Package(stage, runtime=own_runtime(stage)))
+    assert lint_errors(package) == []
+    resources = load(package / "sam.json")["Resources"]
     kinds = {r["Type"] for r in resources.values()}
     assert not any("SQS" in kind for kind in kinds)
     [function] = [r["Properties"] for r in resources.values()
@@ -233,11 +221,11 @@ def logs_where_the_role_may_write(resources: dict[str, Any], batch: bool = True)
 
 
 def test_terraform_output_carries_log_retention_and_ephemeral_storage(
-    batch_project: Path, tmp_path: Path
+    packages: Packages,
 ) -> None:
-    flavor = FLAVORS["tensorflow"]  # the template under test; vendor/ content doesn't matter
-    out = tmp_path / "package"
-    chalice_package(flavor, "dev-tensorflow", "terraform", project_dir=batch_project, out=out)
+    # The tensorflow flavor's template; vendor/ (the lite runtime) doesn't matter here.
+    batch_project = packages.project(batch=True)
+    out = packages(Package("dev-tensorflow", "terraform", batch=True))
     check_terraform_constraints(out)
     chalice_tf = load(out / "chalice.tf.json")
     check_auth(json.loads(chalice_tf["locals"]["chalice_api_swagger"]), "none")
@@ -306,14 +294,10 @@ def check_terraform_constraints(out: Path) -> None:
 
 
 @pytest.mark.parametrize("api_key", [False, True])
-def test_terraform_carries_the_stages_auth(
-    batch_project: Path, tmp_path: Path, api_key: bool
-) -> None:
+def test_terraform_carries_the_stages_auth(packages: Packages, api_key: bool) -> None:
     """prod is IAM; with --api-key, the key, its usage plan and the binding come in
     api_key.tf.json, referring to the resources Chalice's Terraform names."""
-    out = tmp_path / "package"
-    chalice_package(FLAVORS["lite"], "prod", "terraform", api_key, project_dir=batch_project,
-                    out=out)  # fmt: skip
+    out = packages(Package("prod", "terraform", api_key, batch=True))
     check_terraform_constraints(out)
     chalice_tf = load(out / "chalice.tf.json")
     check_auth(json.loads(chalice_tf["locals"]["chalice_api_swagger"]),

@@ -10,20 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from deployment.package import chalice_package, run_chalice_package
-from deployment.project import copy_project
+from deployment.package import run_chalice_package
 from deployment.terraform_check import PROVIDER_NOT_INSTALLABLE, terraform_init
-from layer_build.flavors import FLAVORS
-from tests.batch_stages import with_batch
+from tests.packages import Package, Packages
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def batch_project(lite_vendor: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = copy_project(tmp_path_factory.mktemp("project"), lite_vendor)
-    with_batch(project)
-    return project
 
 
 @pytest.mark.parametrize(
@@ -31,13 +22,12 @@ def batch_project(lite_vendor: Path, tmp_path_factory: pytest.TempPathFactory) -
     [("lite", "prod-arm64", True), ("tensorflow", "dev-tensorflow", False)],
 )
 def test_terraform_accepts_the_package_up_to_the_provider_download(
-    batch_project: Path, tmp_path: Path, flavor: str, stage: str, api_key: bool
+    packages: Packages, tmp_path: Path, flavor: str, stage: str, api_key: bool
 ) -> None:
     """Every file (Chalice's, the queues, the mapping/ephemeral-storage overrides, log
-    groups, the API key) loads; the one error is the provider missing from the mirror."""
-    out = tmp_path / "package"
-    chalice_package(FLAVORS[flavor], stage, "terraform", api_key, project_dir=batch_project,
-                    out=out)  # fmt: skip
+    groups, the API key) loads; the one error is the provider missing from the mirror.
+    (The packages are test_templates.py's, made once per run.)"""
+    out = packages(Package(stage, "terraform", api_key, batch=True, flavor=flavor))
     resources = json.loads((out / "chalice.tf.json").read_text())["resource"]
     arch = "arm64" if stage.endswith("arm64") else "x86_64"
     assert {tuple(f["architectures"]) for f in resources["aws_lambda_function"].values()} == {
@@ -51,11 +41,12 @@ def test_terraform_accepts_the_package_up_to_the_provider_download(
     assert output.count("Error: ") == 1, output
 
 
-def test_terraform_refuses_chalices_own_constraints(batch_project: Path, tmp_path: Path) -> None:
+def test_terraform_refuses_chalices_own_constraints(packages: Packages, tmp_path: Path) -> None:
     """The same stage as Chalice 1.34 writes it: `required_version < 1.4.0`."""
     raw = tmp_path / "raw"
-    run_chalice_package(batch_project, "prod", "terraform", None,
-                        {"log_retention_in_days": 0}, raw)  # fmt: skip
+    with packages.chalice_in(batch=True) as batch_project:
+        run_chalice_package(batch_project, "prod", "terraform", None,
+                            {"log_retention_in_days": 0}, raw)  # fmt: skip
     assert json.loads((raw / "chalice.tf.json").read_text())["terraform"][
         "required_version"] == ">= 0.12.26, < 1.4.0"  # fmt: skip
     code, output = terraform_init(raw, tmp_path / "terraform")

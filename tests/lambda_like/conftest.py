@@ -1,5 +1,6 @@
-"""The packaged zips, made once per session from the cached runtimes (built once per
-lock-file hash outside the checkout) in a copy of the project under pytest's tmp dir."""
+"""The packaged zips, made once per run from the cached runtimes (built once per
+lock-file hash outside the checkout) in a copy of the project under pytest's tmp dir
+(`tests.packages`: the deploy tier reads the same packages)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from deployment.cfn_lint import cfn_lint_errors
 from deployment.package import chalice_package
 from deployment.project import copy_project
-from layer_build.cache import runtime_vendor_dir
 from layer_build.flavors import FLAVORS
-from tests.conftest import once
+from tests.packages import Package, Packages, lint_errors
 
 
 def package_flavor(name: str, vendor: Path, into: Path) -> Path:
@@ -24,16 +23,20 @@ def package_flavor(name: str, vendor: Path, into: Path) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def packaged(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """flavor name -> its package directory (deployment.zip, layer zip, sam.json); each
-    flavor packaged once per run, whichever worker asks first."""
+def flavor_package(name: str) -> Package:
+    """The flavor's default stage, packaged with its own runtime (what `make package`
+    FLAVOR=name makes)."""
+    return Package(FLAVORS[name].stage, runtime=name, flavor=name)
 
-    def make(name: str, into: Path) -> None:
-        package_dir = package_flavor(name, runtime_vendor_dir(FLAVORS[name]), into)
-        assert cfn_lint_errors(package_dir / "sam.json") == []
+
+@pytest.fixture(scope="session")
+def packaged(packages: Packages) -> Callable[[str], Path]:
+    """flavor name -> its package directory (deployment.zip, layer zip, sam.json), made
+    once per run, whichever worker asks first; its template passes cfn-lint."""
 
     def package(name: str) -> Path:
-        return once(tmp_path_factory, f"packaged-{name}", lambda into: make(name, into)) / "package"
+        package_dir = packages(flavor_package(name))
+        assert lint_errors(package_dir) == []
+        return package_dir
 
     return package
