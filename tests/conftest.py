@@ -13,8 +13,6 @@ and is expensive (a packaged zip, the trained test model) is made once per run w
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ import pytest
 from deployment.stages import stage_location
 from layer_build.cache import built_once
 from localdev.servers import ChaliceLocal, MotoServer, s3_env
+from tests.trained_demo import TEST_MODEL_ARGS, trained
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Routes are registered when app.py is imported; the dev stage (what the tests serve)
@@ -113,18 +112,11 @@ def s3_server() -> Iterator[MotoServer]:
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def model_dir() -> Path:
     """A small loan-grade model trained on synthetic data (seconds), with its holdout;
-    trained once per run (workers share it, reading only)."""
-
-    def train(out: Path) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "modelops.train", "--out", str(out / "model"), "--rows",
-             "4000", "--epochs", "4", "--seed", "11"],
-            check=True, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-
-    return once(tmp_path_factory, "model", train) / "model"
+    trained once per hash of the training code into the cache outside the checkout
+    (`tests/trained_demo.py`), which every worker and run reads, never writes."""
+    return trained("test", TEST_MODEL_ARGS)
 
 
 @pytest.fixture(scope="session")

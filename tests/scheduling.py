@@ -23,7 +23,7 @@ from xdist.scheduler import LoadScopeScheduling
 
 DURATIONS = Path(__file__).with_name("durations.json")
 CACHE_KEY = "keras-lambda-serving/durations"
-DURATION_LINE = re.compile(r"([0-9.]+)s (?:setup|call|teardown) +(\S+)$")
+DURATION_LINE = re.compile(r"([0-9.]+)s (?:setup|call|teardown) +(.+)$")
 #: Seconds guessed for a test no run has timed, by its file's heaviest marker.
 GUESSES = {"lambda_like": 10.0, "deploy": 10.0, "slow": 3.0}
 UNTIMED = 0.2

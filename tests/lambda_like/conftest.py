@@ -9,18 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from deployment.package import chalice_package
-from deployment.project import copy_project
 from layer_build.flavors import FLAVORS
 from tests.packages import Package, Packages, lint_errors
-
-
-def package_flavor(name: str, vendor: Path, into: Path) -> Path:
-    """`chalice package` the flavor's default stage of a project copy with `vendor`."""
-    project = copy_project(into / "project", vendor)
-    out = into / "package"
-    chalice_package(FLAVORS[name], project_dir=project, out=out)  # includes the size gate
-    return out
 
 
 def flavor_package(name: str) -> Package:

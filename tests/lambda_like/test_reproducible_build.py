@@ -1,5 +1,7 @@
 """Same inputs, same bytes: a fresh build of the lite runtime, packaged, gives zips
-identical to those from the cached runtime (built earlier, possibly by another run)."""
+identical to those from the cached runtime (built earlier, possibly by another run). The
+fresh build is `make package STAGE=dev`'s from scratch, run once for this test and the
+no-litter check (`tests/fresh_build.py`)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from layer_build.build import build_runtime
-from layer_build.flavors import FLAVORS
-from tests.lambda_like.conftest import package_flavor
+from tests.fresh_build import make_package_run
 
 pytestmark = pytest.mark.lambda_like
 
@@ -22,9 +22,10 @@ def digests(package: Path) -> dict[str, str]:
 
 
 def test_rebuilding_the_lite_package_gives_identical_zips(
-    packaged: Callable[[str], Path], tmp_path: Path
+    packaged: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     cached = digests(packaged("lite"))
     assert set(cached) == {"deployment.zip", "layer-deployment.zip"}
-    build_runtime(FLAVORS["lite"], vendor_dir=tmp_path / "vendor", work_dir=tmp_path / "work")
-    assert digests(package_flavor("lite", tmp_path / "vendor", tmp_path / "fresh")) == cached
+    fresh = make_package_run(tmp_path_factory)  # the runtime built from scratch, packaged
+    assert fresh.returncode == 0, fresh.stdout[-3000:] + fresh.stderr[-3000:]
+    assert digests(fresh.package) == cached
