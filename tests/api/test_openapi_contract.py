@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -135,11 +134,12 @@ def conforming_statuses(
     """Send up to `examples` generated requests from each strategy to the app, each
     answered without a server error (no 503 either: the model is loaded) and
     conforming to the document; return their statuses."""
-    session = requests.Session()
     sent: list[int] = []
 
     def check(case: Any) -> None:
-        response = case.call_and_validate(base_url=api_url, session=session, timeout=30)
+        # A connection per request: on a kept-alive one, chalice local's separate header
+        # and body writes meet the client's delayed ACK, ~45 ms idle per request.
+        response = case.call_and_validate(base_url=api_url, timeout=30)
         assert response.status_code < 500, response.text[:300]
         sent.append(response.status_code)
 
