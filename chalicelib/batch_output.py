@@ -118,7 +118,8 @@ def part_block(scores: Scored, parsed: ParsedRows, first: int) -> bytes | None:
     start = len(pieces)
     for j, key in enumerate(keys):
         block[:, start + 2 * j] = (opening if j == 0 else b",") + key + b":"
-    block[:, start + 1 : start + 2 * width : 2] = np.array(values, dtype=object).reshape(rows, width)
+    values_at = slice(start + 1, start + 2 * width, 2)
+    block[:, values_at] = np.array(values, dtype=object).reshape(rows, width)
     block[:, -1] = b"}}\n"
     text = b"".join(block.ravel().tolist())
     if not (text.startswith(_one_line(scores, parsed, first, 0))
