@@ -47,8 +47,7 @@ _NUMBER_TYPES = frozenset({int, float})
 _COMMA, _LF, _CR = ord(","), ord("\n"), ord("\r")
 _NUMBER_ROLE, _TEXT = 1, 2
 #: Bytes a JSON number (with JSON's spaces around it) and the separators may hold.
-_NUMBER_BYTES = np.zeros(256, dtype=bool)
-_NUMBER_BYTES[list(b"0123456789+-.eE \t,\n")] = True
+_NUMBER_BYTES = b"0123456789+-.eE \t,\n"
 EMPTY_LINE = "empty line"
 TOO_LONG = f"line longer than {MAX_LINE_BYTES:,} bytes (the cap)"
 
@@ -288,8 +287,6 @@ def _well_formed(lines: Sequence[Line], columns: CsvColumns) -> ParsedRows | Non
         return None
     if b'"' in blob or b"\x00" in blob or not _utf8(blob):
         return None
-    if blob.count(b",") != rows * (width - 1) or blob.count(b"\n") != rows - 1:
-        return None  # some line has another number of values: no arrays of positions
     data = np.frombuffer(blob, np.uint8)
     separators = np.flatnonzero((data == _COMMA) | (data == _LF))
     if len(separators) != rows * width - 1:
@@ -343,9 +340,10 @@ def _number_matrix(data: np.ndarray, rows: int, count: int) -> np.ndarray | None
     float64 matrix, parsed as one JSON array; None if a value is not a JSON number."""
     if not count:
         return np.empty((rows, 0))
-    if not _NUMBER_BYTES[data].all():
+    text = data.tobytes()
+    if text.translate(None, _NUMBER_BYTES):  # a byte no JSON number (or separator) has
         return None
-    text = np.where(data == _LF, _COMMA, data).tobytes().removesuffix(b",")
+    text = text.replace(b"\n", b",").removesuffix(b",")
     try:
         values = orjson.loads(b"[" + text + b"]")
     except orjson.JSONDecodeError:

@@ -40,6 +40,7 @@ DEFAULT_MAX_DEVIATIONS = 1000.0
 #: Deviation above which a field is named as a likely cause of an unscorable output.
 SUSPECT_DEVIATIONS = 10.0
 _NUMBER_TYPES = frozenset({int, float})
+_TEXT_TYPE = frozenset({str})
 # A client's key is echoed only if it looks like a field name, not free text
 # ("Jane Doe SSN 123-45-6789" is personal data, "nickname" is not).
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
@@ -356,7 +357,7 @@ class RecordReader:
                 found: list[Any] = list(map(self.encoder.category_index[name].get, values))
             except TypeError:  # an unhashable value
                 return None
-            if None in found or not all(type(value) is str for value in values):
+            if None in found or not set(map(type, values)) <= _TEXT_TYPE:
                 return None
             codes[:, column] = found
         return codes
