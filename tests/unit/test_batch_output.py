@@ -66,7 +66,7 @@ def test_the_block_is_the_part_written_line_by_line(
     lines = [3 * i + 1 for i in range(rows)] if gaps else list(range(rows))
     parsed = ParsedRows(lines=lines)
     if carried:
-        values: list[Any] = ["a\"b", 7, 2.5, "é\u2028", ""]
+        values: list[Any] = ['a"b', 7, 2.5, "é\u2028", ""]
         parsed.carried = {line: {name: values[(line + k) % len(values)]
                                  for k, name in enumerate(carried)} for line in lines}  # fmt: skip
     index = [i for i in range(rows) if i % 3 != 1] if gaps and rows > 2 else None
