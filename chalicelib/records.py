@@ -441,12 +441,12 @@ def _shape_problem(shape: tuple[int, ...]) -> str:
 def _numeric_columns(columns: list[Sequence[Any] | np.ndarray], rows: int) -> np.ndarray | None:
     """(rows, k) float64 of numeric columns (lists of JSON numbers or numeric arrays),
     or None when a value is not a finite number or a length is not `rows`."""
-    arrays = []
-    for values in columns:
+    matrix = np.empty((rows, len(columns)))  # each column copied once, in place
+    for column, values in enumerate(columns):
         if isinstance(values, np.ndarray):
             if values.dtype.kind not in "fiu":
                 return None
-            array = values.astype(np.float64)
+            array = values.reshape(-1)
         elif set(map(type, values)) <= _NUMBER_TYPES:
             try:
                 array = np.array(values, dtype=np.float64)
@@ -454,10 +454,9 @@ def _numeric_columns(columns: list[Sequence[Any] | np.ndarray], rows: int) -> np
                 return None
         else:
             return None
-        arrays.append(array.reshape(-1))
-    if any(len(array) != rows for array in arrays):
-        return None
-    matrix = np.column_stack(arrays) if arrays else np.zeros((rows, 0))
+        if len(array) != rows:
+            return None
+        matrix[:, column] = array
     return matrix if np.isfinite(matrix).all() else None
 
 
