@@ -44,6 +44,7 @@ _PLAIN = re.compile(r'[^",]*')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 _NUMBER_TYPES = frozenset({int, float})
+_JUST_BYTES = {bytes}
 _COMMA, _LF, _CR = ord(","), ord("\n"), ord("\r")
 _NUMBER_ROLE, _TEXT = 1, 2
 #: Bytes a JSON number (with JSON's spaces around it) and the separators may hold.
@@ -278,7 +279,7 @@ def _well_formed(lines: Sequence[Line], columns: CsvColumns) -> ParsedRows | Non
     none too long, every number valid, every carried value usable. None otherwise, and
     the line-by-line reader decides (with the same rules, so both read alike)."""
     roles = columns.roles
-    if roles is None or not lines or any(type(line) is not bytes for line in lines):
+    if roles is None or not lines or set(map(type, lines)) != _JUST_BYTES:
         return None
     blob = b"\n".join(lines)  # type: ignore[arg-type]
     rows, width = len(lines), columns.width

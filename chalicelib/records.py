@@ -354,10 +354,10 @@ class RecordReader:
             if isinstance(values, np.ndarray) or len(values) != rows:
                 return None
             try:
-                found: list[Any] = list(map(self.encoder.category_index[name].get, values))
-            except TypeError:  # an unhashable value
+                found = list(map(self.encoder.category_index[name].__getitem__, values))
+            except (KeyError, TypeError):  # not a category, or an unhashable value
                 return None
-            if None in found or not set(map(type, values)) <= _TEXT_TYPE:
+            if not set(map(type, values)) <= _TEXT_TYPE:
                 return None
             codes[:, column] = found
         return codes
