@@ -289,9 +289,10 @@ def _well_formed(lines: Sequence[Line], columns: CsvColumns) -> ParsedRows | Non
     if b'"' in blob or b"\x00" in blob or not _utf8(blob):
         return None
     data = np.frombuffer(blob, np.uint8)
-    separators = np.flatnonzero((data == _COMMA) | (data == _LF))
-    if len(separators) != rows * width - 1:
-        return None
+    is_separator = (data == _COMMA) | (data == _LF)
+    if np.count_nonzero(is_separator) != rows * width - 1:
+        return None  # some line has another number of values (no positions array built)
+    separators = np.flatnonzero(is_separator)
     breaks = data[separators] == _LF  # must be every width-th separator, and only those
     if int(breaks.sum()) != rows - 1 or not breaks[width - 1 :: width].all():
         return None
