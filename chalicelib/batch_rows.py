@@ -352,7 +352,7 @@ def _number_matrix(data: np.ndarray, rows: int, count: int) -> np.ndarray | None
         return None
     if len(values) != rows * count:
         return None
-    return np.array(values, dtype=np.float64).reshape(rows, count)
+    return np.fromiter(values, np.float64, count=len(values)).reshape(rows, count)
 
 
 def _texts(data: np.ndarray, rows: int, count: int) -> list[list[str]] | None:
