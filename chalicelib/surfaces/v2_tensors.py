@@ -53,6 +53,12 @@ INTEGER_RANGES = {
 _NUMBERS: frozenset[type] = frozenset({int, float})
 _ALLOWED_TYPES: dict[str, frozenset[type]] = {BYTES: frozenset({str}), "BOOL": frozenset({bool})}
 _SCALARS = frozenset({str, int, float, bool})
+#: Datatypes whose JSON data numpy can check (the others are checked element by element).
+_NUMERIC_DTYPES = frozenset(name for name, dtype in DTYPES.items() if dtype.kind in "iuf")
+_JSON_SPACE = b" \t\n\r"
+#: The JSON booleans and the position of each one's rarest letter in keys and labels.
+_LITERAL_ANCHORS = ((b"true", 2), (b"false", 0))
+_MAX_CANDIDATES = 256
 # Echo a client's tensor name only when it looks like a name, not free text.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 
@@ -79,13 +85,16 @@ def tensor_label(name: Any, position: int) -> str:
 
 @dataclass(frozen=True)
 class Tensor:
-    """One input tensor: `data` is an array of `shape` (binary data) or the JSON data
-    as a flat list in row-major order (shape and datatype already checked)."""
+    """One input tensor: `data` is an array of `shape` in the datatype's dtype (binary
+    data, or JSON numbers checked by numpy) or the JSON data as a flat list in
+    row-major order (shape and datatype already checked). `given` is the JSON data as
+    sent (flat, or nested as the shape) when `data` is its array."""
 
     name: str
     datatype: str
     shape: tuple[int, ...]
     data: np.ndarray | list[Any]
+    given: list[Any] | None = field(default=None, repr=False)
 
     def array(self, dtype: np.dtype) -> np.ndarray:
         """The data as an array of `shape` in `dtype` (JSON data was checked against the
@@ -98,6 +107,11 @@ class Tensor:
 
     def flat(self) -> list[Any] | np.ndarray:
         """The elements in row-major order (a list for JSON data, so record rules apply)."""
+        if self.given is not None:
+            level = self.given  # nested exactly as the shape, or flat: each level alike
+            while level and type(level[0]) is list:
+                level = list(chain.from_iterable(level))
+            return level
         if isinstance(self.data, np.ndarray):
             return self.data.reshape(-1)
         return self.data
@@ -131,7 +145,8 @@ def parse_infer_request(
     if not body:
         raise InvalidRequest("The request body is empty.", code="empty_body")
     length = _header_length(header_length, len(body))
-    header = _json_object(body[:length] if length is not None else body, max_records)
+    text = body[:length] if length is not None else body
+    header = _json_object(text, max_records)
     binary = memoryview(body)[length:] if length is not None else memoryview(b"")
     _no_nulls(header, ("id", "parameters", "outputs"), "the request")
     parameters = _parameters(header.get("parameters"), "the request")
@@ -142,8 +157,9 @@ def parse_infer_request(
     if type(inputs_json) is not list or not inputs_json:
         raise InvalidRequest('"inputs" must be a non-empty array of tensors.', code="invalid_shape")
     inputs, offset = [], 0
+    booleans = _BooleanScan(text)
     for position, entry in enumerate(inputs_json):
-        tensor, offset = _input(entry, position, binary, offset)
+        tensor, offset = _input(entry, position, binary, offset, booleans)
         inputs.append(tensor)
     if offset != len(binary):
         raise InvalidRequest(
@@ -186,8 +202,10 @@ def encode_response(
 
 def _raw_bytes(tensor: OutputTensor) -> bytes:
     if tensor.datatype == BYTES:
-        encoded = [text.encode() for text in tensor.data]
-        return b"".join(chain.from_iterable((_LENGTH.pack(len(b)), b) for b in encoded))
+        # Labels repeat: each distinct string is framed once, then the frames joined.
+        frames = {text: _LENGTH.pack(len(raw)) + raw
+                  for text in set(tensor.data) for raw in (text.encode(),)}  # fmt: skip
+        return b"".join(map(frames.__getitem__, tensor.data))
     assert isinstance(tensor.data, np.ndarray)
     return np.ascontiguousarray(tensor.data, dtype=DTYPES[tensor.datatype]).tobytes()
 
@@ -214,7 +232,9 @@ def _json_object(text: bytes, max_records: int) -> dict[str, Any]:
     return document
 
 
-def _input(entry: Any, position: int, binary: memoryview, offset: int) -> tuple[Tensor, int]:
+def _input(
+    entry: Any, position: int, binary: memoryview, offset: int, booleans: _BooleanScan
+) -> tuple[Tensor, int]:
     if type(entry) is not dict:
         raise InvalidRequest(f"inputs[{position}] must be an object.", code="invalid_shape")
     name, datatype, shape = entry.get("name"), entry.get("datatype"), entry.get("shape")
@@ -222,7 +242,7 @@ def _input(entry: Any, position: int, binary: memoryview, offset: int) -> tuple[
         raise InvalidRequest(f"inputs[{position}] needs a name.", code="invalid_shape")
     where = tensor_label(name, position)
     _no_nulls(entry, ("parameters",), where)
-    if datatype != BYTES and datatype not in DTYPES:
+    if type(datatype) is not str or (datatype != BYTES and datatype not in DTYPES):
         raise InvalidRequest(
             f"{where}: datatype must be one of {', '.join([*DTYPES, BYTES])}.",
             code="invalid_tensor",
@@ -240,7 +260,12 @@ def _input(entry: Any, position: int, binary: memoryview, offset: int) -> tuple[
     count = math.prod(shape)
     size = parameters.get("binary_data_size")
     if size is None:
-        flat, kinds = _flat_data(entry.get("data"), shape)
+        data = entry.get("data")
+        if datatype in _NUMERIC_DTYPES and type(data) is list and not booleans.found():
+            checked = _numeric_array(data, shape, datatype)
+            if checked is not None:
+                return Tensor(name, datatype, tuple(shape), checked, data), offset
+        flat, kinds = _flat_data(data, shape)
         if flat is None:
             raise InvalidRequest(
                 f"{where}: data must be an array of {count} element(s), flat or nested "
@@ -339,6 +364,69 @@ def _flag(parameters: dict[str, Any], name: str, where: str) -> bool:
     if type(value) is not bool:
         raise InvalidRequest(f"{name} of {where} must be true or false.", code="invalid_shape")
     return value
+
+
+class _BooleanScan:
+    """Whether any JSON array of a request's text may hold `true` or `false`, found
+    once and only when asked. Such an element is the literal right after `[` or `,`
+    (JSON whitespace between); each literal is looked for at its rarest letter (one
+    memchr pass), at most `_MAX_CANDIDATES` places in all, beyond which the answer is
+    yes. A yes (string text that reads so included) only sends numbers the
+    element-by-element way: it never lets a boolean through."""
+
+    def __init__(self, text: bytes) -> None:
+        self._text = text
+        self._found: bool | None = None
+
+    def found(self) -> bool:
+        if self._found is None:
+            self._found = self._scan()
+        return self._found
+
+    def _scan(self) -> bool:
+        text, left = self._text, _MAX_CANDIDATES
+        for literal, anchor in _LITERAL_ANCHORS:
+            letter = literal[anchor : anchor + 1]
+            at = text.find(letter)
+            while at >= 0:
+                left -= 1
+                if left < 0:
+                    return True
+                start = at - anchor
+                if start >= 0 and text.startswith(literal, start):
+                    before = text[max(0, start - 32) : start].rstrip(_JSON_SPACE)
+                    if not before or before[-1] in b"[,":  # or more space than looked at
+                        return True
+                at = text.find(letter, at + 1)
+        return False
+
+
+def _numeric_array(data: list[Any], shape: list[int], datatype: str) -> np.ndarray | None:
+    """JSON data of a numeric datatype as an array of `shape` in its dtype, when numpy
+    alone shows it valid: numbers only (booleans were ruled out by `_BooleanScan`:
+    numpy would read them as 0 and 1), flat or nested exactly as the shape, and for an
+    integer datatype whole numbers in range. Else None: the element-by-element checks
+    decide and name the element at fault."""
+    try:
+        given = np.array(data)  # its dtype found from the elements: numbers give i, u or f
+    except (ValueError, TypeError, OverflowError):  # ragged or mixed nesting, ...
+        return None
+    if given.dtype.kind not in "iuf":  # strings, null, objects, integers beyond 64 bits
+        return None
+    if given.shape != tuple(shape):
+        if given.ndim != 1 or given.size != math.prod(shape):
+            return None
+        given = given.reshape(shape)
+    dtype = DTYPES[datatype]
+    if dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):  # FP32 overflow: inf, refused later
+            return given.astype(dtype, copy=False)
+    if given.dtype.kind == "f":  # whole or not is decided on the Python numbers
+        return None
+    low, high = INTEGER_RANGES[datatype]
+    if given.size and not (low <= int(given.min()) and int(given.max()) <= high):
+        return None
+    return given.astype(dtype, copy=False)
 
 
 def _flat_data(data: Any, shape: list[int]) -> tuple[list[Any] | None, set[type]]:
