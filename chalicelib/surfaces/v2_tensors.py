@@ -106,8 +106,10 @@ class Tensor:
         return own.reshape(self.shape).astype(dtype, copy=False)
 
     def flat(self) -> list[Any] | np.ndarray:
-        """The elements in row-major order (a list for JSON data, so record rules apply)."""
-        if self.given is not None:
+        """The elements in row-major order: an array for binary data and JSON FP64 data
+        (the float64 values the record rules read), else a list for JSON data, so
+        record rules apply."""
+        if self.given is not None and self.datatype != "FP64":
             level = self.given  # nested exactly as the shape, or flat: each level alike
             while level and type(level[0]) is list:
                 level = list(chain.from_iterable(level))
@@ -419,6 +421,8 @@ def _numeric_array(data: list[Any], shape: list[int], datatype: str) -> np.ndarr
         given = given.reshape(shape)
     dtype = DTYPES[datatype]
     if dtype.kind == "f":
+        if dtype.itemsize >= given.dtype.itemsize:  # FP64 (raw fields): nothing overflows
+            return given.astype(dtype, copy=False)
         with np.errstate(over="ignore", invalid="ignore"):  # FP32 overflow: inf, refused later
             return given.astype(dtype, copy=False)
     if given.dtype.kind == "f":  # whole or not is decided on the Python numbers
