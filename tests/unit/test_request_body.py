@@ -123,7 +123,9 @@ def test_a_body_beyond_the_fast_path_bound_is_still_parsed() -> None:
     assert len(parse_records(body, max_records=1000)) == 1000
 
 
-@pytest.mark.parametrize("size", [FAST_PATH_TOKENS, FAST_PATH_TOKENS + 1, FAST_PATH_TOKENS + 3 * 65_536 + 17])
+@pytest.mark.parametrize(
+    "size", [FAST_PATH_TOKENS, FAST_PATH_TOKENS + 1, FAST_PATH_TOKENS + 3 * 65_536 + 17]
+)
 def test_the_token_bound_counts_every_bracket_brace_comma_and_colon(size: int) -> None:
     unit = b'{"k":[1,[2]],"s":"{[,:]}"} '  # tokens in strings count too: an upper bound
     body = (unit * (size // len(unit) + 1))[:size]

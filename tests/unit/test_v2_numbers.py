@@ -76,7 +76,7 @@ def test_integers_in_range_are_arrays_of_their_datatype() -> None:
         (nested_with_last("1.5"), [ROWS, WIDTH], "FP32", "FP32 data must be numbers"),
         (nested_with_last([1.0]), [ROWS, WIDTH], "FP32", "nested exactly as its shape"),
         (nested_with_last({}), [ROWS, WIDTH], "FP32", "FP32 data must be numbers"),
-        (MATRIX.tolist()[:-1] + [[0.5] * (WIDTH - 1)], [ROWS, WIDTH], "FP32", "nested exactly"),
+        ([*MATRIX.tolist()[:-1], [0.5] * (WIDTH - 1)], [ROWS, WIDTH], "FP32", "nested exactly"),
         ([[[x] for x in row] for row in MATRIX.tolist()], [ROWS, WIDTH], "FP32", "nested exactly"),
         (MATRIX.tolist(), [ROWS * WIDTH], "FP32", "nested exactly as its shape"),
         (MATRIX.reshape(-1).tolist()[:-1], [ROWS, WIDTH], "FP32", "nested exactly"),
