@@ -57,7 +57,7 @@ _SCALARS = frozenset({str, int, float, bool})
 _NUMERIC_DTYPES = frozenset(name for name, dtype in DTYPES.items() if dtype.kind in "iuf")
 _JSON_SPACE = b" \t\n\r"
 #: The JSON booleans and the position of each one's rarest letter in keys and labels.
-_LITERAL_ANCHORS = ((b"true", 2), (b"false", 0))
+_BOOLEANS = ((b"true", 2), (b"false", 0))
 _MAX_CANDIDATES = 256
 # Echo a client's tensor name only when it looks like a name, not free text.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
@@ -159,9 +159,9 @@ def parse_infer_request(
     if type(inputs_json) is not list or not inputs_json:
         raise InvalidRequest('"inputs" must be a non-empty array of tensors.', code="invalid_shape")
     inputs, offset = [], 0
-    booleans = _BooleanScan(text)
+    scan = _ArrayScan(text)
     for position, entry in enumerate(inputs_json):
-        tensor, offset = _input(entry, position, binary, offset, booleans)
+        tensor, offset = _input(entry, position, binary, offset, scan)
         inputs.append(tensor)
     if offset != len(binary):
         raise InvalidRequest(
@@ -235,7 +235,7 @@ def _json_object(text: bytes, max_records: int) -> dict[str, Any]:
 
 
 def _input(
-    entry: Any, position: int, binary: memoryview, offset: int, booleans: _BooleanScan
+    entry: Any, position: int, binary: memoryview, offset: int, scan: _ArrayScan
 ) -> tuple[Tensor, int]:
     if type(entry) is not dict:
         raise InvalidRequest(f"inputs[{position}] must be an object.", code="invalid_shape")
@@ -263,8 +263,8 @@ def _input(
     size = parameters.get("binary_data_size")
     if size is None:
         data = entry.get("data")
-        if datatype in _NUMERIC_DTYPES and type(data) is list and not booleans.found():
-            checked = _numeric_array(data, shape, datatype)
+        if datatype in _NUMERIC_DTYPES and type(data) is list and not scan.booleans():
+            checked = _numeric_array(data, shape, datatype, scan)
             if checked is not None:
                 return Tensor(name, datatype, tuple(shape), checked, data), offset
         flat, kinds = _flat_data(data, shape)
@@ -368,50 +368,84 @@ def _flag(parameters: dict[str, Any], name: str, where: str) -> bool:
     return value
 
 
-class _BooleanScan:
-    """Whether any JSON array of a request's text may hold `true` or `false`, found
-    once and only when asked. Such an element is the literal right after `[` or `,`
-    (JSON whitespace between); each literal is looked for at its rarest letter (one
-    memchr pass), at most `_MAX_CANDIDATES` places in all, beyond which the answer is
-    yes. A yes (string text that reads so included) only sends numbers the
-    element-by-element way: it never lets a boolean through."""
+class _ArrayScan:
+    """What the JSON arrays of a request's text may hold besides numbers and arrays,
+    found once each and only when asked. An array element follows `[` or `,` (JSON
+    whitespace between), so each kind is looked for at its rarest byte (one memchr
+    pass: `u` of `true` and `null`, `f` of `false`, the quote of a string that is not
+    a key), at most `_MAX_CANDIDATES` places in all, beyond which the answer is yes. A
+    yes (string text that reads so included) only sends numbers a slower way: it
+    never lets a boolean, null or string through."""
 
     def __init__(self, text: bytes) -> None:
         self._text = text
-        self._found: bool | None = None
+        self._left = _MAX_CANDIDATES
+        self._booleans: bool | None = None
+        self._others: bool | None = None
 
-    def found(self) -> bool:
-        if self._found is None:
-            self._found = self._scan()
-        return self._found
+    def booleans(self) -> bool:
+        """`true` or `false` may be an element: numpy would read them as 1 and 0."""
+        if self._booleans is None:
+            self._booleans = any(self._elements(literal, anchor) for literal, anchor in _BOOLEANS)
+        return self._booleans
 
-    def _scan(self) -> bool:
-        text, left = self._text, _MAX_CANDIDATES
-        for literal, anchor in _LITERAL_ANCHORS:
-            letter = literal[anchor : anchor + 1]
-            at = text.find(letter)
-            while at >= 0:
-                left -= 1
-                if left < 0:
-                    return True
-                start = at - anchor
-                if start >= 0 and text.startswith(literal, start):
-                    before = text[max(0, start - 32) : start].rstrip(_JSON_SPACE)
-                    if not before or before[-1] in b"[,":  # or more space than looked at
-                        return True
-                at = text.find(letter, at + 1)
+    def non_numbers(self) -> bool:
+        """A boolean, null or string may be an element (with a dtype given, numpy would
+        read null as NaN and "1.5" as 1.5)."""
+        if self._others is None:
+            self._others = self.booleans() or self._elements(b"null", 1) or self._strings()
+        return self._others
+
+    def _elements(self, literal: bytes, anchor: int) -> bool:
+        text, letter = self._text, literal[anchor : anchor + 1]
+        at = text.find(letter)
+        while at >= 0:
+            self._left -= 1
+            if self._left < 0:
+                return True
+            start = at - anchor
+            if start >= 0 and text.startswith(literal, start) and self._after_separator(start):
+                return True
+            at = text.find(letter, at + 1)
         return False
 
+    def _strings(self) -> bool:
+        text = self._text
+        at = text.find(b'"')
+        while at >= 0:
+            self._left -= 1
+            end = text.find(b'"', at + 1)
+            if self._left < 0 or end < 0 or b"\\" in text[at:end]:
+                return True  # too many to look at, or an escape: assume one
+            after = text[end + 1 : end + 33].lstrip(_JSON_SPACE)
+            if after[:1] != b":" and self._after_separator(at):  # a key is no element
+                return True
+            at = text.find(b'"', end + 1)
+        return False
 
-def _numeric_array(data: list[Any], shape: list[int], datatype: str) -> np.ndarray | None:
+    def _after_separator(self, start: int) -> bool:
+        before = self._text[max(0, start - 32) : start].rstrip(_JSON_SPACE)
+        return not before or before[-1] in b"[,"  # or more space than looked at
+
+
+def _numeric_array(
+    data: list[Any], shape: list[int], datatype: str, scan: _ArrayScan
+) -> np.ndarray | None:
     """JSON data of a numeric datatype as an array of `shape` in its dtype, when numpy
-    alone shows it valid: numbers only (booleans were ruled out by `_BooleanScan`:
-    numpy would read them as 0 and 1), flat or nested exactly as the shape, and for an
+    alone shows it valid: numbers only (booleans were ruled out by `scan`: numpy
+    would read them as 0 and 1), flat or nested exactly as the shape, and for an
     integer datatype whole numbers in range. Else None: the element-by-element checks
-    decide and name the element at fault."""
+    decide and name the element at fault. Floats are read in their dtype straight
+    away when `scan` rules out null and strings too, else their dtype is found first."""
+    dtype = DTYPES[datatype]
+    direct = dtype.kind == "f" and not scan.non_numbers()
     try:
-        given = np.array(data)  # its dtype found from the elements: numbers give i, u or f
-    except (ValueError, TypeError, OverflowError):  # ragged or mixed nesting, ...
+        if direct and dtype.itemsize < 8:
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow: inf, refused later
+                given = np.array(data, dtype=dtype)
+        else:  # numbers give kind i, u or f when the dtype is found from the elements
+            given = np.array(data, dtype=dtype if direct else None)
+    except (ValueError, TypeError, OverflowError):  # ragged or mixed nesting, objects, ...
         return None
     if given.dtype.kind not in "iuf":  # strings, null, objects, integers beyond 64 bits
         return None
@@ -419,8 +453,9 @@ def _numeric_array(data: list[Any], shape: list[int], datatype: str) -> np.ndarr
         if given.ndim != 1 or given.size != math.prod(shape):
             return None
         given = given.reshape(shape)
-    dtype = DTYPES[datatype]
     if dtype.kind == "f":
+        if direct:
+            return given
         if dtype.itemsize >= given.dtype.itemsize:  # FP64 (raw fields): nothing overflows
             return given.astype(dtype, copy=False)
         with np.errstate(over="ignore", invalid="ignore"):  # FP32 overflow: inf, refused later

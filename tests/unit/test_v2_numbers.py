@@ -133,3 +133,34 @@ def test_a_datatype_that_is_not_a_string_is_400(datatype: Any) -> None:
     body = orjson.dumps({"inputs": [{"name": "input", "datatype": datatype, "shape": [1],
                                      "data": [1.0]}]})  # fmt: skip
     assert "datatype must be one of" in refusal(body)
+
+
+@pytest.mark.parametrize(
+    ("text", "booleans", "non_numbers"),
+    [
+        (b'{"inputs":[{"name":"a","datatype":"FP32","shape":[2],"data":[1,2.5]}]}', False, False),
+        (b'{"inputs": [{"name": "a", "data": [1, 2]}], "parameters": {"b": true}}', False, False),
+        (b'{"data":[1, true]}', True, True),
+        (b'{"data":[1,\n false]}', True, True),
+        (b'{"data":[1,null]}', False, True),
+        (b'{"data":[1, "x"]}', False, True),
+        (b'{"data":["x"]}', False, True),
+        (b'{"data":[1],"k":"a\\"b"}', False, True),  # an escape: assumed an element
+        (b'{"note":"[true"}', True, True),  # string text that reads so: yes, harmlessly
+    ],
+)
+def test_the_scan_finds_what_arrays_may_hold(
+    text: bytes, booleans: bool, non_numbers: bool
+) -> None:
+    from chalicelib.surfaces.v2_tensors import _ArrayScan
+
+    scan = _ArrayScan(text)
+    assert (scan.booleans(), scan.non_numbers()) == (booleans, non_numbers)
+
+
+def test_too_many_places_to_look_at_mean_yes() -> None:
+    from chalicelib.surfaces.v2_tensors import _ArrayScan
+
+    text = orjson.dumps({"inputs": [{"name": "input", "datatype": "BYTES", "shape": [400],
+                                     "data": ["u"] * 400}]})  # fmt: skip
+    assert _ArrayScan(text).booleans()
