@@ -135,7 +135,13 @@ def _measure(layout: LambdaLayout, entry: ZooModel, model: Any, engine: str, fla
             phases.append((report["import_seconds"], report["first_call_seconds"]))
             cpus.append(report["cpu_seconds"])
     with tempfile.TemporaryDirectory() as tmp:
-        warm = invoke(layout, [one, thousand], _env(s3_url, tmp, entry, engine), repeat=WARM_RUNS)
+        warm = invoke(
+            layout,
+            [one, thousand],
+            _env(s3_url, tmp, entry, engine),
+            repeat=WARM_RUNS,
+            read_only_code=True,
+        )
     one_ms, thousand_ms = (
         percentile([t * 1000 for t in result["seconds"][1:]], 50) for result in warm["results"]
     )
