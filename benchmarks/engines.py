@@ -6,7 +6,8 @@ serving every model), so the rows compare engines on the same model.
 
 Cold starts run as on Lambda: the function's code is read-only (no .pyc written by one
 cold start for the next). Wall time on a shared machine depends on its load, so each row
-also gives the cold process's CPU time (user + system, interpreter start included) and
+also gives the cold process's CPU time to the first answer (user + system, interpreter
+start included) and
 the table prints the load average: compare CPU times across runs, wall times within one."""
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class EngineRow:
     #: Median seconds importing the app (its engine is imported later) and of the first call
     #: (manifest and model from S3, engine import and load, the prediction).
     phases: tuple[float, float] = (0.0, 0.0)
-    #: Median CPU seconds (user + system) of a whole cold-start process.
+    #: Median CPU seconds (user + system, every thread) of a cold-start process from the
+    #: interpreter's start to the first answer.
     cold_cpu_s: float = 0.0
 
 
@@ -133,7 +135,7 @@ def _measure(layout: LambdaLayout, entry: ZooModel, model: Any, engine: str, fla
             report = invoke(layout, [one], _env(s3_url, tmp, entry, engine), read_only_code=True)
             colds.append(report["import_seconds"] + report["first_call_seconds"])
             phases.append((report["import_seconds"], report["first_call_seconds"]))
-            cpus.append(report["cpu_seconds"])
+            cpus.append(report["first_answer_cpu_seconds"])
     with tempfile.TemporaryDirectory() as tmp:
         warm = invoke(
             layout,
@@ -172,7 +174,8 @@ def print_engine_table(rows: list[EngineRow]) -> None:
     print("\nPer model kind x engine, packaged zips in the Lambda-like layout (model from local "
           "S3; cold = import + S3 load + first prediction, median of "
           f"{COLD_STARTS['lite']} lite / {COLD_STARTS['tensorflow']} tensorflow cold starts; "
-          "cpu = the cold process's CPU time, interpreter start included)")  # fmt: skip
+          "cpu = the cold process's CPU time to its first answer, interpreter start "
+          "included)")  # fmt: skip
     print(_load_line())
     print(f"{'kind':<18}{'engine':<20}{'cold s':>8}{'cpu s':>7}{'import/1st':>12}{'1 row ms':>10}"
           f"{'1000 rows ms':>14}{'RSS MB':>8}{'zip/unzip MB':>14}{'max |Δ|':>10}")  # fmt: skip
