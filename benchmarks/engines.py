@@ -29,7 +29,7 @@ from layer_build.lambda_like import LambdaLayout, invoke, unpack
 from layer_build.size_report import measure
 from localdev.apigw_events import proxy_event
 from localdev.servers import MotoServer, s3_env
-from modelops.model_zoo import ZOO, ZooModel
+from modelops.model_zoo import ZOO, ZooModel, keras_outputs, served_outputs
 
 BUCKET = "bench-zoo"
 COLD_STARTS = {"lite": 5, "tensorflow": 1}  # a tensorflow cold start takes ~10 s
@@ -148,8 +148,8 @@ def _measure(layout: LambdaLayout, entry: ZooModel, model: Any, engine: str, fla
         percentile([t * 1000 for t in result["seconds"][1:]], 50) for result in warm["results"]
     )
     answer = json.loads(warm["results"][1]["response"]["body"])
-    served = np.array([list(p["probabilities"].values()) for p in answer["predictions"]])
-    expected = np.asarray(model(rows, training=False))
+    served = served_outputs(model, answer["predictions"])
+    expected = keras_outputs(model, rows)
     return EngineRow(
         entry.name, engine, flavor, True, _median(colds),
         tuple(colds), one_ms, thousand_ms, warm["maxrss_kb"] / 1024, *package,
