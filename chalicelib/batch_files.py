@@ -192,9 +192,16 @@ def line_batches(
         while len(batch) >= size:
             yield batch[:size]
             batch = batch[size:]
-            held = sum(len(line) for line in batch if type(line) is bytes)
+            held = _bytes_held(batch)
         if held >= max_bytes:
             yield batch
             batch, held = [], 0
     if batch:
         yield batch
+
+
+def _bytes_held(lines: list[Line]) -> int:
+    """The bytes of the lines held (a TooLong holds none)."""
+    if set(map(type, lines)) <= {bytes}:
+        return sum(map(len, lines))  # type: ignore[arg-type]
+    return sum(len(line) for line in lines if type(line) is bytes)

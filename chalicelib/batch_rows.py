@@ -44,11 +44,11 @@ _PLAIN = re.compile(r'[^",]*')
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 _NUMBER_TYPES = frozenset({int, float})
+_JUST_BYTES = {bytes}
 _COMMA, _LF, _CR = ord(","), ord("\n"), ord("\r")
 _NUMBER_ROLE, _TEXT = 1, 2
 #: Bytes a JSON number (with JSON's spaces around it) and the separators may hold.
-_NUMBER_BYTES = np.zeros(256, dtype=bool)
-_NUMBER_BYTES[list(b"0123456789+-.eE \t,\n")] = True
+_NUMBER_BYTES = b"0123456789+-.eE \t,\n"
 EMPTY_LINE = "empty line"
 TOO_LONG = f"line longer than {MAX_LINE_BYTES:,} bytes (the cap)"
 
@@ -279,7 +279,7 @@ def _well_formed(lines: Sequence[Line], columns: CsvColumns) -> ParsedRows | Non
     none too long, every number valid, every carried value usable. None otherwise, and
     the line-by-line reader decides (with the same rules, so both read alike)."""
     roles = columns.roles
-    if roles is None or not lines or any(type(line) is not bytes for line in lines):
+    if roles is None or not lines or set(map(type, lines)) != _JUST_BYTES:
         return None
     blob = b"\n".join(lines)  # type: ignore[arg-type]
     rows, width = len(lines), columns.width
@@ -288,12 +288,11 @@ def _well_formed(lines: Sequence[Line], columns: CsvColumns) -> ParsedRows | Non
         return None
     if b'"' in blob or b"\x00" in blob or not _utf8(blob):
         return None
-    if blob.count(b",") != rows * (width - 1) or blob.count(b"\n") != rows - 1:
-        return None  # some line has another number of values: no arrays of positions
     data = np.frombuffer(blob, np.uint8)
-    separators = np.flatnonzero((data == _COMMA) | (data == _LF))
-    if len(separators) != rows * width - 1:
-        return None
+    is_separator = (data == _COMMA) | (data == _LF)
+    if np.count_nonzero(is_separator) != rows * width - 1:
+        return None  # some line has another number of values (no positions array built)
+    separators = np.flatnonzero(is_separator)
     breaks = data[separators] == _LF  # must be every width-th separator, and only those
     if int(breaks.sum()) != rows - 1 or not breaks[width - 1 :: width].all():
         return None
@@ -343,16 +342,17 @@ def _number_matrix(data: np.ndarray, rows: int, count: int) -> np.ndarray | None
     float64 matrix, parsed as one JSON array; None if a value is not a JSON number."""
     if not count:
         return np.empty((rows, 0))
-    if not _NUMBER_BYTES[data].all():
+    text = data.tobytes()
+    if text.translate(None, _NUMBER_BYTES):  # a byte no JSON number (or separator) has
         return None
-    text = np.where(data == _LF, _COMMA, data).tobytes().removesuffix(b",")
+    text = text.replace(b"\n", b",").removesuffix(b",")
     try:
         values = orjson.loads(b"[" + text + b"]")
     except orjson.JSONDecodeError:
         return None
     if len(values) != rows * count:
         return None
-    return np.array(values, dtype=np.float64).reshape(rows, count)
+    return np.fromiter(values, np.float64, count=len(values)).reshape(rows, count)
 
 
 def _texts(data: np.ndarray, rows: int, count: int) -> list[list[str]] | None:

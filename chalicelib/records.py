@@ -40,6 +40,7 @@ DEFAULT_MAX_DEVIATIONS = 1000.0
 #: Deviation above which a field is named as a likely cause of an unscorable output.
 SUSPECT_DEVIATIONS = 10.0
 _NUMBER_TYPES = frozenset({int, float})
+_TEXT_TYPE = frozenset({str})
 # A client's key is echoed only if it looks like a field name, not free text
 # ("Jane Doe SSN 123-45-6789" is personal data, "nickname" is not).
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
@@ -353,10 +354,10 @@ class RecordReader:
             if isinstance(values, np.ndarray) or len(values) != rows:
                 return None
             try:
-                found: list[Any] = list(map(self.encoder.category_index[name].get, values))
-            except TypeError:  # an unhashable value
+                found = list(map(self.encoder.category_index[name].__getitem__, values))
+            except (KeyError, TypeError):  # not a category, or an unhashable value
                 return None
-            if None in found or not all(type(value) is str for value in values):
+            if not set(map(type, values)) <= _TEXT_TYPE:
                 return None
             codes[:, column] = found
         return codes
@@ -440,12 +441,12 @@ def _shape_problem(shape: tuple[int, ...]) -> str:
 def _numeric_columns(columns: list[Sequence[Any] | np.ndarray], rows: int) -> np.ndarray | None:
     """(rows, k) float64 of numeric columns (lists of JSON numbers or numeric arrays),
     or None when a value is not a finite number or a length is not `rows`."""
-    arrays = []
-    for values in columns:
+    matrix = np.empty((rows, len(columns)))  # each column copied once, in place
+    for column, values in enumerate(columns):
         if isinstance(values, np.ndarray):
             if values.dtype.kind not in "fiu":
                 return None
-            array = values.astype(np.float64)
+            array = values.reshape(-1)
         elif set(map(type, values)) <= _NUMBER_TYPES:
             try:
                 array = np.array(values, dtype=np.float64)
@@ -453,10 +454,9 @@ def _numeric_columns(columns: list[Sequence[Any] | np.ndarray], rows: int) -> np
                 return None
         else:
             return None
-        arrays.append(array.reshape(-1))
-    if any(len(array) != rows for array in arrays):
-        return None
-    matrix = np.column_stack(arrays) if arrays else np.zeros((rows, 0))
+        if len(array) != rows:
+            return None
+        matrix[:, column] = array
     return matrix if np.isfinite(matrix).all() else None
 
 
