@@ -65,7 +65,8 @@ def ensure_package(flavor: Flavor, rebuild: bool) -> Path:
 
 
 def deployed_sources_digest() -> str:
-    """sha256 over what Chalice packages from the checkout (app, chalicelib, config)."""
+    """sha256 over what Chalice packages from the checkout (app, chalicelib, config) and
+    the code that packages it."""
     digest = hashlib.sha256()
     files = [PROJECT_DIR / part for part in DEPLOYED_PARTS if (PROJECT_DIR / part).is_file()]
     for part in DEPLOYED_PARTS:
@@ -73,6 +74,11 @@ def deployed_sources_digest() -> str:
             files += sorted((PROJECT_DIR / part).rglob("*.py"))
             files += sorted((PROJECT_DIR / part).rglob("*.json"))
     files += sorted(CHALICE_DIR.glob("*.json"))
+    # How the zips are made, too: a package from older packaging code is stale (e.g. without
+    # the function's bytecode, layer_build.function_bytecode).
+    files += [PROJECT_DIR / "deployment" / "package.py"]
+    files += sorted((PROJECT_DIR / "layer_build").glob("*zip*.py"))
+    files += [PROJECT_DIR / "layer_build" / "function_bytecode.py"]
     for path in files:
         digest.update(str(path.relative_to(PROJECT_DIR)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()

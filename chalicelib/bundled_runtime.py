@@ -10,10 +10,7 @@ only the standard library and, when there is an archive, `zstandard`.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-import tarfile
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -63,6 +60,11 @@ def activate_bundled_runtime(unpack_root: str | None = None) -> Activation | Non
 
 
 def _unpack(archive: str, target: str) -> None:
+    # Imported here: the lite flavor (no archive) never pays for tarfile at cold start.
+    import shutil
+    import tarfile
+    import tempfile
+
     import zstandard  # shipped beside the archive
 
     os.makedirs(os.path.dirname(target), exist_ok=True)

@@ -51,8 +51,10 @@ from deployment.stages import (
 )
 from layer_build.build import BuildFailed, build_runtime
 from layer_build.flavors import FLAVORS, MB, Flavor
+from layer_build.function_bytecode import add_bytecode
 from layer_build.platforms import Architecture, architecture
 from layer_build.proof import ProofFailed
+from layer_build.python312 import python312
 from layer_build.reproducible_zip import normalise
 from layer_build.size_report import SizeLimitExceeded, ZipSize, check_limits, measure, report
 from modelops.cli_errors import OTHER_FAILURE_EXIT, fail
@@ -182,6 +184,8 @@ def _package_into(
         _terraform_extras(flavor, partial, stack, retention_days, auth == "api_key")
     zips = sorted(partial.glob("*.zip"))
     for path in zips:
+        if "layer" not in path.name:  # the layers' trees are precompiled when built
+            add_bytecode(path, python312())
         normalise(path)
     sizes = [measure(path) for path in zips]
     print(report(flavor, sizes))

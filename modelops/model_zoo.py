@@ -102,6 +102,19 @@ def sequence_input() -> Any:
     return _head(keras, inputs, keras.layers.GlobalAveragePooling1D()(conv))
 
 
+def two_heads() -> Any:
+    """Two named outputs over a [rows, 10, 4] input: `grade`, a softmax over 3 classes,
+    and `default`, a sigmoid (binary)."""
+    import keras
+
+    keras.utils.set_random_seed(33)
+    given = keras.Input((10, 4), name="seq")
+    hidden = keras.layers.Flatten()(given)
+    grade = keras.layers.Dense(3, activation="softmax", name="grade")(hidden)
+    default = keras.layers.Dense(1, activation="sigmoid", name="default")(hidden)
+    return keras.Model(given, [grade, default])
+
+
 def conv2d_batchnorm() -> Any:
     import keras
 
@@ -158,12 +171,36 @@ ZOO = {
         ZooModel("attention", attention, 24),
         ZooModel("conv1d", conv1d, 24),
         ZooModel("sequence-input", sequence_input, 40, shape=(10, 4)),
+        ZooModel("two-heads", two_heads, 40, shape=(10, 4)),
         ZooModel("conv2d-batchnorm", conv2d_batchnorm, 36),
         ZooModel("normalization", normalization, 5),
         ZooModel("custom-layer", custom_layer, 4),
         ZooModel("gelu", gelu, 6),
     )
 }
+
+
+def keras_outputs(model: Any, rows: np.ndarray) -> np.ndarray:
+    """The model's outputs for `rows` as one (rows, columns) matrix, heads side by side."""
+    outputs = model(rows, training=False)
+    arrays = outputs if isinstance(outputs, list | tuple) else [outputs]
+    return np.concatenate([np.asarray(a).reshape(len(rows), -1) for a in arrays], axis=1)
+
+
+def served_outputs(model: Any, predictions: list[dict[str, Any]]) -> np.ndarray:
+    """/predict's `predictions` as `keras_outputs` lays them out: each head's probabilities
+    in the model's output order, a one-unit (binary) head's as its positive class's."""
+    if len(model.outputs) == 1:
+        return np.array([list(p["probabilities"].values()) for p in predictions])
+    widths = [int(output.shape[-1]) for output in model.outputs]
+    rows = []
+    for prediction in predictions:
+        row: list[float] = []
+        for name, width in zip(model.output_names, widths, strict=True):
+            values = list(prediction[name]["probabilities"].values())
+            row += values[-1:] if width == 1 else values
+        rows.append(row)
+    return np.array(rows)
 
 
 def lookup_model() -> Any:

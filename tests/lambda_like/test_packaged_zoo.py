@@ -17,7 +17,7 @@ import pytest
 from layer_build.lambda_like import LambdaLayout, invoke, unpack
 from localdev.apigw_events import proxy_event
 from localdev.servers import MotoServer, s3_env
-from modelops.model_zoo import ZOO, lookup_model
+from modelops.model_zoo import ZOO, keras_outputs, lookup_model, served_outputs
 from modelops.publish import build_bundle, upload_bundle
 
 pytestmark = pytest.mark.lambda_like
@@ -72,9 +72,8 @@ def test_each_model_kind_is_served_by_the_lite_zip_like_keras(
     predict, model = serve(lite, s3_server, tmp_path, f"models/{name}-{choice}",
                            entry.records(rows))  # fmt: skip
     assert predict["statusCode"] == 200, predict["body"]
-    served = np.array([list(p["probabilities"].values())
-                       for p in json.loads(predict["body"])["predictions"]])  # fmt: skip
-    expected = np.asarray(zoo[name](rows, training=False))
+    served = served_outputs(zoo[name], json.loads(predict["body"])["predictions"])
+    expected = keras_outputs(zoo[name], rows)
     assert np.abs(served - expected).max() <= PARITY
     engine = "onnx" if choice == "onnx" else EXPECTED_ENGINE.get(name, "litert")
     assert json.loads(model["body"])["engine"] == engine

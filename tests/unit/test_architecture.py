@@ -318,6 +318,7 @@ def test_one_function_decides_missing_or_forbidden() -> None:
 #: Modules that may touch os.environ besides chalicelib.config, and why.
 _ENVIRONMENT_EXCEPTIONS = {
     "chalicelib.bundled_runtime": "runs before numpy can be imported: where to unpack it",
+    "chalicelib.engines": "caps numpy's OpenBLAS threads before numpy is first imported",
     "chalicelib.engines.keras_engine": "sets TensorFlow's own variables before importing it",
     "chalicelib.engines.onnx_engine": "switches ONNX Runtime's telemetry off before importing it",
 }

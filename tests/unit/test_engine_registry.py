@@ -4,6 +4,11 @@ and how a conversion failure is named in one line."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -17,6 +22,7 @@ from layer_build.flavors import FLAVORS
 from layer_build.prune_rules import rules_for
 from modelops.convert import conversion_problem
 from modelops.onnx_convert import UnconvertibleOps, fold_captured_inputs, rewrite_erfc, unknown_ops
+from project_paths import PROJECT_DIR
 
 
 def test_the_lite_flavor_carries_litert_then_onnx_runtime_and_installs_its_wheel() -> None:
@@ -102,3 +108,17 @@ def test_erfc_becomes_one_minus_erf_and_captured_inputs_become_constants() -> No
     expected = np.array([[erfc(0.5) - 1.0, erfc(-1.0) - 2.0]], np.float32)
     got = OnnxEngine(proto.SerializeToString()).predict({"x": x})
     assert np.abs(got - expected).max() <= 1e-6
+
+
+def test_importing_the_engines_leaves_numpy_one_thread(tmp_path: Path) -> None:
+    """numpy's OpenBLAS pool spin-waits (~110 ms of CPU per cold start): the engines
+    package caps it before numpy is first imported, unless the environment says otherwise."""
+    code = (
+        "import os, chalicelib.engines, numpy\n"
+        "numpy.ones((64, 64)) @ numpy.ones((64, 64))\n"
+        "print(len(os.listdir('/proc/self/task')), os.environ['OPENBLAS_NUM_THREADS'])"
+    )
+    env = {"PATH": os.environ.get("PATH", ""), "TMPDIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, cwd=PROJECT_DIR, check=True)  # fmt: skip
+    assert result.stdout.split() == ["1", "1"]

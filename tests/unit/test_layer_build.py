@@ -15,8 +15,10 @@ import pytest
 from chalicelib import bundled_runtime
 from layer_build.archive import pack
 from layer_build.flavors import FLAVORS, MB
+from layer_build.function_bytecode import add_bytecode
 from layer_build.prune import apply_rule
 from layer_build.prune_rules import RULES, PruneRule, rules_for
+from layer_build.python312 import python312
 from layer_build.reproducible_zip import normalise
 from layer_build.size_report import SizeLimitExceeded, ZipSize, check_limits, report
 
@@ -57,6 +59,26 @@ def test_normalised_zips_are_byte_identical_whatever_order_and_time(tmp_path: Pa
     with zipfile.ZipFile(tmp_path / "a.zip") as archive:
         assert archive.namelist() == sorted(archive.namelist())
         assert archive.getinfo("runtime.tar.zst").compress_type == zipfile.ZIP_STORED
+
+
+def test_function_zip_gets_reproducible_unchecked_bytecode(tmp_path: Path) -> None:
+    """Lambda's /var/task is read-only: without .pyc in the zip every cold start compiles."""
+    sources = ["app.py", "chalicelib/__init__.py", "chalicelib/store.py", "chalice/app.py"]
+    for name in ("a.zip", "b.zip"):
+        with zipfile.ZipFile(tmp_path / name, "w") as archive:
+            for source in sources:
+                info = zipfile.ZipInfo(source, date_time=time.localtime()[:6])
+                archive.writestr(info, f"NAME = {source!r}\n")
+        assert add_bytecode(tmp_path / name, python312()) == len(sources)
+        normalise(tmp_path / name)
+        time.sleep(1.1)  # a later build: timestamps must not reach the bytes
+    digests = {hashlib.sha256((tmp_path / n).read_bytes()).hexdigest() for n in ("a.zip", "b.zip")}
+    assert len(digests) == 1
+    with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+        assert "chalicelib/__pycache__/store.cpython-312.pyc" in archive.namelist()
+        header = archive.read("__pycache__/app.cpython-312.pyc")[:8]
+    # PEP 552: flags 0b01 = hash-based, check_source off (the source is never re-read).
+    assert int.from_bytes(header[4:8], "little") == 0b01
 
 
 def test_size_gate_names_the_largest_parts() -> None:
