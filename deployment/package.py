@@ -58,7 +58,7 @@ from layer_build.python312 import python312
 from layer_build.reproducible_zip import normalise
 from layer_build.size_report import SizeLimitExceeded, ZipSize, check_limits, measure, report
 from modelops.cli_errors import OTHER_FAILURE_EXIT, fail
-from project_paths import BUILD_DIR, CHALICE_CONFIG, PROJECT_DIR
+from project_paths import BUILD_DIR, CHALICE_CONFIG, PROJECT_DIR, user_cache_dir
 
 FORMATS = ("cloudformation", "terraform")
 
@@ -186,7 +186,9 @@ def _package_into(
     for path in zips:
         if "layer" not in path.name:  # the layers' trees are precompiled when built
             add_bytecode(path, python312())
-        normalise(path)
+            normalise(path)
+        else:  # the same layer, stage after stage: normalised once
+            normalise(path, cache_dir=user_cache_dir() / "normalised-layers")
     sizes = [measure(path) for path in zips]
     print(report(flavor, sizes))
     check_limits(flavor, sizes)

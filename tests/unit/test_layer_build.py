@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 import time
 import zipfile
@@ -59,6 +60,29 @@ def test_normalised_zips_are_byte_identical_whatever_order_and_time(tmp_path: Pa
     with zipfile.ZipFile(tmp_path / "a.zip") as archive:
         assert archive.namelist() == sorted(archive.namelist())
         assert archive.getinfo("runtime.tar.zst").compress_type == zipfile.ZIP_STORED
+
+
+def test_a_cached_normalisation_gives_the_same_bytes_as_a_fresh_one(tmp_path: Path) -> None:
+    """The layer cache: a zip with the same files (any order, any dates) is copied from the
+    cache, byte-identical to what normalising it afresh gives; other contents miss."""
+    cache = tmp_path / "cache"
+    make_zip(tmp_path / "first.zip", ["b.py", "a/x.so", "runtime.tar.zst"])
+    normalise(tmp_path / "first.zip", cache_dir=cache)
+    (entry,) = cache.glob("*.zip")
+    assert entry.read_bytes() == (tmp_path / "first.zip").read_bytes()
+
+    time.sleep(1.1)
+    make_zip(tmp_path / "again.zip", ["runtime.tar.zst", "a/x.so", "b.py"])
+    shutil.copyfile(tmp_path / "again.zip", tmp_path / "fresh.zip")
+    normalise(tmp_path / "again.zip", cache_dir=cache)
+    normalise(tmp_path / "fresh.zip")
+    assert (tmp_path / "again.zip").read_bytes() == (tmp_path / "fresh.zip").read_bytes()
+    assert list(cache.glob("*.zip")) == [entry]
+
+    make_zip(tmp_path / "other.zip", ["b.py", "c.py"])
+    normalise(tmp_path / "other.zip", cache_dir=cache)
+    assert len(list(cache.glob("*.zip"))) == 2
+    assert not list(cache.glob("*.partial"))
 
 
 def test_function_zip_gets_reproducible_unchecked_bytecode(tmp_path: Path) -> None:
