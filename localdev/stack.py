@@ -384,4 +384,9 @@ Open Inference Protocol (KServe V2):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Stopped: Python restores SIGINT's default while it exits, so a late Ctrl-C would end
+    # the process with SIGINT's status instead of this one.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(code)
