@@ -5,10 +5,11 @@ Parsing a 6 MB body can build millions of objects (`[{},{},...]`, one record wit
 checks refuse what cannot be a valid request from counts over the bytes alone:
 
 - `token_bound` counts `[`, `{`, `,` and `:` (strings included, so it only
-  over-counts); every JSON value or key but the first follows one of them, so a
-  body under `FAST_PATH_TOKENS` builds a bounded number of objects and is parsed
-  straight away. For scale: 1,000 raw records hold ~100,000 such bytes, 1,000
-  encoded ones ~230,000.
+  over-counts; numpy, in chunks); every JSON value or key but the first follows one
+  of them, so a body under `FAST_PATH_TOKENS` builds a bounded number of objects and
+  is parsed straight away. Each also has a byte of its own, so a body of up to about
+  twice `FAST_PATH_TOKENS` bytes is under it without counting. For scale: 1,000 raw
+  records hold ~100,000 such bytes, 1,000 encoded ones ~230,000.
 - `check_budget` (for larger bodies) follows brackets, commas, colons and quotes
   outside strings, and the nesting depth, in numpy chunks, and holds them to the
   surface's `JsonBudget`: what a valid request of that surface can hold (values,
@@ -60,8 +61,9 @@ class JsonBudget:
 
 _TOP = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*([\[{])")  # the top-level value's first byte
 _INSTANCES_OBJECT = re.compile(rb'\A(?:\xef\xbb\xbf)?\s*\{\s*"instances"\s*:\s*\[')
-_TOKENS = b"[{,:"
-_NOT_TOKEN = bytes(b for b in range(256) if b not in _TOKENS)
+_OPEN = ord("{")
+_UNCLOSED = 1_025
+_TOKEN_CHUNK = 1 << 16
 _STEP = np.zeros(256, dtype=np.int8)
 _STEP[list(b"[{")] = 1
 _STEP[list(b"]}")] = -1
@@ -75,10 +77,27 @@ _SHAPE = 'The body must be {"instances": [record, ...]} or an array of records.'
 
 
 def token_bound(body: bytes) -> int:
-    """An upper bound on the number of JSON values and keys in `body` (one pass)."""
-    if len(body) < FAST_PATH_TOKENS:
-        return len(body)
-    return len(body.translate(None, _NOT_TOKEN)) + 1
+    """An upper bound on the number of JSON values and keys in `body` (at most one pass)."""
+    # Each value or key but the first has a token byte before it and a byte of its own
+    # that is none (a scalar's or key's first byte, a container's closing bracket), so
+    # a body holds at most half its length of them, plus the containers left unclosed
+    # (a parse error), which the parser nests at most ~1,000 deep.
+    quick = len(body) // 2 + _UNCLOSED
+    if quick <= FAST_PATH_TOKENS:
+        return quick
+    # numpy compares in cache-sized chunks ~3x faster than bytes.translate deletes.
+    codes = np.frombuffer(body, dtype=np.uint8)
+    found = np.empty(min(codes.size, _TOKEN_CHUNK), dtype=bool)
+    folded = np.empty(found.size, dtype=np.uint8)
+    tokens = 1
+    for start in range(0, codes.size, _TOKEN_CHUNK):
+        chunk = codes[start : start + _TOKEN_CHUNK]
+        seen, lower = found[: chunk.size], folded[: chunk.size]
+        np.bitwise_or(chunk, 0x20, out=lower)  # "[" | 0x20 is "{"
+        tokens += int(np.count_nonzero(np.equal(lower, _OPEN, out=seen)))
+        tokens += int(np.count_nonzero(np.equal(chunk, _COMMA, out=seen)))
+        tokens += int(np.count_nonzero(np.equal(chunk, _COLON, out=seen)))
+    return tokens
 
 
 @dataclass

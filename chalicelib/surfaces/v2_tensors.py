@@ -53,6 +53,12 @@ INTEGER_RANGES = {
 _NUMBERS: frozenset[type] = frozenset({int, float})
 _ALLOWED_TYPES: dict[str, frozenset[type]] = {BYTES: frozenset({str}), "BOOL": frozenset({bool})}
 _SCALARS = frozenset({str, int, float, bool})
+#: Datatypes whose JSON data numpy can check (the others are checked element by element).
+_NUMERIC_DTYPES = frozenset(name for name, dtype in DTYPES.items() if dtype.kind in "iuf")
+_JSON_SPACE = b" \t\n\r"
+#: The JSON booleans and the position of each one's rarest letter in keys and labels.
+_BOOLEANS = ((b"true", 2), (b"false", 0))
+_MAX_CANDIDATES = 256
 # Echo a client's tensor name only when it looks like a name, not free text.
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 
@@ -79,13 +85,16 @@ def tensor_label(name: Any, position: int) -> str:
 
 @dataclass(frozen=True)
 class Tensor:
-    """One input tensor: `data` is an array of `shape` (binary data) or the JSON data
-    as a flat list in row-major order (shape and datatype already checked)."""
+    """One input tensor: `data` is an array of `shape` in the datatype's dtype (binary
+    data, or JSON numbers checked by numpy) or the JSON data as a flat list in
+    row-major order (shape and datatype already checked). `given` is the JSON data as
+    sent (flat, or nested as the shape) when `data` is its array."""
 
     name: str
     datatype: str
     shape: tuple[int, ...]
     data: np.ndarray | list[Any]
+    given: list[Any] | None = field(default=None, repr=False)
 
     def array(self, dtype: np.dtype) -> np.ndarray:
         """The data as an array of `shape` in `dtype` (JSON data was checked against the
@@ -97,7 +106,14 @@ class Tensor:
         return own.reshape(self.shape).astype(dtype, copy=False)
 
     def flat(self) -> list[Any] | np.ndarray:
-        """The elements in row-major order (a list for JSON data, so record rules apply)."""
+        """The elements in row-major order: an array for binary data and JSON FP64 data
+        (the float64 values the record rules read), else a list for JSON data, so
+        record rules apply."""
+        if self.given is not None and self.datatype != "FP64":
+            level = self.given  # nested exactly as the shape, or flat: each level alike
+            while level and type(level[0]) is list:
+                level = list(chain.from_iterable(level))
+            return level
         if isinstance(self.data, np.ndarray):
             return self.data.reshape(-1)
         return self.data
@@ -131,7 +147,8 @@ def parse_infer_request(
     if not body:
         raise InvalidRequest("The request body is empty.", code="empty_body")
     length = _header_length(header_length, len(body))
-    header = _json_object(body[:length] if length is not None else body, max_records)
+    text = body[:length] if length is not None else body
+    header = _json_object(text, max_records)
     binary = memoryview(body)[length:] if length is not None else memoryview(b"")
     _no_nulls(header, ("id", "parameters", "outputs"), "the request")
     parameters = _parameters(header.get("parameters"), "the request")
@@ -142,8 +159,9 @@ def parse_infer_request(
     if type(inputs_json) is not list or not inputs_json:
         raise InvalidRequest('"inputs" must be a non-empty array of tensors.', code="invalid_shape")
     inputs, offset = [], 0
+    scan = _ArrayScan(text)
     for position, entry in enumerate(inputs_json):
-        tensor, offset = _input(entry, position, binary, offset)
+        tensor, offset = _input(entry, position, binary, offset, scan)
         inputs.append(tensor)
     if offset != len(binary):
         raise InvalidRequest(
@@ -186,8 +204,10 @@ def encode_response(
 
 def _raw_bytes(tensor: OutputTensor) -> bytes:
     if tensor.datatype == BYTES:
-        encoded = [text.encode() for text in tensor.data]
-        return b"".join(chain.from_iterable((_LENGTH.pack(len(b)), b) for b in encoded))
+        # Labels repeat: each distinct string is framed once, then the frames joined.
+        frames = {text: _LENGTH.pack(len(raw)) + raw
+                  for text in set(tensor.data) for raw in (text.encode(),)}  # fmt: skip
+        return b"".join(map(frames.__getitem__, tensor.data))
     assert isinstance(tensor.data, np.ndarray)
     return np.ascontiguousarray(tensor.data, dtype=DTYPES[tensor.datatype]).tobytes()
 
@@ -214,7 +234,9 @@ def _json_object(text: bytes, max_records: int) -> dict[str, Any]:
     return document
 
 
-def _input(entry: Any, position: int, binary: memoryview, offset: int) -> tuple[Tensor, int]:
+def _input(
+    entry: Any, position: int, binary: memoryview, offset: int, scan: _ArrayScan
+) -> tuple[Tensor, int]:
     if type(entry) is not dict:
         raise InvalidRequest(f"inputs[{position}] must be an object.", code="invalid_shape")
     name, datatype, shape = entry.get("name"), entry.get("datatype"), entry.get("shape")
@@ -222,7 +244,7 @@ def _input(entry: Any, position: int, binary: memoryview, offset: int) -> tuple[
         raise InvalidRequest(f"inputs[{position}] needs a name.", code="invalid_shape")
     where = tensor_label(name, position)
     _no_nulls(entry, ("parameters",), where)
-    if datatype != BYTES and datatype not in DTYPES:
+    if type(datatype) is not str or (datatype != BYTES and datatype not in DTYPES):
         raise InvalidRequest(
             f"{where}: datatype must be one of {', '.join([*DTYPES, BYTES])}.",
             code="invalid_tensor",
@@ -240,7 +262,12 @@ def _input(entry: Any, position: int, binary: memoryview, offset: int) -> tuple[
     count = math.prod(shape)
     size = parameters.get("binary_data_size")
     if size is None:
-        flat, kinds = _flat_data(entry.get("data"), shape)
+        data = entry.get("data")
+        if datatype in _NUMERIC_DTYPES and type(data) is list and not scan.booleans():
+            checked = _numeric_array(data, shape, datatype, scan)
+            if checked is not None:
+                return Tensor(name, datatype, tuple(shape), checked, data), offset
+        flat, kinds = _flat_data(data, shape)
         if flat is None:
             raise InvalidRequest(
                 f"{where}: data must be an array of {count} element(s), flat or nested "
@@ -339,6 +366,106 @@ def _flag(parameters: dict[str, Any], name: str, where: str) -> bool:
     if type(value) is not bool:
         raise InvalidRequest(f"{name} of {where} must be true or false.", code="invalid_shape")
     return value
+
+
+class _ArrayScan:
+    """What the JSON arrays of a request's text may hold besides numbers and arrays,
+    found once each and only when asked. An array element follows `[` or `,` (JSON
+    whitespace between), so each kind is looked for at its rarest byte (one memchr
+    pass: `u` of `true` and `null`, `f` of `false`, the quote of a string that is not
+    a key), at most `_MAX_CANDIDATES` places in all, beyond which the answer is yes. A
+    yes (string text that reads so included) only sends numbers a slower way: it
+    never lets a boolean, null or string through."""
+
+    def __init__(self, text: bytes) -> None:
+        self._text = text
+        self._left = _MAX_CANDIDATES
+        self._booleans: bool | None = None
+        self._others: bool | None = None
+
+    def booleans(self) -> bool:
+        """`true` or `false` may be an element: numpy would read them as 1 and 0."""
+        if self._booleans is None:
+            self._booleans = any(self._elements(literal, anchor) for literal, anchor in _BOOLEANS)
+        return self._booleans
+
+    def non_numbers(self) -> bool:
+        """A boolean, null or string may be an element (with a dtype given, numpy would
+        read null as NaN and "1.5" as 1.5)."""
+        if self._others is None:
+            self._others = self.booleans() or self._elements(b"null", 1) or self._strings()
+        return self._others
+
+    def _elements(self, literal: bytes, anchor: int) -> bool:
+        text, letter = self._text, literal[anchor : anchor + 1]
+        at = text.find(letter)
+        while at >= 0:
+            self._left -= 1
+            if self._left < 0:
+                return True
+            start = at - anchor
+            if start >= 0 and text.startswith(literal, start) and self._after_separator(start):
+                return True
+            at = text.find(letter, at + 1)
+        return False
+
+    def _strings(self) -> bool:
+        text = self._text
+        at = text.find(b'"')
+        while at >= 0:
+            self._left -= 1
+            end = text.find(b'"', at + 1)
+            if self._left < 0 or end < 0 or b"\\" in text[at:end]:
+                return True  # too many to look at, or an escape: assume one
+            after = text[end + 1 : end + 33].lstrip(_JSON_SPACE)
+            if after[:1] != b":" and self._after_separator(at):  # a key is no element
+                return True
+            at = text.find(b'"', end + 1)
+        return False
+
+    def _after_separator(self, start: int) -> bool:
+        before = self._text[max(0, start - 32) : start].rstrip(_JSON_SPACE)
+        return not before or before[-1] in b"[,"  # or more space than looked at
+
+
+def _numeric_array(
+    data: list[Any], shape: list[int], datatype: str, scan: _ArrayScan
+) -> np.ndarray | None:
+    """JSON data of a numeric datatype as an array of `shape` in its dtype, when numpy
+    alone shows it valid: numbers only (booleans were ruled out by `scan`: numpy
+    would read them as 0 and 1), flat or nested exactly as the shape, and for an
+    integer datatype whole numbers in range. Else None: the element-by-element checks
+    decide and name the element at fault. Floats are read in their dtype straight
+    away when `scan` rules out null and strings too, else their dtype is found first."""
+    dtype = DTYPES[datatype]
+    direct = dtype.kind == "f" and not scan.non_numbers()
+    try:
+        if direct and dtype.itemsize < 8:
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow: inf, refused later
+                given = np.array(data, dtype=dtype)
+        else:  # numbers give kind i, u or f when the dtype is found from the elements
+            given = np.array(data, dtype=dtype if direct else None)
+    except (ValueError, TypeError, OverflowError):  # ragged or mixed nesting, objects, ...
+        return None
+    if given.dtype.kind not in "iuf":  # strings, null, objects, integers beyond 64 bits
+        return None
+    if given.shape != tuple(shape):
+        if given.ndim != 1 or given.size != math.prod(shape):
+            return None
+        given = given.reshape(shape)
+    if dtype.kind == "f":
+        if direct:
+            return given
+        if dtype.itemsize >= given.dtype.itemsize:  # FP64 (raw fields): nothing overflows
+            return given.astype(dtype, copy=False)
+        with np.errstate(over="ignore", invalid="ignore"):  # FP32 overflow: inf, refused later
+            return given.astype(dtype, copy=False)
+    if given.dtype.kind == "f":  # whole or not is decided on the Python numbers
+        return None
+    low, high = INTEGER_RANGES[datatype]
+    if given.size and not (low <= int(given.min()) and int(given.max()) <= high):
+        return None
+    return given.astype(dtype, copy=False)
 
 
 def _flat_data(data: Any, shape: list[int]) -> tuple[list[Any] | None, set[type]]:

@@ -123,6 +123,33 @@ def test_a_body_beyond_the_fast_path_bound_is_still_parsed() -> None:
     assert len(parse_records(body, max_records=1000)) == 1000
 
 
+@pytest.mark.parametrize("size", [2 * FAST_PATH_TOKENS, 2 * FAST_PATH_TOKENS + 3 * 65_536 + 17])
+def test_the_token_bound_counts_every_bracket_brace_comma_and_colon(size: int) -> None:
+    unit = b'{"k":[1,[2]],"s":"{[,:]}"} '  # tokens in strings count too: an upper bound
+    body = (unit * (size // len(unit) + 1))[:size]
+    assert token_bound(body) == sum(body.count(token) for token in (b"[", b"{", b",", b":")) + 1
+
+
+def _values_and_keys(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + sum(map(_values_and_keys, value))
+    if isinstance(value, dict):
+        return 1 + len(value) + sum(map(_values_and_keys, value.values()))
+    return 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" + b"0," * 300_000 + b"0]", b"[" + b"[]," * 200_000 + b"[]]",
+     b"{" + b",".join(b'"%d":0' % i for i in range(70_000)) + b"}", b"[" * 50 + b"]" * 50,
+     b"[" + b'{"":[]},' * 50_000 + b"{}]"],
+)  # fmt: skip
+def test_a_body_holds_at_most_half_its_length_of_values_and_keys(body: bytes) -> None:
+    """The bound that lets bodies up to twice FAST_PATH_TOKENS bytes skip the count."""
+    assert _values_and_keys(json.loads(body)) <= token_bound(body)
+    assert _values_and_keys(json.loads(body)) <= len(body) // 2 + 1
+
+
 @pytest.mark.parametrize(
     ("body", "error", "code"),
     [
