@@ -52,6 +52,10 @@ def _frames(tb: TracebackType | None) -> list[str]:
     ]
 
 
+#: Libraries whose INFO lines describe the SDK's own set-up, not the service.
+SDK_LOGGERS = ("botocore", "boto3", "urllib3")
+
+
 class JsonLineHandler(logging.Handler):
     """Writes formatted records to a sink (stdout, resolved at each write, by default)."""
 
@@ -73,7 +77,9 @@ def configure_json_logging(
     """Route every log record through one JSON line handler on the root logger.
 
     Lambda's own root handler (`LambdaLoggerHandler`, text with a request-id prefix)
-    is replaced; other handlers (a test runner's) stay. The named loggers get `level`.
+    is replaced; other handlers (a test runner's) stay. The named loggers get `level`;
+    the AWS SDK's loggers, unless set, only pass warnings (`chalice local` puts the root
+    at INFO, which would log "Found credentials in environment variables" at start).
     """
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -83,6 +89,9 @@ def configure_json_logging(
     root.addHandler(handler)
     for name in names:
         logging.getLogger(name).setLevel(level)
+    for name in SDK_LOGGERS:
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.WARNING)
     return handler
 
 

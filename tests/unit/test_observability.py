@@ -17,7 +17,7 @@ import pytest
 from chalicelib.config import ConfigurationError, Settings
 from chalicelib.observability import MetricWriter, Telemetry
 from chalicelib.observability.emf import Directive
-from chalicelib.observability.logs import JsonLineHandler
+from chalicelib.observability.logs import JsonLineHandler, configure_json_logging
 from chalicelib.observability.sampling import PredictionSampler
 from chalicelib.service import PredictionService
 from chalicelib.store import BundleLocation, ModelStore
@@ -280,3 +280,32 @@ def test_telemetry_never_breaks_an_answer(s3: FakeS3, tmp_path: Path) -> None:
                        FakeEngineLoader(), observer=telemetry)  # fmt: skip
     service = PredictionService(store, 2, telemetry)
     assert rest.predict(lambda: service, lambda: json.dumps(RECORDS).encode(), JSON).status == 200
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """Root handlers and the levels the test changes, as they were."""
+    root = logging.getLogger()
+    handlers, root_level = list(root.handlers), root.level
+    names = ["chalicelib", "botocore", "boto3", "urllib3"]
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(root_level)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
+
+def test_the_sdks_set_up_lines_stay_out_of_the_log_under_chalice_locals_info_root(
+    restored_logging: None,
+) -> None:
+    lines: list[str] = []
+    logging.getLogger().setLevel(logging.INFO)  # what `chalice local` does
+    for name in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    configure_json_logging(["chalicelib"], logging.INFO, sink=lines.append)
+    logging.getLogger("botocore.credentials").info("Found credentials in environment variables.")
+    logging.getLogger("botocore.endpoint").warning("endpoint unreachable")
+    logging.getLogger("chalicelib.store").info("loaded model")
+    messages = [json.loads(line)["message"] for line in lines]
+    assert messages == ["endpoint unreachable", "loaded model"]
