@@ -8,6 +8,7 @@ import json
 import math
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -59,6 +60,7 @@ def assert_scored_or_refused(
     assert details and all(0 <= d["record"] < len(records) for d in details), body
 
 
+@pytest.mark.slow  # 300 generated requests, ~4 s
 def test_any_record_is_scored_with_finite_probabilities_or_refused_by_name(
     handler: Handler,
 ) -> None:

@@ -100,6 +100,7 @@ def test_features_must_name_each_input_of_a_multi_input_model(tmp_path: Path) ->
                      feature_names=FEATURES | {"codes": ["a", "b", "c"]})  # fmt: skip
 
 
+@pytest.mark.slow  # an ONNX conversion, ~1.5 s
 def test_an_lstm_litert_cannot_convert_is_served_by_onnx_runtime_on_the_lite_runtime(
     fresh_bucket: str, service_for: Callable[..., PredictionService], tmp_path: Path,
 ) -> None:  # fmt: skip
@@ -234,6 +235,7 @@ def test_every_litert_failure_passes_over_to_onnx_runtime_with_a_one_line_reason
     assert (built.manifest.metrics or {})["engines_passed_over"] == [reason]
 
 
+@pytest.mark.slow  # an ONNX conversion, ~2 s
 def test_a_gru_without_unroll_over_a_sequence_publishes_on_onnx_runtime(tmp_path: Path) -> None:
     """LiteRT cannot convert a GRU without unroll (TensorList ops); ONNX Runtime can, so
     the sequence model gets the lite runtime still, its record shape in the manifest."""

@@ -175,7 +175,10 @@ def refused_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-@pytest.mark.parametrize("endpoint_kind", ["stalled", "refused"])
+@pytest.mark.parametrize(
+    "endpoint_kind",
+    [pytest.param("stalled", marks=pytest.mark.slow), "refused"],  # stalled waits ~4 s
+)
 def test_unreachable_storage_fails_fast(
     endpoint_kind: str, silent_server: str, refused_url: str, service_for: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,

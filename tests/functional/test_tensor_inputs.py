@@ -199,6 +199,7 @@ def test_a_jsonl_batch_job_scores_nested_records_and_csv_is_refused(
     assert "send the rows as JSON Lines" in summary["reason"]
 
 
+@pytest.mark.slow  # two conversions, ~2 s
 def test_an_unrolled_gru_and_an_integer_tensor_input_convert_and_serve(
     tmp_path: Path, fresh_bucket: str, service_for: Callable[..., PredictionService]
 ) -> None:
@@ -232,6 +233,7 @@ def test_an_unrolled_gru_and_an_integer_tensor_input_convert_and_serve(
     assert (detail["record"], detail["field"]) == (2, "tok") and "from 0 to 6" in detail["problem"]
 
 
+@pytest.mark.slow  # an ONNX conversion, ~1.7 s
 def test_an_lstm_over_a_sequence_serves_on_onnx_runtime(
     tmp_path: Path, fresh_bucket: str, service_for: Callable[..., PredictionService]
 ) -> None:

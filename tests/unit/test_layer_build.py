@@ -85,6 +85,7 @@ def test_a_cached_normalisation_gives_the_same_bytes_as_a_fresh_one(tmp_path: Pa
     assert not list(cache.glob("*.partial"))
 
 
+@pytest.mark.slow  # compiles the function twice, ~2.6 s
 def test_function_zip_gets_reproducible_unchecked_bytecode(tmp_path: Path) -> None:
     """Lambda's /var/task is read-only: without .pyc in the zip every cold start compiles."""
     sources = ["app.py", "chalicelib/__init__.py", "chalicelib/store.py", "chalice/app.py"]

@@ -145,6 +145,7 @@ def _check(answers: list[Answer], requests: list[dict[str, Any]], allowed: set[i
         assert (line["Version"], line["Surface"], line["status"]) == (answer.version, surface, 200)
 
 
+@pytest.mark.slow  # 1.5 s each; the all-surfaces race below stays in make test-fast
 @pytest.mark.parametrize("surface", SURFACES)
 def test_each_surface_answers_from_one_version_while_latest_flips(
     tmp_path: Path, surface: str
