@@ -54,7 +54,9 @@ def _run(into: Path) -> None:
     command = [sys.executable, "-m", "deployment.package", "--stage", "dev", "--project-dir"]
     scratch = into / "tmpdir"
     if private_tmp():
-        seen_as = Path("/var/tmp") / project.relative_to("/tmp")
+        # Under /tmp the copy is hidden by the new tmpfs; elsewhere (TMPDIR set) it stays put.
+        in_tmp = project.is_relative_to("/tmp")
+        seen_as = Path("/var/tmp") / project.relative_to("/tmp") if in_tmp else project
         script = ("mount --bind /tmp /var/tmp && mount -t tmpfs tmpfs /tmp && "
                   f"{' '.join(command)} {seen_as} && echo LEFT IN TMP: && ls -A /tmp")  # fmt: skip
         run = ["unshare", "-m", "sh", "-c", script]
