@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             s3.start()
             print(f"==> moto S3 server on {s3.url}", flush=True)
-            env = s3_env(s3.url)
+            env = s3_env(s3.url) | model_cache_env(Path(scratch))
             os.environ.update(env)
             banner: Callable[[str], str]
             if own is None:
@@ -184,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
             if api is not None:
                 api.stop()
             s3.stop()
+
+
+def model_cache_env(scratch: Path) -> dict[str, str]:
+    """Where chalice local caches model files: the user's MODEL_CACHE_DIR, else a folder
+    removed with the stack (the app's Lambda default, /tmp/model-cache, would outlive it)."""
+    return {"MODEL_CACHE_DIR": os.environ.get("MODEL_CACHE_DIR") or str(scratch / "model-cache")}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -38,11 +38,12 @@ def running_stack(
 ) -> Iterator[Stack]:
     """The stack until it printed `curls` curl lines (within `startup_timeout` seconds);
     Ctrl-C'd afterwards. Its temporary files (TensorFlow's autograph modules among them)
-    go under `tmp`, never /tmp."""
+    go under `tmp`, never /tmp; its model cache is its own, as for a user who set none."""
+    env = {k: v for k, v in os.environ.items() if k != "MODEL_CACHE_DIR"}
     process = subprocess.Popen(
         [*STACK, "--s3-port", "0", "--api-port", "0", *args],
         cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "TMPDIR": str(tmp)},
+        env={**env, "TMPDIR": str(tmp)},
     )  # fmt: skip
     stack = Stack(process)
     lines: queue.Queue[str] = queue.Queue()  # read in a thread: every wait has a timeout

@@ -24,6 +24,8 @@ def test_stack_serves_prints_working_curls_and_stops_on_ctrl_c(
 ) -> None:
     model_dir = tmp_path / "demo"
     shutil.copytree(published.model_dir, model_dir)
+    lambda_cache = Path("/tmp/model-cache")  # the app's default on Lambda
+    cached_before = sorted(lambda_cache.iterdir()) if lambda_cache.is_dir() else None
     with running_stack(["--demo-dir", str(model_dir)], 7, STARTUP_TIMEOUT, tmp_path) as stack:
         answers = [curl(c) for c in stack.curls]
         assert answers[0]["status"] == "ok"
@@ -37,6 +39,9 @@ def test_stack_serves_prints_working_curls_and_stops_on_ctrl_c(
             assert outputs["label"] == raw
     assert len(stack.ports) == 2  # moto S3 and chalice local
     assert not any(port_in_use(port) for port in stack.ports)
+    # Nothing outlives the stack: its scratch folder (model cache included) is gone.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+    assert (sorted(lambda_cache.iterdir()) if lambda_cache.is_dir() else None) == cached_before
 
 
 def test_a_second_ctrl_c_while_stopping_exits_quietly(
