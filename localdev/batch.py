@@ -27,6 +27,7 @@ import argparse
 import multiprocessing
 import resource
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,7 +44,7 @@ from chalicelib.errors import NotFound
 from deployment.batch_stack import batch_environment
 from deployment.cli import OneLineParser
 from deployment.stages import stage_environment
-from localdev.servers import MotoServer, s3_env
+from localdev.servers import MotoServer, model_cache_env, s3_env
 from localdev.stack import DEMO_DIR, ensure_demo_model, publish_demo
 from modelops.cli_errors import UserMistake, fail
 from project_paths import PROJECT_DIR
@@ -346,8 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         path, options = _checked(args)
     except UserMistake as exc:
         return fail(str(exc))
-    with MotoServer() as server:
-        env = local_env(server.url, args.stage)
+    with MotoServer() as server, tempfile.TemporaryDirectory(prefix="keras-batch-") as scratch:
+        env = local_env(server.url, args.stage) | model_cache_env(Path(scratch))
         if args.rows_per_chunk:
             env["BATCH_ROWS_PER_CHUNK"] = str(args.rows_per_chunk)
         os.environ.update(env)

@@ -257,3 +257,9 @@ def _answers(url: str) -> bool:
 def s3_env(s3_url: str) -> dict[str, str]:
     """Environment that points boto3 (and so the service) at a local S3 endpoint."""
     return {**LOCAL_AWS_ENV, "AWS_ENDPOINT_URL_S3": s3_url}
+
+
+def model_cache_env(scratch: Path) -> dict[str, str]:
+    """Where a local run caches model files: the user's MODEL_CACHE_DIR, else a folder of
+    `scratch`, removed with it (the app's Lambda default, /tmp/model-cache, would outlive it)."""
+    return {"MODEL_CACHE_DIR": os.environ.get("MODEL_CACHE_DIR") or str(scratch / "model-cache")}

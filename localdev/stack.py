@@ -50,6 +50,7 @@ from localdev.servers import (
     MotoServer,
     ServerError,
     bound_socket,
+    model_cache_env,
     port_in_use,
     s3_env,
 )
@@ -184,12 +185,6 @@ def main(argv: list[str] | None = None) -> int:
             if api is not None:
                 api.stop()
             s3.stop()
-
-
-def model_cache_env(scratch: Path) -> dict[str, str]:
-    """Where chalice local caches model files: the user's MODEL_CACHE_DIR, else a folder
-    removed with the stack (the app's Lambda default, /tmp/model-cache, would outlive it)."""
-    return {"MODEL_CACHE_DIR": os.environ.get("MODEL_CACHE_DIR") or str(scratch / "model-cache")}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,5 +1,6 @@
 """`make batch`'s pure parts: a mistake in a variable is one `error:` line naming it
-(before any server starts), and the outcome line says why a job did not complete."""
+(before any server starts), the outcome line says why a job did not complete, and a
+local run keeps its model cache in its own folder."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from localdev import batch as local_batch
+from localdev.servers import model_cache_env
 
 
 @pytest.mark.parametrize(
@@ -49,3 +51,14 @@ def test_the_outcome_names_the_reason_and_the_columns_at_fault() -> None:
     done = {"status": "completed", "scored": 3, "rejected": 1, "rows": 4,
             "model": {"name": "m", "version": "2"}}  # fmt: skip
     assert local_batch.outcome(done) == "==> completed: 3 scored, 1 rejected of 4 rows; model m v2"
+
+
+def test_a_local_run_caches_models_in_its_own_folder_unless_told_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make serve` and `make batch` remove their scratch folder when they end; the app's
+    Lambda default (/tmp/model-cache) would outlive them."""
+    monkeypatch.delenv("MODEL_CACHE_DIR", raising=False)
+    assert model_cache_env(tmp_path) == {"MODEL_CACHE_DIR": str(tmp_path / "model-cache")}
+    monkeypatch.setenv("MODEL_CACHE_DIR", "/srv/models")
+    assert model_cache_env(tmp_path) == {"MODEL_CACHE_DIR": "/srv/models"}
