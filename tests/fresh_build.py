@@ -26,7 +26,8 @@ RESULT = "result.json"
 @dataclass(frozen=True)
 class MakePackageRun:
     """The run's project copy, its exit code and output, and what it left where it could
-    have written temporary files (None: /tmp was a private tmpfs, listed in stdout)."""
+    have written temporary files (with `private_tmp`, /tmp was a tmpfs of its own and what
+    was left is listed in stdout after "LEFT IN TMP:")."""
 
     project: Path
     returncode: int

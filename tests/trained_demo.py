@@ -1,8 +1,8 @@
 """Trained models, each trained once per hash of the training code and its arguments into
 the cache outside the checkout (like the runtimes): `make serve`'s demo model
-(modelops.train's defaults: 50,000 rows, 15 epochs, seed 7; about three minutes the first
-time), so the docs' outputs can be compared, and the suite's small test model (seconds,
-but every run and both test targets start by waiting for it)."""
+(modelops.train's defaults: 50,000 rows, 15 epochs, seed 7; seconds on an idle machine the
+first time, minutes under load), so the docs' outputs can be compared, and the suite's
+small test model (seconds, but every run and both test targets start by waiting for it)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ TRAINING_SOURCES = ("modelops/train.py", "modelops/dataset.py", "modelops/demo_d
                     "requirements/dev.txt")  # fmt: skip
 
 
-def demo_key(args: tuple[str, ...] = ()) -> str:
+def training_key(args: tuple[str, ...] = ()) -> str:
     digest = hashlib.sha256()
     for name in TRAINING_SOURCES:
         digest.update(name.encode() + b"\0" + (PROJECT_DIR / name).read_bytes())
@@ -39,7 +39,7 @@ def trained(name: str, args: tuple[str, ...] = ()) -> Path:
                         *args], check=True, stdout=subprocess.DEVNULL, cwd=PROJECT_DIR,
                        env=env)  # fmt: skip
 
-    entry = user_cache_dir() / "trained-models" / f"{name}-{demo_key(args)}"
+    entry = user_cache_dir() / "trained-models" / f"{name}-{training_key(args)}"
     return built_once(entry, train) / "model"
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.config import Settings
 from localdev.servers import port_in_use
 from tests.api.stack_process import curl, running_stack
 from tests.conftest import PublishedModel
@@ -24,7 +25,7 @@ def test_stack_serves_prints_working_curls_and_stops_on_ctrl_c(
 ) -> None:
     model_dir = tmp_path / "demo"
     shutil.copytree(published.model_dir, model_dir)
-    lambda_cache = Path("/tmp/model-cache")  # the app's default on Lambda
+    lambda_cache = Path(Settings.cache_dir)  # the app's default, for Lambda's /tmp
     cached_before = sorted(lambda_cache.iterdir()) if lambda_cache.is_dir() else None
     with running_stack(["--demo-dir", str(model_dir)], 7, STARTUP_TIMEOUT, tmp_path) as stack:
         answers = [curl(c) for c in stack.curls]

@@ -17,7 +17,7 @@ import pytest
 from chalicelib.config import ConfigurationError, Settings
 from chalicelib.observability import MetricWriter, Telemetry
 from chalicelib.observability.emf import Directive
-from chalicelib.observability.logs import JsonLineHandler, configure_json_logging
+from chalicelib.observability.logs import SDK_LOGGERS, JsonLineHandler, configure_json_logging
 from chalicelib.observability.sampling import PredictionSampler
 from chalicelib.service import PredictionService
 from chalicelib.store import BundleLocation, ModelStore
@@ -287,8 +287,7 @@ def restored_logging() -> Iterator[None]:
     """Root handlers and the levels the test changes, as they were."""
     root = logging.getLogger()
     handlers, root_level = list(root.handlers), root.level
-    names = ["chalicelib", "botocore", "boto3", "urllib3"]
-    levels = {name: logging.getLogger(name).level for name in names}
+    levels = {name: logging.getLogger(name).level for name in ("chalicelib", *SDK_LOGGERS)}
     yield
     root.handlers[:] = handlers
     root.setLevel(root_level)
@@ -301,7 +300,7 @@ def test_the_sdks_set_up_lines_stay_out_of_the_log_under_chalice_locals_info_roo
 ) -> None:
     lines: list[str] = []
     logging.getLogger().setLevel(logging.INFO)  # what `chalice local` does
-    for name in ("botocore", "boto3", "urllib3"):
+    for name in SDK_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET)
     configure_json_logging(["chalicelib"], logging.INFO, sink=lines.append)
     logging.getLogger("botocore.credentials").info("Found credentials in environment variables.")
